@@ -1,0 +1,12 @@
+/**
+ * @hivecast/core — player-agnostic engine: multi-origin HTTP with failover, hedging and split
+ * ranges; SHA-256 verification; a verified-segment store; P2P sharing over WebRTC.
+ * @packageDocumentation
+ */
+export { DEFAULT_CONFIG, resolveConfig } from "./config.js";
+export type { Config, UserConfig, HttpConfig, P2PConfig, RetryConfig, IntegrityPolicy } from "./config.js";
+export { HivecastError, isHivecastError, ErrorCodes } from "./errors.js";
+export type { ErrorCode } from "./errors.js";
+export type { HivecastEvents } from "./events.js";
+export type { Clock } from "./clock.js";
+export type * from "./types.js";

@@ -1,0 +1,82 @@
+/**
+ * The seam between the Engine (HTTP, integrity, store) and the P2P layer (tracker client,
+ * peers, scheduler). The Engine owns verification: the P2P layer hands it unverified bytes and
+ * is told the verdict. Internal: not exported from the package index.
+ */
+import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+
+/** Identifies one verified-shareable resource within a swarm. */
+export interface SegmentKey {
+  /** Swarm (stream variant) id: `p2p.swarmId` or origin-relative playlist path without query. */
+  swarmId: string;
+  /** Segment id in the swarm: origin-relative path without query, plus `@start-end` for byte ranges. */
+  segmentId: string;
+}
+
+/** What the P2P layer knows of a live/VOD playlist, so it can plan who fetches what. */
+export interface PlaylistInfo {
+  swarmId: string;
+  live: boolean;
+  /** Target duration, seconds. */
+  targetDuration: number;
+  /** Segment ids in playlist order with their sequence numbers and durations (seconds). */
+  segments: ReadonlyArray<{ segmentId: string; sn: number; duration: number }>;
+}
+
+/** A peer-served download, unverified. */
+export interface PeerDownload {
+  data: Uint8Array;
+  peerId: string;
+  /** When the first byte arrived (engine clock). */
+  firstByteAt: number;
+  /** Time spent deliberately waiting for a peer to have the segment (not transfer time). */
+  waitMs: number;
+}
+
+/** Callbacks the P2P layer uses to reach the Engine. */
+export interface PeerHost {
+  /** Verified bytes for an upload, or undefined when not in the store. */
+  getVerified(key: SegmentKey): Uint8Array | undefined;
+  /** Whether peers may be used for this segment (hash known or policy `off`). */
+  shareable(key: SegmentKey): boolean;
+  /** Event sinks. */
+  onPeerConnected(peerId: string): void;
+  onPeerDisconnected(peerId: string, reason: string): void;
+  onPeerBanned(peerId: string, reason: string): void;
+  onUploaded(peerId: string, bytes: number): void;
+}
+
+/** Implemented by the P2P layer (packages/core/src/p2p). */
+export interface PeerSegmentSource {
+  /**
+   * Try peers for `key`. Decides itself whether to wait for a peer that will have it (live
+   * non-fetcher) or to give up at once (this viewer is one of the HTTP fetchers, no peers).
+   * Must resolve `null` (never reject, except with the signal's reason) by `giveUpAt`
+   * (engine clock) so HTTP still meets the playback deadline.
+   */
+  download(
+    key: SegmentKey,
+    opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number },
+  ): Promise<PeerDownload | null>;
+  /** Bytes from `peerId` failed verification: ban it for the session. */
+  reportBad(peerId: string, key: SegmentKey, reason: string): void;
+  /** A verified segment entered the store: announce it to peers. */
+  announce(key: SegmentKey, size: number): void;
+  /** A segment left the store: tell peers it is gone. */
+  forget(key: SegmentKey): void;
+  /** Playlist refreshed (live window moved, or VOD loaded). */
+  updatePlaylist(info: PlaylistInfo): void;
+  /** Number of connected peers (all swarms). */
+  peerCount(): number;
+  /** Closes every peer, socket and timer. Idempotent. */
+  destroy(): void;
+}
+
+/** Builds the P2P layer; the Engine calls it only once p2p is enabled (consent). */
+export type PeerSegmentSourceFactory = (deps: {
+  config: Config;
+  clock: Clock;
+  random: () => number;
+  host: PeerHost;
+}) => PeerSegmentSource;

@@ -1,0 +1,127 @@
+/** Public value types shared by the engine and its adapters. */
+
+/** Half-open byte range `[start, end)` inside a resource. */
+export interface ByteRange {
+  /** First byte offset, inclusive. */
+  start: number;
+  /** End offset, exclusive. */
+  end: number;
+}
+
+/** What kind of resource a request is for. */
+export type SegmentKind = "segment" | "init";
+
+/** Where verified bytes came from. */
+export type SegmentSource = "http" | "p2p" | "cache";
+
+/** One media resource the player wants. */
+export interface SegmentRequest {
+  /** Absolute URL as the player resolved it from the playlist. */
+  url: string;
+  /** Sub-range of `url` (EXT-X-BYTERANGE / init segment byte range). */
+  byteRange?: ByteRange;
+  /** Media segment or initialization segment. */
+  kind: SegmentKind;
+  /** Absolute URL of the media playlist the segment belongs to (swarm id, manifest lookup). */
+  playlistUrl: string;
+  /** Media sequence number, when known. */
+  sn?: number;
+  /** Segment duration in seconds, when known. */
+  duration?: number;
+  /** Trusted SHA-256 (64 lowercase hex) read from `#EXT-X-HIVECAST-SHA256` by the adapter. */
+  hash?: string;
+  /** The playlist is live (no ENDLIST). */
+  live?: boolean;
+  /** Milliseconds from now until playback needs these bytes; undefined means "as soon as possible". */
+  deadlineMs?: number;
+}
+
+/** Timings in milliseconds on the engine clock. */
+export interface LoadTiming {
+  /** When the request was accepted. */
+  start: number;
+  /** When the first byte arrived from the source that finally served it. */
+  firstByte: number;
+  /** When verified bytes were ready. */
+  end: number;
+  /** Time deliberately spent waiting for peers (not transfer time; excluded from ABR). */
+  waitMs: number;
+}
+
+/** Verified bytes handed to the player. */
+export interface SegmentResult {
+  /** The resource (or the requested byte range of it). */
+  data: Uint8Array;
+  /** Source that served it. */
+  source: SegmentSource;
+  /** Origin base URL for `source: "http"`. */
+  origin?: string;
+  /** Peer id for `source: "p2p"`. */
+  peerId?: string;
+  /** True when checked against a trusted hash; false only when none was known and policy allowed it. */
+  verified: boolean;
+  /** Timings for the player's bandwidth estimate. */
+  timing: LoadTiming;
+}
+
+/** Options for one load. */
+export interface LoadOptions {
+  /** Aborts the load; the promise then rejects with code `ABORTED`. */
+  signal?: AbortSignal;
+  /** Progress of the transfer in bytes (unverified bytes are counted, never exposed). */
+  onProgress?: (loaded: number, total: number | undefined) => void;
+}
+
+/** A playlist fetched with origin failover. */
+export interface PlaylistResult {
+  /** Playlist text. */
+  text: string;
+  /** Final URL it was fetched from (after origin substitution and redirects). */
+  url: string;
+  /** Origin base URL that served it, or the URL's own origin when it is not a configured origin. */
+  origin: string;
+  /** Timings for the player. */
+  timing: LoadTiming;
+}
+
+/** Circuit-breaker state of one origin. */
+export type OriginState = "healthy" | "open" | "half-open";
+
+/** Per-origin counters in {@link HivecastStats}. */
+export interface OriginStats {
+  /** Bytes received from this origin (verified or not). */
+  bytes: number;
+  requests: number;
+  failures: number;
+  state: OriginState;
+  /** EWMA throughput, bytes/second (0 when unknown). */
+  throughputBps: number;
+  /** EWMA time to first byte, ms (0 when unknown). */
+  ttfbMs: number;
+}
+
+/** Per-peer counters in {@link HivecastStats}. */
+export interface PeerStats {
+  downloadedBytes: number;
+  uploadedBytes: number;
+}
+
+/** Cumulative snapshot; a new object each time `engine.stats` is read. */
+export interface HivecastStats {
+  /** Verified bytes delivered to the player, by source. */
+  bytes: { http: number; p2p: number; cache: number };
+  /** Bytes uploaded to peers. */
+  uploadedBytes: number;
+  /** Segments delivered, by source, and those that failed for good. */
+  segments: { http: number; p2p: number; cache: number; failed: number };
+  /** p2p bytes ÷ (http + p2p bytes); 0 before any. */
+  offload: number;
+  byOrigin: Record<string, OriginStats>;
+  byPeer: Record<string, PeerStats>;
+  /** Currently connected peers. */
+  peers: number;
+  integrityFailures: number;
+  hedges: number;
+  retries: number;
+  errors: number;
+}
