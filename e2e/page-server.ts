@@ -1,0 +1,57 @@
+import { createServer, type Server } from "node:http";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import type { AddressInfo } from "node:net";
+
+const require = createRequire(import.meta.url);
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** Files the test pages may load, by URL path. Nothing else is served. */
+const files: Record<string, () => string> = {
+  "/hls.js": () => require.resolve("hls.js/dist/hls.min.js"),
+  "/hivecast.iife.js": () => `${root}packages/hlsjs/dist/hivecast.iife.js`,
+  "/p2pml-core.js": () => require.resolve("p2p-media-loader-core/dist/p2p-media-loader-core.es.min.js"),
+  "/p2pml-hlsjs.js": () => require.resolve("p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js"),
+};
+
+/** A loopback HTTP server on port 0 for e2e pages: static test pages plus the player scripts. */
+export interface PageServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the page server; `pages` maps a path (e.g. "/play.html") to HTML. */
+export async function startPageServer(pages: Record<string, string> = {}): Promise<PageServer> {
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const page = pages[path];
+    if (page !== undefined) {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(page);
+      return;
+    }
+    const file = files[path];
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    readFile(file()).then(
+      (body) => {
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
+        res.end(body);
+      },
+      () => res.writeHead(404).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
