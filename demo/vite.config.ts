@@ -1,0 +1,35 @@
+import { defineConfig } from "vite";
+import { fileURLToPath } from "node:url";
+
+const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+
+/**
+ * The demo bundles the workspace packages straight from their sources (no prior package build).
+ * Media never passes through Vite: the page fetches it from the origins named in /config.json.
+ */
+export default defineConfig({
+  root: here("."),
+  base: "./",
+  publicDir: false,
+  resolve: {
+    alias: {
+      "@hivecast/core": here("../packages/core/src/index.ts"),
+      "@hivecast/hlsjs": here("../packages/hlsjs/src/index.ts"),
+    },
+  },
+  build: {
+    outDir: here("./dist"),
+    emptyOutDir: true,
+    target: "es2022",
+    sourcemap: true,
+    chunkSizeWarningLimit: 1024,
+    rolldownOptions: {
+      input: {
+        index: here("./index.html"),
+        swarm: here("./swarm.html"),
+        embed: here("./embed.html"),
+      },
+    },
+  },
+  server: { host: "127.0.0.1", strictPort: false },
+});
