@@ -1,0 +1,19 @@
+/**
+ * `@hivecast/origin`: dev/test HLS origins with fault injection and simulated live, and the
+ * integrity hashing tool.
+ * @packageDocumentation
+ */
+export { startOrigins } from "./server.js";
+export type { OriginCluster, StartOriginsOptions } from "./server.js";
+export {
+  DEFAULT_FAULTS,
+  INJECTABLE_STATUSES,
+  parseFaultFlag,
+  validateFaultPatch,
+} from "./faults.js";
+export type { FaultSettings } from "./faults.js";
+export { hashPlaylist } from "./hash.js";
+export type { HashReport, HashedMediaPlaylist } from "./hash.js";
+export { HASH_TAG, MANIFEST_NAME } from "./playlist.js";
+export { OriginError } from "./errors.js";
+export type { OriginErrorCode } from "./errors.js";
