@@ -1,0 +1,237 @@
+import { SignalingError } from "./errors.js";
+
+/** Log levels, most verbose first. `silent` logs nothing. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+/** Every setting of the signaling server. Users pass `Partial<SignalingConfig>`. */
+export interface SignalingConfig {
+  /**
+   * TCP port. `0` picks a free port (tests).
+   * @default 8090
+   */
+  port: number;
+  /**
+   * Interface to bind. Loopback by default so that a forgotten flag never exposes the tracker;
+   * operators put a TLS reverse proxy in front (for `wss://`) or pass `--host 0.0.0.0`.
+   * @default "127.0.0.1"
+   */
+  host: string;
+  /**
+   * Largest WebSocket message accepted, in bytes; larger ones close the socket with 1009.
+   * @default 65536
+   */
+  maxPayload: number;
+  /**
+   * Sustained messages per second one connection may send (token bucket refill rate).
+   * @default 20
+   */
+  messageRatePerSecond: number;
+  /**
+   * Token bucket size: messages a connection may send in a burst.
+   * @default 60
+   */
+  messageBurst: number;
+  /**
+   * Messages dropped by the rate limit before the connection is closed (1008).
+   * @default 200
+   */
+  maxRateLimitedMessages: number;
+  /**
+   * Malformed / refused messages before the connection is closed (1008).
+   * @default 20
+   */
+  maxInvalidMessages: number;
+  /**
+   * Swarms (info hashes) one connection may be in at once; also caps the peer ids it may own.
+   * @default 16
+   */
+  maxSwarmsPerConnection: number;
+  /**
+   * Peers in one swarm; announces beyond it get a `failure reason`.
+   * @default 10000
+   */
+  maxPeersPerSwarm: number;
+  /**
+   * Swarms on the whole server.
+   * @default 100000
+   */
+  maxSwarms: number;
+  /**
+   * Open WebSocket connections on the whole server; more are refused at the upgrade (503).
+   * @default 100000
+   */
+  maxConnections: number;
+  /**
+   * Offers relayed per announce (extra offers are ignored, like a smaller `numwant`).
+   * @default 10
+   */
+  maxOffers: number;
+  /**
+   * Largest SDP string in an offer or answer, in UTF-8 bytes.
+   * @default 16384
+   */
+  maxSdpBytes: number;
+  /**
+   * Offers remembered per receiving connection while waiting for an answer (oldest dropped).
+   * @default 64
+   */
+  maxPendingOffers: number;
+  /**
+   * How long an offer can be answered, in ms (the WebTorrent client gives up after 50 s).
+   * @default 60000
+   */
+  offerTtlMs: number;
+  /**
+   * A connection that sends no message for this long is closed (4000). Must be at least twice
+   * the announce interval so that a healthy client is never reaped.
+   * @default 300000
+   */
+  idleTimeoutMs: number;
+  /**
+   * Ping period; a socket that has not answered the previous ping is terminated. Two periods
+   * must fit in `idleTimeoutMs`.
+   * @default 30000
+   */
+  pingIntervalMs: number;
+  /**
+   * Re-announce interval told to clients (`interval` in replies), in seconds.
+   * @default 120
+   */
+  announceIntervalS: number;
+  /**
+   * Relays to a connection whose send buffer exceeds this many bytes are dropped (slow reader).
+   * @default 1048576
+   */
+  maxBufferedBytes: number;
+  /**
+   * Allowed `Origin` header values (exact match, e.g. `https://example.com`). Empty = any origin.
+   * When set, upgrades without an `Origin` header are refused too.
+   * @default []
+   */
+  allowedOrigins: readonly string[];
+  /**
+   * HMAC-SHA256 secret for signed tokens (`?token=` on the WebSocket URL, see
+   * `createSignalingToken`). `null` = no token required.
+   * @default null
+   */
+  tokenSecret: string | null;
+  /**
+   * On `close()`, sockets still open after this many ms are terminated.
+   * @default 5000
+   */
+  shutdownTimeoutMs: number;
+  /**
+   * Structured (JSON lines, stderr) log level.
+   * @default "info"
+   */
+  logLevel: LogLevel;
+}
+
+/** The defaults, frozen. Every field is documented on {@link SignalingConfig}. */
+export const DEFAULT_CONFIG: Readonly<SignalingConfig> = Object.freeze({
+  port: 8090,
+  host: "127.0.0.1",
+  maxPayload: 64 * 1024,
+  messageRatePerSecond: 20,
+  messageBurst: 60,
+  maxRateLimitedMessages: 200,
+  maxInvalidMessages: 20,
+  maxSwarmsPerConnection: 16,
+  maxPeersPerSwarm: 10_000,
+  maxSwarms: 100_000,
+  maxConnections: 100_000,
+  maxOffers: 10,
+  maxSdpBytes: 16 * 1024,
+  maxPendingOffers: 64,
+  offerTtlMs: 60_000,
+  idleTimeoutMs: 300_000,
+  pingIntervalMs: 30_000,
+  announceIntervalS: 120,
+  maxBufferedBytes: 1024 * 1024,
+  allowedOrigins: Object.freeze([]) as readonly string[],
+  tokenSecret: null,
+  shutdownTimeoutMs: 5_000,
+  logLevel: "info",
+});
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Integer fields with their inclusive bounds. */
+const INT_BOUNDS: ReadonlyArray<readonly [keyof SignalingConfig, number, number]> = [
+  ["port", 0, 65535],
+  ["maxPayload", 1024, 16 * 1024 * 1024],
+  ["messageBurst", 1, 1_000_000],
+  ["maxRateLimitedMessages", 1, Number.MAX_SAFE_INTEGER],
+  ["maxInvalidMessages", 1, Number.MAX_SAFE_INTEGER],
+  ["maxSwarmsPerConnection", 1, 10_000],
+  ["maxPeersPerSwarm", 1, 10_000_000],
+  ["maxSwarms", 1, 100_000_000],
+  ["maxConnections", 1, 100_000_000],
+  ["maxOffers", 0, 1000],
+  ["maxSdpBytes", 16, 16 * 1024 * 1024],
+  ["maxPendingOffers", 1, 1_000_000],
+  ["offerTtlMs", 1, 86_400_000],
+  ["idleTimeoutMs", 10, 86_400_000],
+  ["pingIntervalMs", 5, 86_400_000],
+  ["announceIntervalS", 1, 86_400],
+  ["maxBufferedBytes", 1, Number.MAX_SAFE_INTEGER],
+  ["shutdownTimeoutMs", 0, 3_600_000],
+];
+
+function bad(field: string, why: string): SignalingError {
+  return new SignalingError("config_invalid", `signaling config: \`${field}\` ${why}`);
+}
+
+/**
+ * Merges `partial` over {@link DEFAULT_CONFIG} and validates every field once.
+ * @throws SignalingError `config_invalid` naming the first bad field.
+ */
+export function resolveConfig(partial: Partial<SignalingConfig> = {}): Readonly<SignalingConfig> {
+  const known = new Set(Object.keys(DEFAULT_CONFIG));
+  for (const key of Object.keys(partial)) {
+    if (!known.has(key)) throw bad(key, "is not a known option");
+  }
+  const defined = Object.fromEntries(
+    Object.entries(partial).filter(([, v]) => v !== undefined),
+  ) as Partial<SignalingConfig>;
+  const c: SignalingConfig = { ...DEFAULT_CONFIG, ...defined };
+  for (const [field, min, max] of INT_BOUNDS) {
+    const v = c[field];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      throw bad(field, `must be an integer in [${min}, ${max}], got ${String(v)}`);
+    }
+  }
+  if (
+    typeof c.messageRatePerSecond !== "number" ||
+    !Number.isFinite(c.messageRatePerSecond) ||
+    c.messageRatePerSecond <= 0
+  ) {
+    throw bad("messageRatePerSecond", "must be a positive number");
+  }
+  if (typeof c.host !== "string" || c.host.length === 0)
+    throw bad("host", "must be a non-empty string");
+  if (!LOG_LEVELS.includes(c.logLevel))
+    throw bad("logLevel", `must be one of ${LOG_LEVELS.join(", ")}`);
+  if (
+    !Array.isArray(c.allowedOrigins) ||
+    !c.allowedOrigins.every((o) => typeof o === "string" && o.length > 0)
+  ) {
+    throw bad("allowedOrigins", "must be an array of non-empty strings");
+  }
+  if (c.tokenSecret !== null && (typeof c.tokenSecret !== "string" || c.tokenSecret.length < 16)) {
+    throw bad("tokenSecret", "must be null or a string of at least 16 characters");
+  }
+  if (c.pingIntervalMs * 2 > c.idleTimeoutMs) {
+    throw bad(
+      "pingIntervalMs",
+      "must be at most half of idleTimeoutMs (half-open sockets are reaped within it)",
+    );
+  }
+  if (c.announceIntervalS * 1000 * 2 > c.idleTimeoutMs) {
+    throw bad(
+      "idleTimeoutMs",
+      "must be at least twice announceIntervalS, or healthy clients get reaped",
+    );
+  }
+  return Object.freeze({ ...c, allowedOrigins: Object.freeze([...c.allowedOrigins]) });
+}

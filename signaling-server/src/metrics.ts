@@ -1,0 +1,127 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { RejectReason } from "./protocol.js";
+
+/** Message types counted in and out. */
+export type MessageType =
+  | "announce"
+  | "answer"
+  | "scrape"
+  | "offer_relay"
+  | "answer_relay"
+  | "reply"
+  | "failure"
+  | "invalid";
+
+/** Label values of the rejected-messages counter. */
+export type RejectLabel = RejectReason | "too_large" | "bad_frame";
+
+/** Live numbers the gauges read at scrape time. */
+export interface GaugeSource {
+  connections(): number;
+  swarms(): number;
+  peers(): number;
+}
+
+/** Prometheus metrics of one server (own registry, so several servers can run in one process). */
+export class SignalingMetrics {
+  readonly registry = new Registry();
+  private readonly inCounter: Counter<"type">;
+  private readonly outCounter: Counter<"type">;
+  private readonly rejectedCounter: Counter<"reason">;
+  private readonly inByType = new Map<MessageType, Counter.Internal>();
+  private readonly outByType = new Map<MessageType, Counter.Internal>();
+  private readonly rejectedByReason = new Map<string, Counter.Internal>();
+  /** Time from receiving an offer/answer to handing the relayed message to the socket. */
+  readonly relayLatency: Histogram;
+  /** Connections refused at the upgrade, by reason. */
+  readonly refusedUpgrades: Counter<"reason">;
+
+  constructor(source: GaugeSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "hivecast_signaling_" });
+    new Gauge({
+      name: "hivecast_signaling_connections",
+      help: "Open WebSocket connections",
+      registers,
+      collect() {
+        this.set(source.connections());
+      },
+    });
+    new Gauge({
+      name: "hivecast_signaling_swarms",
+      help: "Swarms (info hashes) with at least one peer",
+      registers,
+      collect() {
+        this.set(source.swarms());
+      },
+    });
+    new Gauge({
+      name: "hivecast_signaling_peers",
+      help: "Peers over all swarms",
+      registers,
+      collect() {
+        this.set(source.peers());
+      },
+    });
+    this.inCounter = new Counter({
+      name: "hivecast_signaling_messages_in_total",
+      help: "Messages received, by type",
+      labelNames: ["type"],
+      registers,
+    });
+    this.outCounter = new Counter({
+      name: "hivecast_signaling_messages_out_total",
+      help: "Messages sent, by type",
+      labelNames: ["type"],
+      registers,
+    });
+    this.rejectedCounter = new Counter({
+      name: "hivecast_signaling_rejected_messages_total",
+      help: "Messages refused or dropped, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.refusedUpgrades = new Counter({
+      name: "hivecast_signaling_refused_upgrades_total",
+      help: "WebSocket upgrades refused, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.relayLatency = new Histogram({
+      name: "hivecast_signaling_relay_latency_seconds",
+      help: "Time from receiving an offer or answer to queueing its relay",
+      buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
+      registers,
+    });
+  }
+
+  /** Counts one received message. */
+  in(type: MessageType): void {
+    let c = this.inByType.get(type);
+    if (c === undefined) {
+      c = this.inCounter.labels(type);
+      this.inByType.set(type, c);
+    }
+    c.inc();
+  }
+
+  /** Counts `n` sent messages. */
+  out(type: MessageType, n = 1): void {
+    let c = this.outByType.get(type);
+    if (c === undefined) {
+      c = this.outCounter.labels(type);
+      this.outByType.set(type, c);
+    }
+    c.inc(n);
+  }
+
+  /** Counts one refused or dropped message. */
+  rejected(reason: RejectLabel): void {
+    let c = this.rejectedByReason.get(reason);
+    if (c === undefined) {
+      c = this.rejectedCounter.labels(reason);
+      this.rejectedByReason.set(reason, c);
+    }
+    c.inc();
+  }
+}

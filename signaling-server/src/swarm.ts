@@ -1,0 +1,123 @@
+/**
+ * One swarm (info hash): its peers in a dense array (for random picks without copying) plus a
+ * map from peer id to slot (O(1) lookup and O(1) swap-remove).
+ */
+
+/** A connection as the swarm sees it; implemented by the server's connection state. */
+export interface SwarmConnection {
+  /** Sends a pre-serialised message; returns false when the message was dropped. */
+  send(message: string): boolean;
+}
+
+/** A peer: one peer id of one connection in one swarm. */
+export interface SwarmPeer<C extends SwarmConnection = SwarmConnection> {
+  readonly peerId: string;
+  /** `JSON.stringify(peerId)`, computed once for relays. */
+  readonly peerIdJson: string;
+  readonly conn: C;
+  readonly swarm: Swarm<C>;
+  seeding: boolean;
+  /** Slot in `swarm.peers`; maintained by the swarm. */
+  index: number;
+}
+
+/** Peers of one info hash. */
+export class Swarm<C extends SwarmConnection = SwarmConnection> {
+  /** `JSON.stringify(infoHash)`, computed once for replies and relays. */
+  readonly infoHashJson: string;
+  /** Seeders (`left === 0` or `completed`). */
+  complete = 0;
+  /** Leechers. */
+  incomplete = 0;
+  private readonly peers: SwarmPeer<C>[] = [];
+  private readonly byId = new Map<string, SwarmPeer<C>>();
+
+  constructor(readonly infoHash: string) {
+    this.infoHashJson = JSON.stringify(infoHash);
+  }
+
+  /** Number of peers. */
+  get size(): number {
+    return this.peers.length;
+  }
+
+  /** The peer with this id, if any. */
+  get(peerId: string): SwarmPeer<C> | undefined {
+    return this.byId.get(peerId);
+  }
+
+  /** Adds a peer (caller checked it is absent and the swarm has room). */
+  add(peerId: string, conn: C, seeding: boolean): SwarmPeer<C> {
+    const peer: SwarmPeer<C> = {
+      peerId,
+      peerIdJson: JSON.stringify(peerId),
+      conn,
+      swarm: this,
+      seeding,
+      index: this.peers.length,
+    };
+    this.peers.push(peer);
+    this.byId.set(peerId, peer);
+    if (seeding) this.complete++;
+    else this.incomplete++;
+    return peer;
+  }
+
+  /** Marks a peer as seeding or not, keeping the counts right. */
+  setSeeding(peer: SwarmPeer<C>, seeding: boolean): void {
+    if (peer.seeding === seeding) return;
+    peer.seeding = seeding;
+    if (seeding) {
+      this.complete++;
+      this.incomplete--;
+    } else {
+      this.complete--;
+      this.incomplete++;
+    }
+  }
+
+  /** Removes a peer in O(1) (the last peer moves into its slot). */
+  remove(peer: SwarmPeer<C>): void {
+    if (this.byId.get(peer.peerId) !== peer) return;
+    this.byId.delete(peer.peerId);
+    const last = this.peers.pop();
+    if (last !== undefined && last !== peer) {
+      this.peers[peer.index] = last;
+      last.index = peer.index;
+    }
+    peer.index = -1;
+    if (peer.seeding) this.complete--;
+    else this.incomplete--;
+  }
+
+  /**
+   * Writes up to `count` distinct random peers other than `self` into `out[0..k)` and returns k,
+   * in O(count) and without allocating: a partial Fisher–Yates shuffle done in place on the peer
+   * array (its order carries no meaning). The caller clears `out` after use.
+   */
+  pickRandom(
+    count: number,
+    self: SwarmPeer<C> | null,
+    random: () => number,
+    out: Array<SwarmPeer<C> | undefined>,
+  ): number {
+    const peers = this.peers;
+    const n = peers.length;
+    let picked = 0;
+    for (let i = 0; i < n && picked < count; i++) {
+      const j = i + Math.floor(random() * (n - i));
+      const a = peers[i];
+      const b = peers[j];
+      if (a === undefined || b === undefined) break;
+      if (i !== j) {
+        peers[i] = b;
+        b.index = i;
+        peers[j] = a;
+        a.index = j;
+      }
+      if (b === self) continue;
+      out[picked++] = b;
+    }
+    return picked;
+  }
+}
