@@ -255,7 +255,13 @@ export async function startDemoServers(opts: DemoServerOptions = {}): Promise<De
   try {
     const cluster = await startOrigins({ dir: mediaDir, origins: count, port: originPort, host });
     closers.push(() => cluster.close());
-    const signaling = await startSignalingServer({ port: signalingPort, host });
+    // Only warnings and errors from the tracker: the console is for the demo's URLs.
+    const signaling = await startSignalingServer({
+      port: signalingPort,
+      host,
+      logLevel: "warn",
+      shutdownTimeoutMs: 1000,
+    });
     closers.push(() => signaling.close());
 
     const server: Server = createServer((req, res) => {

@@ -16,6 +16,8 @@ export default defineConfig({
       "@hivecast/core": here("../packages/core/src/index.ts"),
       "@hivecast/hlsjs": here("../packages/hlsjs/src/index.ts"),
     },
+    // The SDK and the page must share one hls.js (its events and classes are compared by identity).
+    dedupe: ["hls.js"],
   },
   build: {
     outDir: here("./dist"),

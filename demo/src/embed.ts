@@ -38,7 +38,11 @@ async function main(): Promise<void> {
   setInterval(() => {
     const s = player.sample();
     const { stats } = s;
-    line.textContent = `#${viewer} · offload ${(stats.offload * 100).toFixed(0)}% · peers ${stats.peers} · http ${formatBytes(stats.bytes.http)} · p2p ${formatBytes(stats.bytes.p2p)} · ↑ ${formatBytes(stats.uploadedBytes)}`;
+    const head = document.createElement("strong");
+    head.textContent = `#${viewer} · offload ${(stats.offload * 100).toFixed(0)}% · peers ${stats.peers}`;
+    const sub = document.createElement("span");
+    sub.textContent = `http ${formatBytes(stats.bytes.http)} · p2p ${formatBytes(stats.bytes.p2p)} · up ${formatBytes(stats.uploadedBytes)}`;
+    line.replaceChildren(head, sub);
     const msg: ViewerStatsMessage = {
       type: "hivecast-demo-viewer",
       viewer,

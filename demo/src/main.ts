@@ -33,6 +33,8 @@ const ORIGIN_COLORS = [
 ];
 const ORIGIN_FALLBACK = ["#0072b2", "#e69f00", "#cc79a7", "#56b4e9", "#d55e00"];
 const LOG_KEEP = 50;
+/** Samples (seconds) the byte rates are averaged over. */
+const RATE_WINDOW = 3;
 
 /** Per-origin DOM handles. */
 interface OriginView {
@@ -81,7 +83,8 @@ class Dashboard {
   private readonly originViews: OriginView[] = [];
   private readonly log: LogEntry[] = [];
   private logDirty = false;
-  private prev: PlayerSample | null = null;
+  /** Recent samples; rates are averaged over the window they span. */
+  private history: PlayerSample[] = [];
 
   constructor(private readonly config: DemoConfig) {
     this.series = [
@@ -245,7 +248,7 @@ class Dashboard {
   }
 
   reset(): void {
-    this.prev = null;
+    this.history = [];
     this.bytesChart.clear();
     for (const s of Object.values(this.sparks)) s.clear();
   }
@@ -253,8 +256,11 @@ class Dashboard {
   /** Folds one sample into charts, tiles and origin cards. */
   update(sample: PlayerSample): void {
     const { stats } = sample;
-    const prev = this.prev;
-    this.prev = sample;
+    // Segments arrive every couple of seconds, so per-second deltas are all spikes; a short
+    // moving window shows the share of each source much more readably.
+    this.history.push(sample);
+    if (this.history.length > RATE_WINDOW + 1) this.history.shift();
+    const prev = this.history.length > 1 ? this.history[0] : undefined;
     if (prev) {
       const dt = Math.max(0.25, (sample.t - prev.t) / 1000);
       const rate = (now: number, before: number): number => Math.max(0, now - before) / dt;
@@ -271,7 +277,7 @@ class Dashboard {
         .join(", ");
       $("bytes-chart", HTMLCanvasElement).setAttribute(
         "aria-label",
-        `Bytes per second by source, last second: ${parts}`,
+        `Bytes per second by source, last ${RATE_WINDOW} s: ${parts}`,
       );
     }
     const httpTotal = stats.bytes.http;
