@@ -1,0 +1,207 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startSignalingServer, type SignalingServer } from "../src/index.js";
+import { TestClient, announce, binId, type Msg } from "./helpers.js";
+
+const servers: SignalingServer[] = [];
+const clients: TestClient[] = [];
+
+async function server(opts: Parameters<typeof startSignalingServer>[0] = {}): Promise<SignalingServer> {
+  const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "silent", ...opts });
+  servers.push(s);
+  return s;
+}
+async function client(s: SignalingServer, opts?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> {
+  const c = await TestClient.open(s.url, opts);
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const isReply = (m: Msg): boolean => m.action === "announce" && "interval" in m;
+const isOffer = (m: Msg): boolean => "offer" in m;
+const isAnswer = (m: Msg): boolean => "answer" in m;
+
+describe("tracker protocol", () => {
+  it("replies to an announce with interval and complete/incomplete counts", async () => {
+    const s = await server({ announceIntervalS: 30, idleTimeoutMs: 120_000 });
+    const a = await client(s);
+    const ih = binId("swarm-1");
+    a.send(announce(ih, binId("peer-a")));
+    const r = await a.next(isReply);
+    expect(r).toEqual({ action: "announce", interval: 30, info_hash: ih, complete: 0, incomplete: 1 });
+    a.send(announce(ih, binId("peer-a"), 0, { event: "completed", left: 0 }));
+    expect(await a.next(isReply)).toMatchObject({ complete: 1, incomplete: 0 });
+    expect(s.stats()).toMatchObject({ connections: 1, swarms: 1, peers: 1 });
+  });
+
+  it("relays offers to other peers and the answer back only to the offerer", async () => {
+    const s = await server();
+    const ih = binId("swarm-2");
+    const [a, b, c] = [await client(s), await client(s), await client(s)];
+    const [pa, pb, pc] = [binId("peer-a"), binId("peer-b"), binId("peer-c")];
+    b.send(announce(ih, pb));
+    await b.next(isReply);
+    c.send(announce(ih, pc));
+    await c.next(isReply);
+    const offerMsg = announce(ih, pa, 2);
+    a.send(offerMsg);
+    expect(await a.next(isReply)).toMatchObject({ complete: 0, incomplete: 3 });
+    const ob = await b.next(isOffer);
+    const oc = await c.next(isOffer);
+    const sent = (offerMsg.offers as Array<{ offer: { sdp: string }; offer_id: string }>).map((o) => o.offer_id);
+    for (const o of [ob, oc]) {
+      expect(o).toMatchObject({ action: "announce", info_hash: ih, peer_id: pa });
+      expect(sent).toContain(o.offer_id);
+      expect(o.offer).toMatchObject({ type: "offer" });
+    }
+    expect(ob.offer_id).not.toBe(oc.offer_id);
+
+    b.send({ action: "announce", info_hash: ih, peer_id: pb, to_peer_id: pa, offer_id: ob.offer_id, answer: { type: "answer", sdp: "answer-b" } });
+    const ans = await a.next(isAnswer);
+    expect(ans).toEqual({ action: "announce", answer: { type: "answer", sdp: "answer-b" }, offer_id: ob.offer_id, peer_id: pb, info_hash: ih });
+    // An answer gets no reply of its own (as bittorrent-tracker), and c got nothing but its offer.
+    await b.sync();
+    expect(b.messages).toEqual([]);
+    expect(s.stats()).toMatchObject({ offersRelayed: 2, answersRelayed: 1, pendingOffers: 1 });
+  });
+
+  it("never sends a peer its own offer and sends at most one offer per peer", async () => {
+    const s = await server();
+    const ih = binId("swarm-3");
+    const a = await client(s);
+    const b = await client(s);
+    b.send(announce(ih, binId("b")));
+    await b.next(isReply);
+    a.send(announce(ih, binId("a"), 5));
+    await a.next(isReply);
+    await b.next(isOffer);
+    await a.sync();
+    await b.sync();
+    expect(a.messages.filter(isOffer)).toEqual([]);
+    expect(b.messages.filter(isOffer)).toEqual([]);
+  });
+
+  it("stopped leaves the swarm; an empty swarm is deleted; close leaves every swarm", async () => {
+    const s = await server();
+    const a = await client(s);
+    const [h1, h2] = [binId("h1"), binId("h2")];
+    a.send(announce(h1, binId("a")));
+    a.send(announce(h2, binId("a")));
+    await a.next(isReply);
+    await a.next(isReply);
+    expect(s.stats()).toMatchObject({ swarms: 2, peers: 2 });
+    a.send(announce(h1, binId("a"), 0, { event: "stopped" }));
+    expect(await a.next(isReply)).toMatchObject({ info_hash: h1, complete: 0, incomplete: 0 });
+    expect(s.stats()).toMatchObject({ swarms: 1, peers: 1 });
+    a.close();
+    await a.closed();
+    await expect.poll(() => s.stats()).toMatchObject({ connections: 0, swarms: 0, peers: 0 });
+  });
+
+  it("scrape reports counts per info hash", async () => {
+    const s = await server();
+    const a = await client(s);
+    const ih = binId("scraped");
+    a.send(announce(ih, binId("a"), 0, { left: 0 }));
+    await a.next(isReply);
+    a.send({ action: "scrape", info_hash: [ih, binId("none")] });
+    const r = await a.next((m) => m.action === "scrape");
+    expect(r).toEqual({
+      action: "scrape",
+      files: { [ih]: { complete: 1, incomplete: 0, downloaded: 1 }, [binId("none")]: { complete: 0, incomplete: 0, downloaded: 0 } },
+      flags: { min_request_interval: 120 },
+    });
+  });
+
+  it("enforces maxPeersPerSwarm and maxSwarmsPerConnection with a failure reason", async () => {
+    const s = await server({ maxPeersPerSwarm: 1, maxSwarmsPerConnection: 2 });
+    const a = await client(s);
+    const b = await client(s);
+    const ih = binId("small");
+    a.send(announce(ih, binId("a")));
+    await a.next(isReply);
+    b.send(announce(ih, binId("b")));
+    expect(await b.next()).toEqual({ action: "announce", "failure reason": "swarm is full", info_hash: ih });
+    a.send(announce(binId("x1"), binId("a")));
+    await a.next(isReply);
+    a.send(announce(binId("x2"), binId("a")));
+    expect(await a.next()).toMatchObject({ "failure reason": "too many swarms on one connection" });
+    expect(s.stats().swarms).toBe(2);
+  });
+
+  it("answers malformed input with a failure reason, and binary frames too", async () => {
+    const s = await server();
+    const a = await client(s);
+    a.send("not json");
+    expect(await a.next()).toEqual({ action: "announce", "failure reason": "invalid JSON" });
+    a.send({ action: "announce", info_hash: binId("ok"), peer_id: "short" });
+    expect(await a.next()).toEqual({ action: "announce", "failure reason": "invalid peer_id", info_hash: binId("ok") });
+    a.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect(await a.next()).toMatchObject({ "failure reason": "binary frames are not accepted" });
+    expect(await s.metrics()).toMatch(/hivecast_signaling_rejected_messages_total\{reason="bad_peer_id"\} 1/);
+  });
+});
+
+describe("operations", () => {
+  it("serves /healthz and /metrics with counts, messages by type, latency and process metrics", async () => {
+    const s = await server();
+    const a = await client(s);
+    const b = await client(s);
+    const ih = binId("m");
+    b.send(announce(ih, binId("b")));
+    await b.next(isReply);
+    a.send(announce(ih, binId("a"), 1));
+    await a.next(isReply);
+    await b.next(isOffer);
+    const health = await fetch(`${s.httpUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: "ok", connections: 2, swarms: 1, peers: 2 });
+    const res = await fetch(`${s.httpUrl}/metrics`);
+    const text = await res.text();
+    expect(res.headers.get("content-type")).toMatch(/text\/plain/);
+    expect(text).toMatch(/^hivecast_signaling_connections 2$/m);
+    expect(text).toMatch(/^hivecast_signaling_swarms 1$/m);
+    expect(text).toMatch(/^hivecast_signaling_peers 2$/m);
+    expect(text).toMatch(/^hivecast_signaling_messages_in_total\{type="announce"\} 2$/m);
+    expect(text).toMatch(/^hivecast_signaling_messages_out_total\{type="offer_relay"\} 1$/m);
+    expect(text).toMatch(/^hivecast_signaling_relay_latency_seconds_count 1$/m);
+    expect(text).toMatch(/^hivecast_signaling_process_cpu_seconds_total /m);
+    expect(text).toMatch(/^hivecast_signaling_process_resident_memory_bytes /m);
+    expect((await fetch(`${s.httpUrl}/nope`)).status).toBe(404);
+  });
+
+  it("writes structured JSON log lines at the configured level", async () => {
+    const lines: string[] = [];
+    const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "info" }, { logSink: (l) => lines.push(l) });
+    await s.close();
+    const parsed = lines.map((l) => JSON.parse(l) as Msg);
+    expect(parsed[0]).toMatchObject({ level: "info", msg: "signaling server listening", url: s.url });
+    expect(parsed.every((p) => typeof p.time === "string")).toBe(true);
+    expect(parsed.some((p) => p.level === "debug")).toBe(false);
+  });
+
+  it("rejects a bad config naming the field", async () => {
+    await expect(startSignalingServer({ maxPayload: -1 })).rejects.toThrow(/`maxPayload`/);
+    await expect(startSignalingServer({ pingIntervalMs: 200_000 })).rejects.toThrow(/`pingIntervalMs`/);
+    // @ts-expect-error unknown option
+    await expect(startSignalingServer({ maxPayloads: 1 })).rejects.toThrow(/`maxPayloads` is not a known option/);
+  });
+
+  it("graceful close: refuses new sockets, closes open ones with 1001, then resolves", async () => {
+    const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "silent" });
+    const a = await TestClient.open(s.url);
+    let healthDuring = 0;
+    const closing = s.close();
+    healthDuring = await fetch(`${s.httpUrl}/healthz`).then((r) => r.status, () => -1);
+    await closing;
+    expect(await a.closed()).toBe(1001);
+    expect([503, -1]).toContain(healthDuring);
+    await expect(TestClient.open(s.url)).rejects.toThrow();
+    expect(s.stats().connections).toBe(0);
+    await s.close(); // idempotent
+  });
+});
