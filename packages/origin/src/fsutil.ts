@@ -10,7 +10,12 @@ import type { ByteRange } from "./playlist.js";
  * @throws OriginError `io` if the file is missing or shorter than the range.
  */
 export async function sha256File(path: string, range?: ByteRange): Promise<string> {
-  const size = (await stat(path)).size;
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (err) {
+    throw new OriginError("io", `cannot read ${path}`, undefined, { cause: err });
+  }
   if (range && range.offset + range.length > size) {
     throw new OriginError("io", `byte range ${range.length}@${range.offset} beyond end of ${path}`);
   }
