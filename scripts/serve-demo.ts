@@ -1,7 +1,7 @@
 /**
  * `npm start` launcher: origins + tracker + demo page in one process, until Ctrl-C.
  * Ports and bind address come from the environment: HOST, PORT (page), ORIGIN_PORT (first
- * origin), ORIGINS (count), SIGNALING_PORT.
+ * origin), ORIGINS (count), SIGNALING_PORT, DEMO_BUILD (if-stale | always | never).
  */
 import { DemoServerError, startDemoServers } from "../demo/server.js";
 
@@ -16,6 +16,14 @@ function envPort(name: string, fallback: number): number {
   return n;
 }
 
+/** DEMO_BUILD: "if-stale" (default), "always", or "never" (serve demo/dist as it is). */
+function buildMode(raw: string | undefined): "if-stale" | "always" | "never" {
+  if (raw === undefined || raw === "" || raw === "if-stale") return "if-stale";
+  if (raw === "always" || raw === "never") return raw;
+  console.error(`✗ DEMO_BUILD=${raw}: expected if-stale, always or never`);
+  process.exit(2);
+}
+
 async function main(): Promise<void> {
   const host = process.env.HOST || "127.0.0.1";
   const demo = await startDemoServers({
@@ -24,14 +32,16 @@ async function main(): Promise<void> {
     originPort: envPort("ORIGIN_PORT", 8081),
     origins: envPort("ORIGINS", 3),
     signalingPort: envPort("SIGNALING_PORT", 8090),
-    build: process.env.DEMO_BUILD === "always" ? "always" : "if-stale",
+    build: buildMode(process.env.DEMO_BUILD),
     log: (m) => console.log(`› ${m}`),
   });
 
+  // On loopback, "localhost" is the friendlier thing to type; the servers answer on both.
+  const shown = (u: string): string => u.replace("://127.0.0.1:", "://localhost:");
   const bar = "─".repeat(56);
   console.log(`\n${bar}`);
-  console.log(`  Hivecast demo is running:   ${demo.url}`);
-  console.log(`  swarm view:                 ${demo.url}swarm.html`);
+  console.log(`  Hivecast demo is running:   ${shown(demo.url)}`);
+  console.log(`  swarm view:                 ${shown(demo.url)}swarm.html`);
   console.log(bar);
   demo.origins.forEach((o, i) => console.log(`  origin ${i}:  ${o}`));
   console.log(`  tracker:   ${demo.tracker}`);

@@ -163,7 +163,8 @@ class Dashboard {
           class: preset.faults === null ? "btn btn-reset" : "btn",
           "data-fault": preset.id,
           title: `Origin ${i}: ${preset.description}`,
-          "aria-label": `Origin ${i}: ${preset.description}`,
+          // The accessible name starts with the visible label (WCAG 2.5.3).
+          "aria-label": `${preset.label} (origin ${i}: ${preset.description})`,
         });
         b.textContent = preset.label;
         b.addEventListener("click", () => void this.fault(i, preset.id));
