@@ -11,8 +11,10 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const files: Record<string, () => string> = {
   "/hls.js": () => require.resolve("hls.js/dist/hls.min.js"),
   "/hivecast.iife.js": () => `${root}packages/hlsjs/dist/hivecast.iife.js`,
-  "/p2pml-core.js": () => require.resolve("p2p-media-loader-core/dist/p2p-media-loader-core.es.min.js"),
-  "/p2pml-hlsjs.js": () => require.resolve("p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js"),
+  "/p2pml-core.js": () =>
+    require.resolve("p2p-media-loader-core/dist/p2p-media-loader-core.es.min.js"),
+  "/p2pml-hlsjs.js": () =>
+    require.resolve("p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js"),
 };
 
 /** A loopback HTTP server on port 0 for e2e pages: static test pages plus the player scripts. */
