@@ -3,8 +3,17 @@
  * ranges; SHA-256 verification; a verified-segment store; P2P sharing over WebRTC.
  * @packageDocumentation
  */
+export { Engine } from "./engine.js";
+export type { EngineDeps } from "./engine.js";
 export { DEFAULT_CONFIG, resolveConfig } from "./config.js";
-export type { Config, UserConfig, HttpConfig, P2PConfig, RetryConfig, IntegrityPolicy } from "./config.js";
+export type {
+  Config,
+  UserConfig,
+  HttpConfig,
+  P2PConfig,
+  RetryConfig,
+  IntegrityPolicy,
+} from "./config.js";
 export { HivecastError, isHivecastError, ErrorCodes } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
 export type { HivecastEvents } from "./events.js";

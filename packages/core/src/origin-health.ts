@@ -1,0 +1,97 @@
+import type { OriginState, OriginStats } from "./types.js";
+
+/** Exponentially weighted moving average; undefined until the first sample. */
+export class Ewma {
+  private v: number | undefined;
+  constructor(private readonly alpha: number) {}
+  add(sample: number): void {
+    this.v = this.v === undefined ? sample : this.alpha * sample + (1 - this.alpha) * this.v;
+  }
+  get value(): number | undefined {
+    return this.v;
+  }
+}
+
+/** Throughput samples from bodies smaller than this are mostly latency, so they are skipped. */
+const MIN_THROUGHPUT_SAMPLE_BYTES = 16 * 1024;
+
+/**
+ * Health of one origin: speed estimates and a circuit breaker. Pure state — the OriginPool owns
+ * the timers that move an open breaker to half-open.
+ */
+export class OriginHealth {
+  state: OriginState = "healthy";
+  /** Failures since the last success; opens the breaker at the threshold. */
+  consecutiveFailures = 0;
+  /** Times the breaker opened in a row without a successful probe (drives the probe backoff). */
+  opens = 0;
+  readonly ttfbMs: Ewma;
+  /** Bytes per second while the body streams. */
+  readonly throughputBps: Ewma;
+  bytes = 0;
+  requests = 0;
+  failures = 0;
+
+  constructor(
+    readonly origin: string,
+    alpha: number,
+    private readonly breakerThreshold: number,
+  ) {
+    this.ttfbMs = new Ewma(alpha);
+    this.throughputBps = new Ewma(alpha);
+  }
+
+  /** Records a good response; returns true when that closed the breaker. */
+  recordSuccess(ttfbMs: number, bytes: number, transferMs: number): boolean {
+    this.requests++;
+    this.ttfbMs.add(ttfbMs);
+    if (bytes >= MIN_THROUGHPUT_SAMPLE_BYTES)
+      this.throughputBps.add((bytes * 1000) / Math.max(transferMs, 1));
+    this.consecutiveFailures = 0;
+    if (this.state === "healthy") return false;
+    this.state = "healthy";
+    this.opens = 0;
+    return true;
+  }
+
+  /** Records a failure; returns true when that opened the breaker. */
+  recordFailure(): boolean {
+    this.requests++;
+    this.failures++;
+    this.consecutiveFailures++;
+    // A failed half-open probe reopens at once; a healthy origin needs `threshold` in a row.
+    const open =
+      this.state === "half-open" ||
+      (this.state === "healthy" && this.consecutiveFailures >= this.breakerThreshold);
+    if (!open) return false;
+    this.state = "open";
+    this.opens++;
+    return true;
+  }
+
+  /** The breaker's backoff elapsed: let one probe through. */
+  halfOpen(): void {
+    if (this.state === "open") this.state = "half-open";
+  }
+
+  /** Expected milliseconds to fetch `bytes` from here, or undefined with no samples yet. */
+  expectedMs(bytes: number): number | undefined {
+    const ttfb = this.ttfbMs.value;
+    const bps = this.throughputBps.value;
+    if (ttfb === undefined) return undefined;
+    const transfer = bps === undefined ? 0 : (bytes * 1000) / bps;
+    return ttfb + transfer;
+  }
+
+  /** Snapshot for stats. */
+  stats(): OriginStats {
+    return {
+      bytes: this.bytes,
+      requests: this.requests,
+      failures: this.failures,
+      state: this.state,
+      throughputBps: Math.round(this.throughputBps.value ?? 0),
+      ttfbMs: Math.round(this.ttfbMs.value ?? 0),
+    };
+  }
+}

@@ -1,0 +1,621 @@
+import { childController } from "./abort.js";
+import { backoffDelay } from "./backoff.js";
+import { type Clock, sleep } from "./clock.js";
+import type { Config } from "./config.js";
+import { HivecastError, isHivecastError } from "./errors.js";
+import { type AttemptResult, httpAttempt, type ResponseInfo } from "./http-attempt.js";
+import { Ewma, OriginHealth } from "./origin-health.js";
+import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
+import { planRanges, type PlannedRange } from "./range-plan.js";
+import type { ByteRange, OriginState, OriginStats } from "./types.js";
+
+/** One resource wanted from the pool. */
+export interface PoolRequest {
+  url: string;
+  /** Picks the retry policy; only segments are split into ranges. */
+  kind: "segment" | "playlist";
+  range?: ByteRange;
+  signal: AbortSignal;
+  onProgress?: (loaded: number, total: number | undefined) => void;
+  /** Origins not to use at all (e.g. they served bytes that failed verification). */
+  exclude?: ReadonlySet<string>;
+  /** Origins to use only when nothing else is left. */
+  avoid?: ReadonlySet<string>;
+  /** Allow splitting into ranges over several origins. @default true */
+  split?: boolean;
+  /** Read at most this many bytes (a size cap; no truncation error when the body is longer). */
+  maxBytes?: number;
+}
+
+/** Bytes from the pool, not yet verified. */
+export interface PoolResult {
+  data: Uint8Array;
+  /** Final URL of the request that served the first byte. */
+  url: string;
+  /** The origin that served the most bytes. */
+  origin: string;
+  /** Every origin that contributed bytes (several when split). */
+  origins: string[];
+  startedAt: number;
+  firstByteAt: number;
+  endedAt: number;
+}
+
+/** Dependencies of an {@link OriginPool}. */
+export interface OriginPoolDeps {
+  config: Config;
+  fetch: typeof fetch;
+  clock: Clock;
+  random: () => number;
+  /** A breaker changed state. */
+  onStateChange: (origin: string, state: OriginState) => void;
+}
+
+/** Spread of the breaker's probe delay, so viewers do not all probe a recovering origin at once. */
+const BREAKER_JITTER = 0.25;
+/** Sizes remembered per resource (to split a repeat request up front). */
+const SIZE_MEMORY = 512;
+
+/** A result of one part (whole resource or one range) with the origin that served it. */
+interface PartResult extends AttemptResult {
+  origin: string;
+}
+
+/** One part of a request: the whole resource, or one range of a split. */
+interface Part {
+  range?: ByteRange;
+  /** Origin the split planned for this range. */
+  preferred?: string;
+  capFor?: (info: ResponseInfo, origin: string) => number | undefined;
+}
+
+/** State shared by every part and attempt of one request. */
+interface RequestCtx {
+  req: PoolRequest;
+  targets: OriginTarget[];
+  /** Resource id (no range) for the size memory. */
+  id: string;
+  signal: AbortSignal;
+  loaded: number;
+  total: number | undefined;
+}
+
+/**
+ * N origins serving the same paths. Picks the best origin per request from EWMA speed and a
+ * circuit breaker; retries with backoff; hedges a slow request to a second origin; splits a large
+ * segment into byte ranges over several origins and merges them in order. Bytes come back
+ * unverified — the Engine checks them.
+ */
+export class OriginPool {
+  /** Hedged requests started (for stats). */
+  hedges = 0;
+  /** Retries after a failed attempt (for stats). */
+  retries = 0;
+  private readonly cfg: Config["http"];
+  private readonly origins: readonly string[];
+  private readonly health = new Map<string, OriginHealth>();
+  private readonly sizes = new Map<string, number>();
+  private readonly avgSegmentSize: Ewma;
+  private readonly probeTimers = new Map<string, unknown>();
+  /** Last URL each origin served well: what a half-open probe asks for. */
+  private readonly probeUrls = new Map<string, string>();
+  private readonly lifetime = new AbortController();
+
+  constructor(private readonly deps: OriginPoolDeps) {
+    this.cfg = deps.config.http;
+    this.origins = deps.config.origins;
+    this.avgSegmentSize = new Ewma(this.cfg.ewmaAlpha);
+    for (const o of this.origins) this.healthOf(o);
+  }
+
+  /** Fetches `req` with failover, hedging and (for large segments) split ranges. */
+  async fetch(req: PoolRequest): Promise<PoolResult> {
+    const { controller, release } = childController(req.signal, this.lifetime.signal);
+    const id = resourceId(req.url, undefined, this.origins);
+    const ctx: RequestCtx = {
+      req,
+      targets: originTargets(req.url, this.origins),
+      id,
+      signal: controller.signal,
+      loaded: 0,
+      total: req.range ? req.range.end - req.range.start : this.sizes.get(id),
+    };
+    try {
+      const known =
+        req.range ?? (ctx.total === undefined ? undefined : { start: 0, end: ctx.total });
+      const plan =
+        known && this.canSplit(ctx, known.end - known.start) ? this.plan(ctx, known) : [];
+      if (known && plan.length > 1) return await this.fetchSplit(ctx, known, plan);
+      return await this.fetchWhole(ctx);
+    } finally {
+      // Whatever is still running (other ranges after one failed for good) stops here.
+      controller.abort();
+      release();
+    }
+  }
+
+  /** Expected ms for the best origin to serve `url`, or undefined with no estimate yet. */
+  expectedMs(url: string, range?: ByteRange): number | undefined {
+    const targets = originTargets(url, this.origins);
+    const bytes = range
+      ? range.end - range.start
+      : (this.sizes.get(resourceId(url, undefined, this.origins)) ??
+        this.avgSegmentSize.value ??
+        0);
+    const times = targets
+      .filter((t) => this.healthOf(t.origin).state === "healthy")
+      .map((t) => this.healthOf(t.origin).expectedMs(bytes))
+      .filter((v): v is number => v !== undefined);
+    return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
+  /** Size of a resource learned from an earlier response, when known. */
+  sizeOf(url: string): number | undefined {
+    return this.sizes.get(resourceId(url, undefined, this.origins));
+  }
+
+  /** Number of origins `url` can be fetched from. */
+  originCount(url: string): number {
+    return originTargets(url, this.origins).length;
+  }
+
+  /** The origin served bytes that failed verification: counts as a failure for its breaker. */
+  penalise(origin: string): void {
+    this.noteFailure(this.healthOf(origin));
+  }
+
+  /** Per-origin counters. */
+  stats(): Record<string, OriginStats> {
+    const out: Record<string, OriginStats> = {};
+    for (const [origin, h] of this.health) out[origin] = h.stats();
+    return out;
+  }
+
+  /** Aborts every request and probe and clears every timer. */
+  destroy(): void {
+    this.lifetime.abort(
+      new HivecastError("DESTROYED", "The origin pool was destroyed", { fatal: true }),
+    );
+    for (const t of this.probeTimers.values()) this.deps.clock.clearTimeout(t);
+    this.probeTimers.clear();
+  }
+
+  // ---- split and merge -------------------------------------------------------------------
+
+  private canSplit(ctx: RequestCtx, size: number): boolean {
+    const { req } = ctx;
+    return (
+      req.kind === "segment" &&
+      req.split !== false &&
+      req.maxBytes === undefined &&
+      this.cfg.splitThresholdBytes > 0 &&
+      size >= this.cfg.splitThresholdBytes &&
+      size >= 2 * this.cfg.minRangeBytes &&
+      this.splitCandidates(ctx).length >= 2
+    );
+  }
+
+  /** Healthy origins usable for this request, best first. */
+  private splitCandidates(ctx: RequestCtx): OriginTarget[] {
+    return this.rank(ctx, new Set(ctx.req.exclude), new Map()).filter(
+      (t) => this.healthOf(t.origin).state === "healthy" && !ctx.req.avoid?.has(t.origin),
+    );
+  }
+
+  /** Ranges sized by throughput; `first` (the origin already streaming from byte 0) leads. */
+  private plan(ctx: RequestCtx, range: ByteRange, first?: string): PlannedRange[] {
+    const candidates = this.splitCandidates(ctx);
+    if (first !== undefined)
+      candidates.sort((a, b) => Number(b.origin === first) - Number(a.origin === first));
+    const known = candidates
+      .map((t) => this.healthOf(t.origin).throughputBps.value)
+      .filter((v): v is number => v !== undefined);
+    // Origins not measured yet get the average of the measured ones (all equal when none is).
+    const fallback = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+    const weights = candidates.map((t) => ({
+      origin: t.origin,
+      bps: this.healthOf(t.origin).throughputBps.value ?? fallback,
+    }));
+    return planRanges(range, weights, this.cfg.minRangeBytes);
+  }
+
+  private async fetchSplit(
+    ctx: RequestCtx,
+    range: ByteRange,
+    plan: PlannedRange[],
+  ): Promise<PoolResult> {
+    const parts = await Promise.all(
+      plan.map((p) => this.fetchPart(ctx, { range: p, preferred: p.origin })),
+    );
+    return this.merge(range, parts);
+  }
+
+  /**
+   * Size unknown: a plain GET. If its headers reveal a large segment, that GET is cut down to the
+   * first range (it is already streaming from byte 0) and the other ranges start on other
+   * origins at once.
+   */
+  private async fetchWhole(ctx: RequestCtx): Promise<PoolResult> {
+    const { req } = ctx;
+    let firstEnd: number | undefined;
+    let whole: ByteRange | undefined;
+    let rest: Promise<PartResult[]> | undefined;
+    const capFor = (info: ResponseInfo, origin: string): number | undefined => {
+      if (req.maxBytes !== undefined) return req.maxBytes;
+      if (!req.range && info.total !== undefined) ctx.total = info.total;
+      // A retry or hedge of the first range must stop where the first answer was cut.
+      if (firstEnd !== undefined) return firstEnd;
+      if (req.range || info.total === undefined || !this.canSplit(ctx, info.total))
+        return undefined;
+      const plan = this.plan(ctx, { start: 0, end: info.total }, origin);
+      const head = plan[0];
+      if (plan.length < 2 || !head) return undefined;
+      firstEnd = head.end;
+      whole = { start: 0, end: info.total };
+      rest = Promise.all(
+        plan.slice(1).map((p) => this.fetchPart(ctx, { range: p, preferred: p.origin })),
+      );
+      rest.catch(() => undefined); // observed below; this only keeps an early failure from going unhandled
+      return firstEnd;
+    };
+    const first = await this.fetchPart(ctx, { range: req.range, capFor });
+    if (!rest || !whole)
+      return this.merge(req.range ?? { start: 0, end: first.data.length }, [first]);
+    const others = await rest;
+    return this.merge(whole, [first, ...others]);
+  }
+
+  /** Joins parts (in range order) into one buffer. */
+  private merge(range: ByteRange, parts: PartResult[]): PoolResult {
+    const size = parts.reduce((s, p) => s + p.data.length, 0);
+    const data = parts.length === 1 && parts[0] ? parts[0].data : new Uint8Array(size);
+    const byOrigin = new Map<string, number>();
+    let at = 0;
+    for (const p of parts) {
+      if (parts.length > 1) data.set(p.data, at);
+      at += p.data.length;
+      byOrigin.set(p.origin, (byOrigin.get(p.origin) ?? 0) + p.data.length);
+    }
+    const head = parts[0];
+    if (!head || (parts.length > 1 && size !== range.end - range.start))
+      throw new HivecastError("HTTP_TRUNCATED", "Split ranges did not add up to the resource", {
+        fatal: true,
+      });
+    const top = [...byOrigin.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? head.origin;
+    return {
+      data,
+      url: head.url,
+      origin: top,
+      origins: [...byOrigin.keys()],
+      startedAt: Math.min(...parts.map((p) => p.startedAt)),
+      firstByteAt: head.firstByteAt,
+      endedAt: Math.max(...parts.map((p) => p.endedAt)),
+    };
+  }
+
+  // ---- failover, retry and hedging of one part -------------------------------------------
+
+  /**
+   * Fetches one part with failover: a different origin is tried at once; an origin that already
+   * failed this part is retried only after a backoff; 4xx origins are dropped for this part.
+   */
+  private async fetchPart(ctx: RequestCtx, part: Part): Promise<PartResult> {
+    const retry = ctx.req.kind === "playlist" ? this.cfg.playlistRetry : this.cfg.segmentRetry;
+    const gone = new Set<string>(ctx.req.exclude);
+    const failedHere = new Map<string, number>();
+    const outcomes = new Map<string, string>();
+    let last: HivecastError | undefined;
+    for (let attempt = 0; attempt <= retry.maxNumRetry; attempt++) {
+      const target = this.rank(ctx, gone, failedHere, part.preferred)[0];
+      if (!target) break;
+      const failures = failedHere.get(target.origin) ?? 0;
+      if (failures > 0)
+        await sleep(
+          this.deps.clock,
+          backoffDelay(retry, failures - 1, this.deps.random),
+          ctx.signal,
+        );
+      if (attempt > 0) this.retries++;
+      try {
+        return await this.hedged(ctx, part, target, gone, failedHere, outcomes);
+      } catch (e) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        last = isHivecastError(e) ? e : new HivecastError("HTTP_NETWORK", String(e), { cause: e });
+      }
+    }
+    throw this.finalError(ctx, last, outcomes);
+  }
+
+  /**
+   * Runs `primary`; if it is slower than expected, starts the same part on a second origin. The
+   * first to finish wins and the other is aborted. Rejects when every started attempt failed.
+   */
+  private hedged(
+    ctx: RequestCtx,
+    part: Part,
+    primary: OriginTarget,
+    gone: Set<string>,
+    failedHere: Map<string, number>,
+    outcomes: Map<string, string>,
+  ): Promise<PartResult> {
+    return new Promise<PartResult>((resolve, reject) => {
+      const running = new Map<string, AbortController>();
+      let settled = false;
+      let hedgeTimer: unknown;
+      const finish = (): void => {
+        settled = true;
+        if (hedgeTimer !== undefined) this.deps.clock.clearTimeout(hedgeTimer);
+        for (const c of running.values()) c.abort(); // the loser
+        running.clear();
+      };
+      const start = (target: OriginTarget): void => {
+        const { controller, release } = childController(ctx.signal);
+        running.set(target.origin, controller);
+        this.attemptOn(ctx, part, target, controller.signal).then(
+          (result) => {
+            release();
+            running.delete(target.origin);
+            if (settled) return;
+            finish();
+            resolve(result);
+          },
+          (e: unknown) => {
+            release();
+            running.delete(target.origin);
+            if (settled) return;
+            if (ctx.signal.aborted) {
+              finish();
+              reject(ctx.signal.reason);
+              return;
+            }
+            this.noteOutcome(target.origin, e, gone, failedHere, outcomes);
+            if (running.size === 0) {
+              finish();
+              reject(e);
+            }
+          },
+        );
+      };
+      start(primary);
+      hedgeTimer = this.deps.clock.setTimeout(
+        () => {
+          hedgeTimer = undefined;
+          if (settled) return;
+          const second = this.rank(ctx, new Set([...gone, ...running.keys()]), failedHere).find(
+            (t) => this.healthOf(t.origin).state === "healthy" && !failedHere.has(t.origin),
+          );
+          if (!second) return;
+          this.hedges++;
+          start(second);
+        },
+        this.hedgeDelay(ctx, part, primary.origin),
+      );
+    });
+  }
+
+  /** Classifies a failed attempt: 4xx drops the origin for this part; the rest may retry. */
+  private noteOutcome(
+    origin: string,
+    e: unknown,
+    gone: Set<string>,
+    failedHere: Map<string, number>,
+    outcomes: Map<string, string>,
+  ): void {
+    const status = isHivecastError(e) ? e.details["status"] : undefined;
+    const permanent =
+      isHivecastError(e) &&
+      e.code === "HTTP_STATUS" &&
+      typeof status === "number" &&
+      status >= 400 &&
+      status < 500 &&
+      status !== 408 &&
+      status !== 429;
+    if (permanent) gone.add(origin);
+    else failedHere.set(origin, (failedHere.get(origin) ?? 0) + 1);
+    outcomes.set(
+      origin,
+      isHivecastError(e)
+        ? typeof status === "number" && e.code === "HTTP_STATUS"
+          ? `HTTP ${status}`
+          : e.code
+        : "error",
+    );
+  }
+
+  /** The fatal error after every origin / retry was used up. */
+  private finalError(
+    ctx: RequestCtx,
+    last: HivecastError | undefined,
+    outcomes: Map<string, string>,
+  ): HivecastError {
+    const summary = [...outcomes.entries()].map(([o, r]) => `${o}: ${r}`).join(", ");
+    const lastOrigin = [...outcomes.keys()].pop();
+    const details = { ...(last?.details ?? {}), url: ctx.req.url, origin: lastOrigin };
+    if (ctx.targets.length === 1 && last)
+      return new HivecastError(last.code, `${last.message} (gave up after retries)`, {
+        fatal: true,
+        cause: last,
+        details,
+      });
+    return new HivecastError(
+      "ALL_ORIGINS_FAILED",
+      `Every origin failed for ${ctx.id}${summary ? `: ${summary}` : " (none left to try)"}`,
+      { fatal: true, cause: last, details },
+    );
+  }
+
+  /**
+   * Origins for a part, best first: untried before retried, healthy before half-open before
+   * open, the split's planned origin first, `avoid`ed last, then by expected time (scaled up
+   * by recent consecutive failures), then config order.
+   */
+  private rank(
+    ctx: RequestCtx,
+    gone: ReadonlySet<string>,
+    failedHere: ReadonlyMap<string, number>,
+    preferred?: string,
+  ): OriginTarget[] {
+    const bytes = this.expectedBytes(ctx);
+    const stateRank: Record<OriginState, number> = { healthy: 0, "half-open": 1, open: 2 };
+    const known = ctx.targets
+      .map((t) => this.healthOf(t.origin).expectedMs(bytes))
+      .filter((v): v is number => v !== undefined);
+    const unknownMs = known.length > 0 ? Math.max(...known) : 1;
+    const key = (t: OriginTarget, i: number): number[] => {
+      const h = this.healthOf(t.origin);
+      return [
+        failedHere.get(t.origin) ?? 0,
+        stateRank[h.state],
+        t.origin === preferred ? 0 : 1,
+        ctx.req.avoid?.has(t.origin) ? 1 : 0,
+        (h.expectedMs(bytes) ?? unknownMs) * 2 ** h.consecutiveFailures,
+        i,
+      ];
+    };
+    return ctx.targets
+      .map((t, i) => ({ t, k: key(t, i) }))
+      .filter(({ t }) => !gone.has(t.origin))
+      .sort((a, b) => {
+        for (let j = 0; j < a.k.length; j++) {
+          const d = (a.k[j] ?? 0) - (b.k[j] ?? 0);
+          if (d !== 0) return d;
+        }
+        return 0;
+      })
+      .map(({ t }) => t);
+  }
+
+  private expectedBytes(ctx: RequestCtx, part?: Part): number {
+    if (part?.range) return part.range.end - part.range.start;
+    return ctx.total ?? this.avgSegmentSize.value ?? 0;
+  }
+
+  /** hedgeFactor × expected time, never under minHedgeDelayMs; unmeasured: hedgeFactor × minHedgeDelayMs. */
+  private hedgeDelay(ctx: RequestCtx, part: Part, origin: string): number {
+    const expected =
+      this.healthOf(origin).expectedMs(this.expectedBytes(ctx, part)) ?? this.cfg.minHedgeDelayMs;
+    return Math.max(this.cfg.minHedgeDelayMs, this.cfg.hedgeFactor * expected);
+  }
+
+  // ---- one attempt and the health it feeds ------------------------------------------------
+
+  private async attemptOn(
+    ctx: RequestCtx,
+    part: Part,
+    target: OriginTarget,
+    signal: AbortSignal,
+  ): Promise<PartResult> {
+    const h = this.healthOf(target.origin);
+    const capFor = part.capFor;
+    try {
+      const result = await httpAttempt(this.deps.fetch, this.deps.clock, {
+        url: target.url,
+        range: part.range,
+        signal,
+        firstByteTimeoutMs: this.cfg.firstByteTimeoutMs,
+        stallTimeoutMs: this.cfg.stallTimeoutMs,
+        requestTimeoutMs: this.cfg.requestTimeoutMs,
+        capFor: capFor && ((info) => capFor(info, target.origin)),
+        onBytes: (n) => {
+          h.bytes += n;
+          this.progress(ctx, n);
+        },
+      });
+      this.noteSuccess(h, result);
+      this.rememberSize(ctx, result);
+      for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
+      return { ...result, origin: target.origin };
+    } catch (e) {
+      // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health.
+      if (!signal.aborted) this.noteFailure(h);
+      throw e;
+    }
+  }
+
+  private progress(ctx: RequestCtx, n: number): void {
+    ctx.loaded += n;
+    const total = ctx.total;
+    // Retried bytes are counted again; clamp so progress never claims more than the total.
+    ctx.req.onProgress?.(total === undefined ? ctx.loaded : Math.min(ctx.loaded, total), total);
+  }
+
+  private rememberSize(ctx: RequestCtx, r: AttemptResult): void {
+    if (r.total === undefined || ctx.req.kind !== "segment" || ctx.req.range) return;
+    if (!this.sizes.has(ctx.id)) this.avgSegmentSize.add(r.total);
+    this.sizes.delete(ctx.id);
+    this.sizes.set(ctx.id, r.total);
+    if (this.sizes.size > SIZE_MEMORY) this.sizes.delete(this.sizes.keys().next().value ?? "");
+  }
+
+  private noteSuccess(h: OriginHealth, r: AttemptResult): void {
+    if (!h.recordSuccess(r.firstByteAt - r.startedAt, r.data.length, r.endedAt - r.firstByteAt))
+      return;
+    const timer = this.probeTimers.get(h.origin);
+    if (timer !== undefined) this.deps.clock.clearTimeout(timer);
+    this.probeTimers.delete(h.origin);
+    this.deps.onStateChange(h.origin, h.state);
+  }
+
+  private noteFailure(h: OriginHealth): void {
+    if (this.lifetime.signal.aborted || !h.recordFailure()) return;
+    this.deps.onStateChange(h.origin, h.state);
+    this.scheduleProbe(h);
+  }
+
+  // ---- circuit breaker probes --------------------------------------------------------------
+
+  /** After a jittered exponential backoff the breaker goes half-open and one probe is sent. */
+  private scheduleProbe(h: OriginHealth): void {
+    const old = this.probeTimers.get(h.origin);
+    if (old !== undefined) this.deps.clock.clearTimeout(old);
+    const delay = backoffDelay(
+      {
+        retryDelayMs: this.cfg.breakerBaseMs,
+        maxRetryDelayMs: this.cfg.breakerMaxMs,
+        backoff: "exponential",
+        jitter: BREAKER_JITTER,
+      },
+      h.opens - 1,
+      this.deps.random,
+    );
+    const timer = this.deps.clock.setTimeout(() => {
+      this.probeTimers.delete(h.origin);
+      if (this.lifetime.signal.aborted || h.state !== "open") return;
+      h.halfOpen();
+      this.deps.onStateChange(h.origin, h.state);
+      void this.probe(h);
+    }, delay);
+    this.probeTimers.set(h.origin, timer);
+  }
+
+  /**
+   * Asks the origin for the first byte of the last resource it (or a sibling origin) served.
+   * Without such a URL yet, the next real request routed to it is the probe.
+   */
+  private async probe(h: OriginHealth): Promise<void> {
+    const url = this.probeUrls.get(h.origin);
+    if (url === undefined) return;
+    try {
+      const r = await httpAttempt(this.deps.fetch, this.deps.clock, {
+        url,
+        signal: this.lifetime.signal,
+        firstByteTimeoutMs: this.cfg.firstByteTimeoutMs,
+        stallTimeoutMs: this.cfg.stallTimeoutMs,
+        requestTimeoutMs: this.cfg.requestTimeoutMs,
+        capFor: () => 1,
+      });
+      if (h.state === "half-open") this.noteSuccess(h, r);
+    } catch {
+      if (h.state === "half-open") this.noteFailure(h);
+    }
+  }
+
+  private healthOf(origin: string): OriginHealth {
+    let h = this.health.get(origin);
+    if (!h) {
+      h = new OriginHealth(origin, this.cfg.ewmaAlpha, this.cfg.breakerThreshold);
+      this.health.set(origin, h);
+    }
+    return h;
+  }
+}

@@ -1,0 +1,143 @@
+import { isSha256Hex } from "./sha256.js";
+import type { ByteRange } from "./types.js";
+
+/** The tag carrying a segment's trusted hash, placed before its URI (or before `EXT-X-MAP`). */
+export const HASH_TAG = "#EXT-X-HIVECAST-SHA256:";
+/** `DATA-ID` of the `EXT-X-SESSION-DATA` entry pointing at the integrity manifest. */
+export const SESSION_DATA_ID = "io.hivecast.integrity";
+
+/** One resource listed by a media playlist. */
+export interface PlaylistEntry {
+  /** Absolute URL. */
+  url: string;
+  byteRange?: ByteRange;
+  kind: "segment" | "init";
+  /** Media sequence number (segments only). */
+  sn: number;
+  /** Seconds (0 for init segments). */
+  duration: number;
+  /** Lowercase hex from the hash tag, when present and well-formed. */
+  hash?: string;
+}
+
+/** A parsed media playlist. */
+export interface MediaPlaylist {
+  type: "media";
+  /** No `EXT-X-ENDLIST` (and not `PLAYLIST-TYPE:VOD`). */
+  live: boolean;
+  targetDuration: number;
+  entries: PlaylistEntry[];
+}
+
+/** A parsed multivariant playlist (only what Hivecast needs from it). */
+export interface MultivariantPlaylist {
+  type: "multivariant";
+  /** Absolute URL of the integrity manifest from `EXT-X-SESSION-DATA`, if any. */
+  integrityManifestUrl?: string;
+}
+
+/** Parses an HLS attribute list (`A=1,B="x,y"`) into a map; quotes are removed. */
+export function parseAttributes(list: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const re = /([A-Z0-9-]+)=("[^"]*"|[^,]*)/g;
+  for (const m of list.matchAll(re)) {
+    const key = m[1];
+    const raw = m[2] ?? "";
+    if (key) out.set(key, raw.startsWith('"') ? raw.slice(1, -1) : raw);
+  }
+  return out;
+}
+
+function resolve(uri: string, base: string): string | undefined {
+  try {
+    return new URL(uri, base).href;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `n[@o]`; a missing offset continues after the previous range of the same resource. */
+function parseByteRange(v: string, previousEnd: number | undefined): ByteRange | undefined {
+  const m = /^(\d+)(?:@(\d+))?$/.exec(v.trim());
+  if (!m) return undefined;
+  const length = Number(m[1]);
+  const start = m[2] === undefined ? (previousEnd ?? 0) : Number(m[2]);
+  return { start, end: start + length };
+}
+
+/**
+ * Parses playlist text fetched from `baseUrl`. Returns undefined for text that is not an HLS
+ * playlist; unknown tags and malformed lines are skipped (the player reports those itself).
+ */
+export function parsePlaylist(
+  text: string,
+  baseUrl: string,
+): MediaPlaylist | MultivariantPlaylist | undefined {
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  if (lines[0] !== "#EXTM3U") return undefined;
+  if (lines.some((l) => l.startsWith("#EXT-X-STREAM-INF")))
+    return parseMultivariant(lines, baseUrl);
+  return parseMedia(lines, baseUrl);
+}
+
+function parseMultivariant(lines: string[], baseUrl: string): MultivariantPlaylist {
+  for (const line of lines) {
+    if (!line.startsWith("#EXT-X-SESSION-DATA:")) continue;
+    const attrs = parseAttributes(line.slice("#EXT-X-SESSION-DATA:".length));
+    const uri = attrs.get("URI");
+    if (attrs.get("DATA-ID") === SESSION_DATA_ID && uri) {
+      const url = resolve(uri, baseUrl);
+      if (url) return { type: "multivariant", integrityManifestUrl: url };
+    }
+  }
+  return { type: "multivariant" };
+}
+
+function parseMedia(lines: string[], baseUrl: string): MediaPlaylist {
+  const entries: PlaylistEntry[] = [];
+  let live = true;
+  let targetDuration = 0;
+  let sn = 0;
+  let duration = 0;
+  let hash: string | undefined;
+  let range: string | undefined;
+  const lastEnd = new Map<string, number>();
+  for (const line of lines) {
+    if (line.startsWith(HASH_TAG)) {
+      const v = line.slice(HASH_TAG.length).trim();
+      hash = isSha256Hex(v) ? v.toLowerCase() : undefined;
+    } else if (line.startsWith("#EXT-X-TARGETDURATION:")) {
+      targetDuration = Number(line.slice("#EXT-X-TARGETDURATION:".length)) || 0;
+    } else if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) {
+      sn = Number(line.slice("#EXT-X-MEDIA-SEQUENCE:".length)) || 0;
+    } else if (line === "#EXT-X-ENDLIST" || line === "#EXT-X-PLAYLIST-TYPE:VOD") {
+      live = false;
+    } else if (line.startsWith("#EXTINF:")) {
+      duration = Number.parseFloat(line.slice("#EXTINF:".length)) || 0;
+    } else if (line.startsWith("#EXT-X-BYTERANGE:")) {
+      range = line.slice("#EXT-X-BYTERANGE:".length);
+    } else if (line.startsWith("#EXT-X-MAP:")) {
+      const attrs = parseAttributes(line.slice("#EXT-X-MAP:".length));
+      const url = resolve(attrs.get("URI") ?? "", baseUrl);
+      const br = attrs.get("BYTERANGE");
+      const byteRange = br === undefined ? undefined : parseByteRange(br, 0);
+      if (url) entries.push({ url, byteRange, kind: "init", sn: 0, duration: 0, hash });
+      hash = undefined;
+    } else if (line !== "" && !line.startsWith("#")) {
+      const url = resolve(line, baseUrl);
+      const byteRange =
+        range === undefined
+          ? undefined
+          : parseByteRange(range, url === undefined ? undefined : lastEnd.get(url));
+      if (url) {
+        if (byteRange) lastEnd.set(url, byteRange.end);
+        entries.push({ url, byteRange, kind: "segment", sn, duration, hash });
+      }
+      sn++;
+      duration = 0;
+      hash = undefined;
+      range = undefined;
+    }
+  }
+  return { type: "media", live, targetDuration, entries };
+}
