@@ -28,7 +28,10 @@ export class TestClient {
     ws.on("error", () => {});
   }
 
-  static async open(url: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<TestClient> {
+  static async open(
+    url: string,
+    opts: ConstructorParameters<typeof WebSocket>[2] = {},
+  ): Promise<TestClient> {
     const ws = new WebSocket(url, opts);
     const c = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
@@ -55,7 +58,8 @@ export class TestClient {
     for (;;) {
       const i = this.messages.findIndex(pred);
       if (i >= 0) return this.messages.splice(i, 1)[0] as Msg;
-      if (this.closeCode !== null) throw new Error(`socket closed (${this.closeCode}) while waiting`);
+      if (this.closeCode !== null)
+        throw new Error(`socket closed (${this.closeCode}) while waiting`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("timeout waiting for message");
       await new Promise<void>((resolve) => {
@@ -99,8 +103,22 @@ export class TestClient {
 /** An announce with `n` fake offers. */
 export function announce(infoHash: string, peerId: string, n = 0, extra: Msg = {}): Msg {
   const offers = Array.from({ length: n }, (_, i) => ({
-    offer: { type: "offer", sdp: `v=0 fake offer ${i} from ${Buffer.from(peerId, "latin1").toString("hex")}` },
+    offer: {
+      type: "offer",
+      sdp: `v=0 fake offer ${i} from ${Buffer.from(peerId, "latin1").toString("hex")}`,
+    },
     offer_id: binId(),
   }));
-  return { action: "announce", info_hash: infoHash, peer_id: peerId, numwant: n, event: "started", uploaded: 0, downloaded: 0, left: 1, offers, ...extra };
+  return {
+    action: "announce",
+    info_hash: infoHash,
+    peer_id: peerId,
+    numwant: n,
+    event: "started",
+    uploaded: 0,
+    downloaded: 0,
+    left: 1,
+    offers,
+    ...extra,
+  };
 }

@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { Client, type AnnounceUpdate, type PeerConnection, type ScrapeData } from "bittorrent-tracker";
+import {
+  Client,
+  type AnnounceUpdate,
+  type PeerConnection,
+  type ScrapeData,
+} from "bittorrent-tracker";
 import { startSignalingServer, type SignalingServer } from "../src/index.js";
 
 /**
@@ -12,7 +17,9 @@ let server: SignalingServer | undefined;
 const trackerClients: Client[] = [];
 
 afterEach(async () => {
-  await Promise.all(trackerClients.splice(0).map((c) => new Promise<void>((r) => c.destroy(() => r()))));
+  await Promise.all(
+    trackerClients.splice(0).map((c) => new Promise<void>((r) => c.destroy(() => r()))),
+  );
   await server?.close();
   server = undefined;
 });
@@ -49,7 +56,12 @@ describe("bittorrent-tracker client against our server", () => {
     const a = makeClient(server.url, infoHash, 0);
     const update = new Promise<AnnounceUpdate>((r) => a.once("update", r));
     a.start();
-    expect(await update).toMatchObject({ infoHash, complete: 0, incomplete: 1, announce: server.url });
+    expect(await update).toMatchObject({
+      infoHash,
+      complete: 0,
+      incomplete: 1,
+      announce: server.url,
+    });
     const scraped = new Promise<ScrapeData>((r) => a.once("scrape", r));
     a.scrape();
     expect(await scraped).toMatchObject({ infoHash, complete: 0, incomplete: 1 });
@@ -70,7 +82,9 @@ describe("bittorrent-tracker client against our server", () => {
     const bPeer = connectedPeer(b);
     b.start();
     const [pa, pb] = await Promise.all([aPeer, bPeer]);
-    const got = new Promise<string>((r) => pa.once("data", (d: Uint8Array) => r(Buffer.from(d).toString())));
+    const got = new Promise<string>((r) =>
+      pa.once("data", (d: Uint8Array) => r(Buffer.from(d).toString())),
+    );
     pb.send("hello over the data channel");
     expect(await got).toBe("hello over the data channel");
     expect(server.stats()).toMatchObject({ peers: 2, swarms: 1, answersRelayed: 1 });

@@ -6,12 +6,17 @@ import { TestClient, announce, binId, type Msg } from "./helpers.js";
 const servers: SignalingServer[] = [];
 const clients: TestClient[] = [];
 
-async function server(opts: Parameters<typeof startSignalingServer>[0] = {}): Promise<SignalingServer> {
+async function server(
+  opts: Parameters<typeof startSignalingServer>[0] = {},
+): Promise<SignalingServer> {
   const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "silent", ...opts });
   servers.push(s);
   return s;
 }
-async function client(url: string, opts?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> {
+async function client(
+  url: string,
+  opts?: Parameters<typeof TestClient.open>[1],
+): Promise<TestClient> {
   const c = await TestClient.open(url, opts);
   clients.push(c);
   return c;
@@ -27,7 +32,10 @@ const isOffer = (m: Msg): boolean => "offer" in m;
 const isAnswer = (m: Msg): boolean => "answer" in m;
 
 /** Status of a refused upgrade, or "open" when it was accepted. */
-function upgradeStatus(url: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<number | "open"> {
+function upgradeStatus(
+  url: string,
+  opts: ConstructorParameters<typeof WebSocket>[2] = {},
+): Promise<number | "open"> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts);
     ws.on("open", () => {
@@ -58,7 +66,11 @@ async function offerFromAToB(s: SignalingServer, ih: string) {
 
 describe("r13 abuse", () => {
   it("r13 message flood is rate-limited, then the flooder is closed (1008) while others keep working", async () => {
-    const s = await server({ messageRatePerSecond: 10, messageBurst: 20, maxRateLimitedMessages: 100 });
+    const s = await server({
+      messageRatePerSecond: 10,
+      messageBurst: 20,
+      maxRateLimitedMessages: 100,
+    });
     const ih = binId("flood");
     const good1 = await client(s.url);
     const good2 = await client(s.url);
@@ -84,16 +96,37 @@ describe("r13 abuse", () => {
     const mallory = await client(s.url);
     // Stop b's membership by using b's id: refused, b stays in the swarm.
     mallory.send(announce(ih, binId("peer-b"), 0, { event: "stopped" }));
-    expect(await mallory.next()).toMatchObject({ "failure reason": "peer_id is in use by another connection" });
+    expect(await mallory.next()).toMatchObject({
+      "failure reason": "peer_id is in use by another connection",
+    });
     mallory.send(announce(ih, binId("peer-b"), 1));
-    expect(await mallory.next()).toMatchObject({ "failure reason": "peer_id is in use by another connection" });
+    expect(await mallory.next()).toMatchObject({
+      "failure reason": "peer_id is in use by another connection",
+    });
     // Answer a's offer pretending to be b.
-    mallory.send({ action: "announce", info_hash: ih, peer_id: binId("peer-b"), to_peer_id: binId("peer-a"), offer_id: offer.offer_id, answer: { type: "answer", sdp: "evil" } });
+    mallory.send({
+      action: "announce",
+      info_hash: ih,
+      peer_id: binId("peer-b"),
+      to_peer_id: binId("peer-a"),
+      offer_id: offer.offer_id,
+      answer: { type: "answer", sdp: "evil" },
+    });
     expect(await mallory.next()).toMatchObject({ "failure reason": "peer_id is not yours" });
     expect(s.stats()).toMatchObject({ peers: 2 });
     // b's real answer still goes through.
-    b.send({ action: "announce", info_hash: ih, peer_id: binId("peer-b"), to_peer_id: binId("peer-a"), offer_id: offer.offer_id, answer: { type: "answer", sdp: "real" } });
-    expect(await a.next(isAnswer)).toMatchObject({ answer: { type: "answer", sdp: "real" }, peer_id: binId("peer-b") });
+    b.send({
+      action: "announce",
+      info_hash: ih,
+      peer_id: binId("peer-b"),
+      to_peer_id: binId("peer-a"),
+      offer_id: offer.offer_id,
+      answer: { type: "answer", sdp: "real" },
+    });
+    expect(await a.next(isAnswer)).toMatchObject({
+      answer: { type: "answer", sdp: "real" },
+      peer_id: binId("peer-b"),
+    });
     await a.sync();
     expect(a.messages.filter(isAnswer)).toEqual([]);
   });

@@ -5,12 +5,17 @@ import { TestClient, announce, binId, type Msg } from "./helpers.js";
 const servers: SignalingServer[] = [];
 const clients: TestClient[] = [];
 
-async function server(opts: Parameters<typeof startSignalingServer>[0] = {}): Promise<SignalingServer> {
+async function server(
+  opts: Parameters<typeof startSignalingServer>[0] = {},
+): Promise<SignalingServer> {
   const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "silent", ...opts });
   servers.push(s);
   return s;
 }
-async function client(s: SignalingServer, opts?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> {
+async function client(
+  s: SignalingServer,
+  opts?: Parameters<typeof TestClient.open>[1],
+): Promise<TestClient> {
   const c = await TestClient.open(s.url, opts);
   clients.push(c);
   return c;
@@ -32,7 +37,13 @@ describe("tracker protocol", () => {
     const ih = binId("swarm-1");
     a.send(announce(ih, binId("peer-a")));
     const r = await a.next(isReply);
-    expect(r).toEqual({ action: "announce", interval: 30, info_hash: ih, complete: 0, incomplete: 1 });
+    expect(r).toEqual({
+      action: "announce",
+      interval: 30,
+      info_hash: ih,
+      complete: 0,
+      incomplete: 1,
+    });
     a.send(announce(ih, binId("peer-a"), 0, { event: "completed", left: 0 }));
     expect(await a.next(isReply)).toMatchObject({ complete: 1, incomplete: 0 });
     expect(s.stats()).toMatchObject({ connections: 1, swarms: 1, peers: 1 });
@@ -52,7 +63,9 @@ describe("tracker protocol", () => {
     expect(await a.next(isReply)).toMatchObject({ complete: 0, incomplete: 3 });
     const ob = await b.next(isOffer);
     const oc = await c.next(isOffer);
-    const sent = (offerMsg.offers as Array<{ offer: { sdp: string }; offer_id: string }>).map((o) => o.offer_id);
+    const sent = (offerMsg.offers as Array<{ offer: { sdp: string }; offer_id: string }>).map(
+      (o) => o.offer_id,
+    );
     for (const o of [ob, oc]) {
       expect(o).toMatchObject({ action: "announce", info_hash: ih, peer_id: pa });
       expect(sent).toContain(o.offer_id);
@@ -60,9 +73,22 @@ describe("tracker protocol", () => {
     }
     expect(ob.offer_id).not.toBe(oc.offer_id);
 
-    b.send({ action: "announce", info_hash: ih, peer_id: pb, to_peer_id: pa, offer_id: ob.offer_id, answer: { type: "answer", sdp: "answer-b" } });
+    b.send({
+      action: "announce",
+      info_hash: ih,
+      peer_id: pb,
+      to_peer_id: pa,
+      offer_id: ob.offer_id,
+      answer: { type: "answer", sdp: "answer-b" },
+    });
     const ans = await a.next(isAnswer);
-    expect(ans).toEqual({ action: "announce", answer: { type: "answer", sdp: "answer-b" }, offer_id: ob.offer_id, peer_id: pb, info_hash: ih });
+    expect(ans).toEqual({
+      action: "announce",
+      answer: { type: "answer", sdp: "answer-b" },
+      offer_id: ob.offer_id,
+      peer_id: pb,
+      info_hash: ih,
+    });
     // An answer gets no reply of its own (as bittorrent-tracker), and c got nothing but its offer.
     await b.sync();
     expect(b.messages).toEqual([]);
@@ -112,7 +138,10 @@ describe("tracker protocol", () => {
     const r = await a.next((m) => m.action === "scrape");
     expect(r).toEqual({
       action: "scrape",
-      files: { [ih]: { complete: 1, incomplete: 0, downloaded: 1 }, [binId("none")]: { complete: 0, incomplete: 0, downloaded: 0 } },
+      files: {
+        [ih]: { complete: 1, incomplete: 0, downloaded: 1 },
+        [binId("none")]: { complete: 0, incomplete: 0, downloaded: 0 },
+      },
       flags: { min_request_interval: 120 },
     });
   });
@@ -125,7 +154,11 @@ describe("tracker protocol", () => {
     a.send(announce(ih, binId("a")));
     await a.next(isReply);
     b.send(announce(ih, binId("b")));
-    expect(await b.next()).toEqual({ action: "announce", "failure reason": "swarm is full", info_hash: ih });
+    expect(await b.next()).toEqual({
+      action: "announce",
+      "failure reason": "swarm is full",
+      info_hash: ih,
+    });
     a.send(announce(binId("x1"), binId("a")));
     await a.next(isReply);
     a.send(announce(binId("x2"), binId("a")));
@@ -139,10 +172,16 @@ describe("tracker protocol", () => {
     a.send("not json");
     expect(await a.next()).toEqual({ action: "announce", "failure reason": "invalid JSON" });
     a.send({ action: "announce", info_hash: binId("ok"), peer_id: "short" });
-    expect(await a.next()).toEqual({ action: "announce", "failure reason": "invalid peer_id", info_hash: binId("ok") });
+    expect(await a.next()).toEqual({
+      action: "announce",
+      "failure reason": "invalid peer_id",
+      info_hash: binId("ok"),
+    });
     a.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     expect(await a.next()).toMatchObject({ "failure reason": "binary frames are not accepted" });
-    expect(await s.metrics()).toMatch(/hivecast_signaling_rejected_messages_total\{reason="bad_peer_id"\} 1/);
+    expect(await s.metrics()).toMatch(
+      /hivecast_signaling_rejected_messages_total\{reason="bad_peer_id"\} 1/,
+    );
   });
 });
 
@@ -159,7 +198,12 @@ describe("operations", () => {
     await b.next(isOffer);
     const health = await fetch(`${s.httpUrl}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: "ok", connections: 2, swarms: 1, peers: 2 });
+    expect(await health.json()).toMatchObject({
+      status: "ok",
+      connections: 2,
+      swarms: 1,
+      peers: 2,
+    });
     const res = await fetch(`${s.httpUrl}/metrics`);
     const text = await res.text();
     expect(res.headers.get("content-type")).toMatch(/text\/plain/);
@@ -176,19 +220,30 @@ describe("operations", () => {
 
   it("writes structured JSON log lines at the configured level", async () => {
     const lines: string[] = [];
-    const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "info" }, { logSink: (l) => lines.push(l) });
+    const s = await startSignalingServer(
+      { port: 0, host: "127.0.0.1", logLevel: "info" },
+      { logSink: (l) => lines.push(l) },
+    );
     await s.close();
     const parsed = lines.map((l) => JSON.parse(l) as Msg);
-    expect(parsed[0]).toMatchObject({ level: "info", msg: "signaling server listening", url: s.url });
+    expect(parsed[0]).toMatchObject({
+      level: "info",
+      msg: "signaling server listening",
+      url: s.url,
+    });
     expect(parsed.every((p) => typeof p.time === "string")).toBe(true);
     expect(parsed.some((p) => p.level === "debug")).toBe(false);
   });
 
   it("rejects a bad config naming the field", async () => {
     await expect(startSignalingServer({ maxPayload: -1 })).rejects.toThrow(/`maxPayload`/);
-    await expect(startSignalingServer({ pingIntervalMs: 200_000 })).rejects.toThrow(/`pingIntervalMs`/);
+    await expect(startSignalingServer({ pingIntervalMs: 200_000 })).rejects.toThrow(
+      /`pingIntervalMs`/,
+    );
     // @ts-expect-error unknown option
-    await expect(startSignalingServer({ maxPayloads: 1 })).rejects.toThrow(/`maxPayloads` is not a known option/);
+    await expect(startSignalingServer({ maxPayloads: 1 })).rejects.toThrow(
+      /`maxPayloads` is not a known option/,
+    );
   });
 
   it("graceful close: refuses new sockets, closes open ones with 1001, then resolves", async () => {
@@ -196,7 +251,10 @@ describe("operations", () => {
     const a = await TestClient.open(s.url);
     let healthDuring = 0;
     const closing = s.close();
-    healthDuring = await fetch(`${s.httpUrl}/healthz`).then((r) => r.status, () => -1);
+    healthDuring = await fetch(`${s.httpUrl}/healthz`).then(
+      (r) => r.status,
+      () => -1,
+    );
     await closing;
     expect(await a.closed()).toBe(1001);
     expect([503, -1]).toContain(healthDuring);
