@@ -1,0 +1,31 @@
+/**
+ * The P2P layer: tracker client, peer protocol, swarms and scheduler behind the Engine's
+ * {@link PeerSegmentSource} seam. Internal to @hivecast/core except what the Engine, the
+ * adapters' tests and the simulator inject.
+ */
+export {
+  createPeerSegmentSource,
+  P2PSegmentSource,
+  makePeerId,
+  displayPeerId,
+} from "./peer-segment-source.js";
+export type { PeerSegmentSourceDeps } from "./peer-segment-source.js";
+export type {
+  PeerTransport,
+  PeerConnection,
+  PeerConnectionEvents,
+  CreatePeerOptions,
+  SignalData,
+} from "./peer-transport.js";
+export { MemoryNetwork, MemoryTransport, MemoryPeerConnection } from "./memory-transport.js";
+export type { MemoryNetworkOptions } from "./memory-transport.js";
+export { MemoryTracker } from "./memory-tracker.js";
+export type { TrackerSocket, WebSocketConstructor } from "./tracker-client.js";
+export type {
+  PeerDownload,
+  PeerHost,
+  PeerSegmentSource,
+  PeerSegmentSourceFactory,
+  PlaylistInfo,
+  SegmentKey,
+} from "./contract.js";

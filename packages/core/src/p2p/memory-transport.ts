@@ -1,0 +1,218 @@
+/**
+ * An in-memory, clock-driven {@link PeerTransport} for unit tests and the simulator: offers
+ * and answers are opaque tokens, messages are copied and delivered after a latency, and an
+ * optional link rate makes `bufferedAmount` behave like a real data channel's.
+ */
+import type { Clock } from "../clock.js";
+import { TypedEmitter } from "../events.js";
+import type {
+  CreatePeerOptions,
+  PeerConnection,
+  PeerConnectionEvents,
+  PeerTransport,
+  SignalData,
+} from "./peer-transport.js";
+
+/** Options of a {@link MemoryNetwork}. */
+export interface MemoryNetworkOptions {
+  /** Drives every delivery. */
+  clock: Clock;
+  /** One-way delay of signals and messages, ms. @default 5 */
+  latencyMs?: number;
+  /** Link rate per direction, bytes/second (0 = unlimited). @default 0 */
+  bytesPerSec?: number;
+}
+
+interface InFlight {
+  bytes: number;
+  /** When the last byte has left the sender (bufferedAmount drops then). */
+  sentAt: number;
+}
+
+/** One end of an in-memory connection. */
+export class MemoryPeerConnection
+  extends TypedEmitter<PeerConnectionEvents>
+  implements PeerConnection
+{
+  /** Unique id on the network (also the opaque SDP). */
+  readonly id: number;
+  readonly initiator: boolean;
+  /** The remote end once linked. */
+  remote: MemoryPeerConnection | undefined;
+  /** Open (connect emitted, not closed). */
+  connected = false;
+  /** Destroyed locally or closed by the remote. */
+  closed = false;
+  /** Messages sent by this end. */
+  sentMessages = 0;
+  /** When true, messages from this end are silently dropped and no close is delivered. */
+  severed = false;
+
+  private readonly timers = new Set<unknown>();
+  private readonly inFlight: InFlight[] = [];
+  private linkFreeAt = 0;
+
+  constructor(
+    private readonly net: MemoryNetwork,
+    id: number,
+    opts: CreatePeerOptions,
+  ) {
+    super();
+    this.id = id;
+    this.initiator = opts.initiator;
+    if (opts.initiator) this.later(() => this.emit("signal", { type: "offer", sdp: this.sdp() }));
+  }
+
+  private sdp(): string {
+    return `memory:${this.id}`;
+  }
+
+  /** Runs `fn` after the network latency unless this end is destroyed first. */
+  private later(fn: () => void, delay = this.net.latencyMs): void {
+    const h = this.net.clock.setTimeout(() => {
+      this.timers.delete(h);
+      if (!this.closed) fn();
+    }, delay);
+    this.timers.add(h);
+  }
+
+  get bufferedAmount(): number {
+    const now = this.net.clock.now();
+    while (this.inFlight.length > 0 && (this.inFlight[0]?.sentAt ?? 0) <= now)
+      this.inFlight.shift();
+    let n = 0;
+    for (const f of this.inFlight) n += f.bytes;
+    return n;
+  }
+
+  signal(data: SignalData): void {
+    if (this.closed) return;
+    const m = /^memory:(\d+)$/.exec(data.sdp);
+    const other = m ? this.net.byId(Number(m[1])) : undefined;
+    if (data.type === "offer" && !this.initiator) {
+      if (!other || other.closed || other.remote) {
+        this.later(() => this.fail(new Error("offer from an unknown or busy peer")));
+        return;
+      }
+      this.remote = other;
+      this.later(() => this.emit("signal", { type: "answer", sdp: this.sdp() }));
+    } else if (data.type === "answer" && this.initiator) {
+      if (!other || other.closed || other.remote !== this || this.remote) {
+        this.later(() => this.fail(new Error("answer from an unknown peer")));
+        return;
+      }
+      this.remote = other;
+      this.later(() => this.open());
+      other.later(() => other.open());
+    } else {
+      this.later(() => this.fail(new Error(`unexpected ${data.type}`)));
+    }
+  }
+
+  private open(): void {
+    if (this.connected || this.closed) return;
+    this.connected = true;
+    this.emit("connect");
+  }
+
+  private fail(err: Error): void {
+    this.emit("error", err);
+    this.closeFromRemote();
+  }
+
+  send(data: Uint8Array): void {
+    if (this.closed) throw new Error("cannot send: connection closed");
+    if (!this.connected || !this.remote) throw new Error("cannot send: not connected");
+    this.sentMessages++;
+    const copy = data.slice();
+    const now = this.net.clock.now();
+    const serializeMs =
+      this.net.bytesPerSec > 0 ? (copy.byteLength / this.net.bytesPerSec) * 1000 : 0;
+    const sentAt = Math.max(now, this.linkFreeAt) + serializeMs;
+    this.linkFreeAt = sentAt;
+    if (serializeMs > 0) this.inFlight.push({ bytes: copy.byteLength, sentAt });
+    if (this.severed) return;
+    const remote = this.remote;
+    remote.later(() => remote.emit("data", copy), sentAt - now + this.net.latencyMs);
+  }
+
+  /** Closes this end because the other end went away. */
+  closeFromRemote(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connected = false;
+    this.clearTimers();
+    this.net.forget(this);
+    this.emit("close");
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connected = false;
+    this.clearTimers();
+    this.net.forget(this);
+    const remote = this.remote;
+    if (remote && !remote.closed && !this.severed) remote.later(() => remote.closeFromRemote());
+  }
+
+  private clearTimers(): void {
+    for (const h of this.timers) this.net.clock.clearTimeout(h);
+    this.timers.clear();
+  }
+}
+
+/** A {@link PeerTransport} bound to one {@link MemoryNetwork}; counts what it created. */
+export class MemoryTransport implements PeerTransport {
+  /** Connections created through this transport. */
+  created = 0;
+
+  constructor(private readonly net: MemoryNetwork) {}
+
+  createPeer(opts: CreatePeerOptions): PeerConnection {
+    this.created++;
+    return this.net.create(opts);
+  }
+}
+
+/** The in-memory "internet" connecting every {@link MemoryTransport} made from it. */
+export class MemoryNetwork {
+  readonly clock: Clock;
+  readonly latencyMs: number;
+  readonly bytesPerSec: number;
+  private nextId = 1;
+  private readonly live = new Map<number, MemoryPeerConnection>();
+
+  constructor(opts: MemoryNetworkOptions) {
+    this.clock = opts.clock;
+    this.latencyMs = opts.latencyMs ?? 5;
+    this.bytesPerSec = opts.bytesPerSec ?? 0;
+  }
+
+  /** A new transport (one per simulated viewer). */
+  transport(): MemoryTransport {
+    return new MemoryTransport(this);
+  }
+
+  /** @internal */
+  create(opts: CreatePeerOptions): MemoryPeerConnection {
+    const c = new MemoryPeerConnection(this, this.nextId++, opts);
+    this.live.set(c.id, c);
+    return c;
+  }
+
+  /** @internal */
+  byId(id: number): MemoryPeerConnection | undefined {
+    return this.live.get(id);
+  }
+
+  /** @internal */
+  forget(c: MemoryPeerConnection): void {
+    this.live.delete(c.id);
+  }
+
+  /** Connections not yet closed. */
+  connections(): MemoryPeerConnection[] {
+    return [...this.live.values()];
+  }
+}

@@ -1,0 +1,589 @@
+/**
+ * The P2P layer behind the Engine's {@link PeerSegmentSource} seam: swarms (one per stream
+ * variant) created on first use, the download loop driven by the scheduler, VOD prefetch from
+ * peers, bans, and the upload gate. Nothing opens a socket or a peer connection before the
+ * first `download`, `announce` or `updatePlaylist` call.
+ */
+import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import type {
+  PeerDownload,
+  PeerHost,
+  PeerSegmentSource,
+  PlaylistInfo,
+  SegmentKey,
+} from "./contract.js";
+import { isShareableSegmentId } from "./peer-protocol.js";
+import type { PeerSession } from "./peer-session.js";
+import type { PeerTransport } from "./peer-transport.js";
+import {
+  isFallingBehind,
+  isHttpFetcher,
+  planDownload,
+  resolveDownloadOnly,
+  type Candidate,
+} from "./scheduler.js";
+import { Swarm, UploadLimiter } from "./swarm.js";
+import { TrackerClient, type WebSocketConstructor } from "./tracker-client.js";
+
+/** A peer transfer that delivers no byte for this long is abandoned, ms. */
+export const PEER_STALL_MS = 2000;
+/** Live: segments this close to the newest in the playlist count as "at the live edge". */
+export const LIVE_EDGE_SEGMENTS = 2;
+/** Most peers tried for one download. */
+export const MAX_PEER_ATTEMPTS = 3;
+/** VOD prefetch: concurrent peer transfers. */
+export const MAX_PREFETCH_INFLIGHT = 2;
+/** VOD prefetch: byte cap of prefetched (unverified, never re-served) segments. */
+export const MAX_PREFETCH_BYTES = 32 * 1024 * 1024;
+/** VOD prefetch: a transfer gets this long, ms. */
+export const PREFETCH_TIMEOUT_MS = 20_000;
+
+/** Dependencies of {@link createPeerSegmentSource}: the contract's plus optional injections. */
+export interface PeerSegmentSourceDeps {
+  config: Config;
+  clock: Clock;
+  random: () => number;
+  host: PeerHost;
+  /** Peer connections. @default a SimplePeerTransport (WebRTC via `@thaunknown/simple-peer`) */
+  transport?: PeerTransport;
+  /** Tracker sockets. @default globalThis.WebSocket, read when the first swarm starts */
+  WebSocket?: WebSocketConstructor;
+  /** Where `navigator.connection` is read for `downloadOnly: "auto"`. @default globalThis.navigator */
+  navigator?: unknown;
+  /** Our 20-character tracker peer id. @default "-HC0001-" + 12 random characters */
+  peerId?: string;
+  /** Non-fatal problems (tracker down, malformed messages) for logs. */
+  onWarning?: (message: string) => void;
+}
+
+const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/** A fresh 20-character tracker peer id. */
+export function makePeerId(random: () => number): string {
+  let s = "-HC0001-";
+  while (s.length < 20) s += ID_ALPHABET[Math.floor(random() * ID_ALPHABET.length) % 62];
+  return s;
+}
+
+/** A printable form of a tracker peer id (ids of other clients may be binary). */
+export function displayPeerId(raw: string): string {
+  if (/^[\x21-\x7e]+$/.test(raw)) return raw;
+  let hex = "";
+  for (let i = 0; i < raw.length; i++) hex += raw.charCodeAt(i).toString(16).padStart(2, "0");
+  return hex;
+}
+
+type TransferResult =
+  { ok: true; data: Uint8Array; firstByteAt: number } | { ok: false; retry: boolean };
+
+interface Prefetched {
+  download: PeerDownload;
+  swarmId: string;
+  sn: number;
+}
+
+const keyOf = (k: SegmentKey): string => `${k.swarmId}\n${k.segmentId}`;
+
+/** Implementation of {@link PeerSegmentSource}. */
+export class P2PSegmentSource implements PeerSegmentSource {
+  /** Our tracker peer id. */
+  readonly peerId: string;
+  /** Download-only (never uploads, announces nothing). */
+  readonly downloadOnly: boolean;
+  private readonly deps: PeerSegmentSourceDeps;
+  private readonly lifetime = new AbortController();
+  private readonly swarms = new Map<string, Swarm>();
+  private trackers: TrackerClient[] | undefined;
+  private transport: PeerTransport | undefined;
+  private readonly banned = new Set<string>();
+  /** Ready sessions per peer id (a peer may be in several swarms). */
+  private readonly connected = new Map<string, number>();
+  private readonly playlists = new Map<string, PlaylistInfo>();
+  private readonly playhead = new Map<string, number>();
+  private readonly prefetched = new Map<string, Prefetched>();
+  private readonly prefetching = new Map<string, Promise<PeerDownload | null>>();
+  private prefetchedBytes = 0;
+  private readonly gate: UploadLimiter;
+  private destroyed = false;
+
+  constructor(deps: PeerSegmentSourceDeps) {
+    this.deps = deps;
+    this.peerId = deps.peerId ?? makePeerId(deps.random);
+    const p = deps.config.p2p;
+    this.downloadOnly = resolveDownloadOnly(p.downloadOnly, deps.navigator ?? globalThis.navigator);
+    this.gate = new UploadLimiter(deps.clock, p.maxUploads, p.uploadBytesPerSec);
+  }
+
+  private warn(message: string): void {
+    try {
+      this.deps.onWarning?.(message);
+    } catch {
+      // a logger must not break the P2P layer
+    }
+  }
+
+  /** Calls a host callback; the Engine's exceptions never escape into the P2P layer. */
+  private hostCall(fn: (h: PeerHost) => void): void {
+    if (this.destroyed) return;
+    try {
+      fn(this.deps.host);
+    } catch (e) {
+      this.warn(`host callback failed: ${String(e)}`);
+    }
+  }
+
+  private async defaultTransport(): Promise<PeerTransport> {
+    const { SimplePeerTransport } = await import("./simple-peer-transport.js");
+    return new SimplePeerTransport();
+  }
+
+  private getTrackers(): TrackerClient[] {
+    if (this.trackers) return this.trackers;
+    const { config, clock, random } = this.deps;
+    const urls = [...new Set(config.p2p.trackers)];
+    const WS = this.deps.WebSocket ?? globalThis.WebSocket;
+    if (urls.length > 0 && typeof WS !== "function") {
+      this.warn("no WebSocket implementation: trackers disabled");
+      this.trackers = [];
+      return this.trackers;
+    }
+    this.trackers = urls.map(
+      (url) =>
+        new TrackerClient({
+          url,
+          clock,
+          random,
+          retry: config.p2p.trackerRetry,
+          connectTimeoutMs: config.p2p.connectTimeoutMs,
+          WebSocket: WS,
+          onWarning: (m) => this.warn(m),
+        }),
+    );
+    return this.trackers;
+  }
+
+  /** The swarm of `swarmId`, created and started on first use. */
+  private swarm(swarmId: string): Swarm {
+    let s = this.swarms.get(swarmId);
+    if (s) return s;
+    const { config, clock, random } = this.deps;
+    const transportRef: PeerTransport = {
+      createPeer: (opts) => {
+        if (!this.transport) throw new Error("transport not ready");
+        return this.transport.createPeer(opts);
+      },
+    };
+    s = new Swarm(
+      swarmId,
+      {
+        clock,
+        random,
+        config: config.p2p,
+        ewmaAlpha: config.http.ewmaAlpha,
+        transport: transportRef,
+        selfId: this.peerId,
+        downloadOnly: this.downloadOnly,
+        gate: this.gate,
+        isBanned: (id) => this.banned.has(displayPeerId(id)),
+        getVerified: (segmentId) => {
+          if (this.destroyed) return undefined;
+          try {
+            return this.deps.host.getVerified({ swarmId, segmentId });
+          } catch {
+            return undefined;
+          }
+        },
+        onSessionReady: (_sw, x) => this.sessionReady(x),
+        onSessionClosed: (_sw, x, reason, violation) => this.sessionClosed(x, reason, violation),
+        onHave: (sw) => this.schedulePrefetch(sw.swarmId),
+        onUploaded: (peerId, bytes) =>
+          this.hostCall((h) => h.onUploaded(displayPeerId(peerId), bytes)),
+        onWarning: (m) => this.warn(m),
+      },
+      this.getTrackers(),
+    );
+    this.swarms.set(swarmId, s);
+    const swarm = s;
+    void (async () => {
+      if (!this.transport) {
+        const t = this.deps.transport ?? (await this.defaultTransport());
+        if (this.destroyed) return;
+        this.transport ??= t;
+      }
+      await swarm.start();
+    })().catch((e: unknown) => this.warn(`swarm ${swarmId} failed to start: ${String(e)}`));
+    return s;
+  }
+
+  private sessionReady(s: PeerSession): void {
+    const id = displayPeerId(s.peerId);
+    const n = this.connected.get(id) ?? 0;
+    this.connected.set(id, n + 1);
+    if (n === 0) this.hostCall((h) => h.onPeerConnected(id));
+  }
+
+  private sessionClosed(s: PeerSession, reason: string, violation: string | undefined): void {
+    const id = displayPeerId(s.peerId);
+    if (violation !== undefined) {
+      this.ban(id, `protocol violation: ${violation}`);
+      return;
+    }
+    this.decConnected(id, reason);
+  }
+
+  private decConnected(id: string, reason: string): void {
+    const n = this.connected.get(id) ?? 0;
+    if (n <= 0) return;
+    if (n === 1) {
+      this.connected.delete(id);
+      this.hostCall((h) => h.onPeerDisconnected(id, reason));
+    } else this.connected.set(id, n - 1);
+  }
+
+  private ban(peerId: string, reason: string): void {
+    if (this.destroyed || this.banned.has(peerId)) return;
+    this.banned.add(peerId);
+    for (const sw of this.swarms.values()) {
+      for (const s of sw.readySessions()) {
+        if (displayPeerId(s.peerId) === peerId) sw.closePeer(s.peerId, "banned");
+      }
+    }
+    for (const [k, p] of this.prefetched) {
+      if (p.download.peerId === peerId) this.dropPrefetched(k);
+    }
+    const wasConnected = this.connected.delete(peerId);
+    this.hostCall((h) => h.onPeerBanned(peerId, reason));
+    if (wasConnected) this.hostCall((h) => h.onPeerDisconnected(peerId, "banned"));
+  }
+
+  /** Whether `peerId` is banned for this session. */
+  isBanned(peerId: string): boolean {
+    return this.banned.has(peerId);
+  }
+
+  // ---- PeerSegmentSource ----
+
+  async download(
+    key: SegmentKey,
+    opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number },
+  ): Promise<PeerDownload | null> {
+    const { signal, giveUpAt } = opts;
+    if (signal.aborted) throw signal.reason;
+    if (this.destroyed) return null;
+    if (!isShareableSegmentId(key.segmentId)) return null;
+    let shareable = false;
+    try {
+      shareable = this.deps.host.shareable(key);
+    } catch {
+      shareable = false;
+    }
+    if (!shareable) return null;
+    const swarm = this.swarm(key.swarmId);
+    const pos = this.position(key);
+    if (pos) {
+      this.playhead.set(key.swarmId, pos.sn);
+      this.evictPrefetched(key.swarmId, pos.sn);
+    }
+    const k = keyOf(key);
+    const pre = this.prefetched.get(k);
+    if (pre) {
+      this.dropPrefetched(k);
+      this.schedulePrefetch(key.swarmId);
+      return { ...pre.download, waitMs: 0 };
+    }
+    const inflight = this.prefetching.get(k);
+    if (inflight) {
+      const got = await this.raceUntil(inflight, giveUpAt, signal);
+      if (got) {
+        this.dropPrefetched(k);
+        this.schedulePrefetch(key.swarmId);
+        return got;
+      }
+    }
+    const result = await this.fetch(swarm, key, {
+      signal,
+      giveUpAt,
+      size: opts.expectedSize,
+      nearLiveEdge: pos?.nearLiveEdge ?? false,
+    });
+    this.schedulePrefetch(key.swarmId);
+    return result;
+  }
+
+  private position(key: SegmentKey): { sn: number; nearLiveEdge: boolean } | undefined {
+    const info = this.playlists.get(key.swarmId);
+    if (!info) return undefined;
+    const i = info.segments.findIndex((s) => s.segmentId === key.segmentId);
+    const seg = info.segments[i];
+    if (!seg) return undefined;
+    return {
+      sn: seg.sn,
+      nearLiveEdge: info.live && i >= info.segments.length - LIVE_EDGE_SEGMENTS,
+    };
+  }
+
+  /** Resolves `p`'s value, or null at `until`/destroy; rejects on `signal`. */
+  private raceUntil<T>(
+    p: Promise<T | null>,
+    until: number,
+    signal: AbortSignal,
+  ): Promise<T | null> {
+    return new Promise<T | null>((resolve, reject) => {
+      const { clock } = this.deps;
+      const finish = (v: T | null, err?: unknown): void => {
+        clock.clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        this.lifetime.signal.removeEventListener("abort", onDestroy);
+        if (err !== undefined) reject(err);
+        else resolve(v);
+      };
+      const onAbort = (): void => finish(null, signal.reason);
+      const onDestroy = (): void => finish(null);
+      const timer = clock.setTimeout(() => finish(null), Math.max(0, until - clock.now()));
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.lifetime.signal.addEventListener("abort", onDestroy, { once: true });
+      p.then(
+        (v) => finish(v),
+        () => finish(null),
+      );
+    });
+  }
+
+  private async fetch(
+    swarm: Swarm,
+    key: SegmentKey,
+    opts: {
+      signal: AbortSignal;
+      giveUpAt: number;
+      size: number | undefined;
+      nearLiveEdge: boolean;
+    },
+  ): Promise<PeerDownload | null> {
+    const { clock, config } = this.deps;
+    const { signal, giveUpAt } = opts;
+    const tried = new Set<string>();
+    let waitMs = 0;
+    for (let round = 0; round < 1000; round++) {
+      if (this.destroyed) return null;
+      if (signal.aborted) throw signal.reason;
+      const now = clock.now();
+      if (now >= giveUpAt || tried.size >= MAX_PEER_ATTEMPTS) return null;
+      const sessions = swarm.candidates(key.segmentId, tried);
+      const candidates: Candidate[] = sessions.map((s) => ({
+        peerId: s.peerId,
+        throughputBps: s.throughputBps,
+        activeDownloads: s.activeDownloads,
+      }));
+      const serving = swarm.readySessions().filter((s) => !s.remoteDownloadOnly);
+      const size = opts.size ?? sessions[0]?.remoteHaves.get(key.segmentId);
+      const plan = planDownload({
+        now,
+        giveUpAt,
+        size,
+        nearLiveEdge: opts.nearLiveEdge,
+        selfIsFetcher:
+          opts.nearLiveEdge &&
+          isHttpFetcher(
+            this.peerId,
+            !this.downloadOnly,
+            serving.map((s) => s.peerId),
+            key.segmentId,
+            config.p2p.liveHttpFetchShare,
+          ),
+        candidates,
+        servingPeers: serving.length,
+      });
+      if (plan.kind === "http") return null;
+      if (plan.kind === "wait") {
+        const t0 = clock.now();
+        await swarm.waitForChange(key.segmentId, plan.until, signal);
+        waitMs += clock.now() - t0;
+        continue;
+      }
+      const session = swarm.session(plan.peerId);
+      if (!session) {
+        tried.add(plan.peerId);
+        continue;
+      }
+      const r = await this.transfer(session, key.segmentId, giveUpAt, signal);
+      if (r.ok) {
+        if (this.destroyed) return null;
+        return {
+          data: r.data,
+          peerId: displayPeerId(session.peerId),
+          firstByteAt: r.firstByteAt,
+          waitMs,
+        };
+      }
+      if (!r.retry) return null;
+      tried.add(plan.peerId);
+    }
+    return null;
+  }
+
+  /** One peer transfer, watched for stalls, falling behind, the deadline, abort and destroy. */
+  private transfer(
+    session: PeerSession,
+    segmentId: string,
+    giveUpAt: number,
+    signal: AbortSignal,
+  ): Promise<TransferResult> {
+    const { clock } = this.deps;
+    return new Promise<TransferResult>((resolve, reject) => {
+      let settled = false;
+      let retry = true;
+      let abortReason: unknown;
+      let aborted = false;
+      let stallTimer: unknown;
+      const armStall = (): void => {
+        if (stallTimer !== undefined) clock.clearTimeout(stallTimer);
+        stallTimer = clock.setTimeout(() => {
+          stallTimer = undefined;
+          req.cancel();
+        }, PEER_STALL_MS);
+      };
+      const req = session.request(segmentId, (received, total, startedAt) => {
+        armStall();
+        if (isFallingBehind({ now: clock.now(), giveUpAt, startedAt, received, total })) {
+          retry = false;
+          req.cancel();
+        }
+      });
+      const deadline = clock.setTimeout(
+        () => {
+          retry = false;
+          req.cancel();
+        },
+        Math.max(0, giveUpAt - clock.now()),
+      );
+      const onAbort = (): void => {
+        aborted = true;
+        abortReason = signal.reason;
+        retry = false;
+        req.cancel();
+      };
+      const onDestroy = (): void => {
+        retry = false;
+        req.cancel();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.lifetime.signal.addEventListener("abort", onDestroy, { once: true });
+      armStall();
+      void req.done.then((o) => {
+        if (settled) return;
+        settled = true;
+        clock.clearTimeout(deadline);
+        if (stallTimer !== undefined) clock.clearTimeout(stallTimer);
+        signal.removeEventListener("abort", onAbort);
+        this.lifetime.signal.removeEventListener("abort", onDestroy);
+        if (aborted) reject(abortReason);
+        else if (o.ok) resolve(o);
+        else resolve({ ok: false, retry });
+      });
+    });
+  }
+
+  reportBad(peerId: string, _key: SegmentKey, reason: string): void {
+    this.ban(peerId, reason);
+  }
+
+  announce(key: SegmentKey, size: number): void {
+    if (this.destroyed || !isShareableSegmentId(key.segmentId)) return;
+    if (!Number.isInteger(size) || size <= 0) return;
+    this.swarm(key.swarmId).announceHave(key.segmentId, size);
+  }
+
+  forget(key: SegmentKey): void {
+    if (this.destroyed) return;
+    this.swarms.get(key.swarmId)?.announceLost(key.segmentId);
+  }
+
+  updatePlaylist(info: PlaylistInfo): void {
+    if (this.destroyed) return;
+    this.playlists.set(info.swarmId, info);
+    this.swarm(info.swarmId);
+    this.schedulePrefetch(info.swarmId);
+  }
+
+  peerCount(): number {
+    return this.connected.size;
+  }
+
+  // ---- VOD prefetch ----
+
+  private dropPrefetched(k: string): void {
+    const p = this.prefetched.get(k);
+    if (!p) return;
+    this.prefetched.delete(k);
+    this.prefetchedBytes -= p.download.data.byteLength;
+  }
+
+  private evictPrefetched(swarmId: string, playheadSn: number): void {
+    for (const [k, p] of this.prefetched) {
+      if (p.swarmId === swarmId && p.sn < playheadSn) this.dropPrefetched(k);
+    }
+  }
+
+  private schedulePrefetch(swarmId: string): void {
+    if (this.destroyed) return;
+    const info = this.playlists.get(swarmId);
+    const head = this.playhead.get(swarmId);
+    const swarm = this.swarms.get(swarmId);
+    const n = this.deps.config.p2p.vodPrefetchSegments;
+    if (!info || info.live || head === undefined || !swarm || n <= 0) return;
+    for (const seg of info.segments) {
+      if (this.prefetching.size >= MAX_PREFETCH_INFLIGHT) return;
+      if (this.prefetchedBytes >= MAX_PREFETCH_BYTES) return;
+      if (seg.sn <= head || seg.sn > head + n) continue;
+      const key: SegmentKey = { swarmId, segmentId: seg.segmentId };
+      const k = keyOf(key);
+      if (this.prefetched.has(k) || this.prefetching.has(k)) continue;
+      if (swarm.candidates(seg.segmentId, new Set()).length === 0) continue;
+      try {
+        if (!this.deps.host.shareable(key) || this.deps.host.getVerified(key)) continue;
+      } catch {
+        continue;
+      }
+      const p = this.fetch(swarm, key, {
+        signal: this.lifetime.signal,
+        giveUpAt: this.deps.clock.now() + PREFETCH_TIMEOUT_MS,
+        size: undefined,
+        nearLiveEdge: false,
+      }).catch(() => null);
+      this.prefetching.set(k, p);
+      void p.then((dl) => {
+        this.prefetching.delete(k);
+        if (!dl || this.destroyed || this.banned.has(dl.peerId)) return;
+        const nowHead = this.playhead.get(swarmId) ?? head;
+        if (seg.sn <= nowHead - 1) return;
+        this.prefetched.set(k, { download: dl, swarmId, sn: seg.sn });
+        this.prefetchedBytes += dl.data.byteLength;
+        this.schedulePrefetch(swarmId);
+      });
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.lifetime.abort();
+    for (const s of this.swarms.values()) s.destroy();
+    this.swarms.clear();
+    for (const t of this.trackers ?? []) t.destroy();
+    this.trackers = [];
+    this.prefetched.clear();
+    this.prefetching.clear();
+    this.prefetchedBytes = 0;
+    this.connected.clear();
+  }
+}
+
+/**
+ * Builds the P2P layer. Matches the contract's `PeerSegmentSourceFactory`; the optional
+ * `transport`, `WebSocket`, `navigator`, `peerId` and `onWarning` deps are for tests, the
+ * simulator and Node.
+ */
+export function createPeerSegmentSource(deps: PeerSegmentSourceDeps): P2PSegmentSource {
+  return new P2PSegmentSource(deps);
+}

@@ -1,0 +1,395 @@
+/**
+ * One peer conversation over a {@link PeerConnection}: handshake, have/lost bookkeeping,
+ * outgoing requests with in-order chunk assembly, and uploads with back-pressure and a rate cap.
+ * Any protocol violation closes the session with a {@link PeerProtocolError}.
+ */
+import { sleep, type Clock } from "../clock.js";
+import {
+  MAX_CHUNK_PAYLOAD,
+  PeerProtocolError,
+  decodeFrame,
+  encodeCancel,
+  encodeChunk,
+  encodeHandshake,
+  encodeHave,
+  encodeLost,
+  encodeReject,
+  encodeRequest,
+  encodeResponse,
+  type HaveEntry,
+  type PeerMessage,
+  type RejectReason,
+} from "./peer-protocol.js";
+import type { PeerConnection } from "./peer-transport.js";
+import { ewma } from "./scheduler.js";
+
+/** Most segments one peer may announce to us at once. */
+export const MAX_REMOTE_HAVES = 8192;
+/** Most of our own requests in flight to one peer. */
+export const MAX_OUTGOING_PER_PEER = 4;
+/** Most uploads to one peer at once; more requests are rejected as busy. */
+export const MAX_UPLOADS_PER_PEER = 2;
+/** Pause sending while the data channel holds more than this. */
+export const SEND_HIGH_WATER_BYTES = 256 * 1024;
+/** How often a paused upload looks at `bufferedAmount` again, ms. */
+export const BACKPRESSURE_POLL_MS = 20;
+const RECENT_CANCELS = 32;
+
+/** Shared upload admission: concurrent slots and a byte-rate cap. */
+export interface UploadGate {
+  /** Takes an upload slot; false when all are in use. */
+  tryAcquire(): boolean;
+  /** Returns a slot. */
+  release(): void;
+  /** Reserves `bytes` of upload budget; returns how long to wait before sending them, ms. */
+  reserve(bytes: number): number;
+}
+
+/** How a request ended. */
+export type RequestOutcome =
+  | { ok: true; data: Uint8Array; firstByteAt: number }
+  | { ok: false; reason: "rejected" | "gone" | "cancelled"; detail: string };
+
+/** A request in flight. */
+export interface ActiveRequest {
+  readonly done: Promise<RequestOutcome>;
+  /** Cancels the transfer (tells the peer); `done` resolves `cancelled`. */
+  cancel(): void;
+}
+
+/** Callbacks from a session to its swarm. */
+export interface SessionHooks {
+  onReady(s: PeerSession): void;
+  /** The session closed; `error` is set for protocol violations. Not called on `close(…, silent)`. */
+  onClose(s: PeerSession, reason: string, error: PeerProtocolError | undefined): void;
+  onHave(s: PeerSession, segmentId: string): void;
+  /** Verified bytes to upload, or why not. */
+  serve(segmentId: string): Uint8Array | RejectReason;
+  onUploaded(s: PeerSession, bytes: number): void;
+}
+
+/** Options of a {@link PeerSession}. */
+export interface PeerSessionOptions {
+  peerId: string;
+  /** Identity of the underlying connection: `${initiatorPeerId}/${offerId}`. */
+  connectionKey: string;
+  clock: Clock;
+  connectTimeoutMs: number;
+  downloadOnly: boolean;
+  /** What we have, sent after the handshake. */
+  localHaves: () => HaveEntry[];
+  gate: UploadGate;
+  ewmaAlpha: number;
+  hooks: SessionHooks;
+}
+
+interface Download {
+  segmentId: string;
+  expectedSize: number | undefined;
+  buffer: Uint8Array | undefined;
+  received: number;
+  firstByteAt: number;
+  onProgress: ((received: number, total: number, startedAt: number) => void) | undefined;
+  resolve: (o: RequestOutcome) => void;
+}
+
+/** One peer conversation. */
+export class PeerSession {
+  readonly peerId: string;
+  readonly connectionKey: string;
+  /** `connecting` until both handshakes, then `ready`, finally `closed`. */
+  state: "connecting" | "ready" | "closed" = "connecting";
+  /** The peer never uploads. */
+  remoteDownloadOnly = false;
+  /** Segments the peer announced, with sizes. */
+  readonly remoteHaves = new Map<string, number>();
+  /** Measured download throughput from this peer, bytes/second (0 = unknown). */
+  throughputBps = 0;
+  /** Bytes received from / sent to this peer. */
+  bytesIn = 0;
+  bytesOut = 0;
+
+  private readonly conn: PeerConnection;
+  private readonly opts: PeerSessionOptions;
+  private readonly downloads = new Map<number, Download>();
+  private readonly uploads = new Map<number, AbortController>();
+  private readonly recentCancels: number[] = [];
+  private nextRequestId = 1;
+  private connectTimer: unknown;
+  private handshakeReceived = false;
+
+  private readonly onConnect = (): void => this.handleConnect();
+  private readonly onData = (d: Uint8Array): void => this.handleData(d);
+  private readonly onCloseEv = (): void => this.close("connection closed");
+  private readonly onError = (): void => this.close("connection error");
+
+  constructor(conn: PeerConnection, opts: PeerSessionOptions) {
+    this.conn = conn;
+    this.opts = opts;
+    this.peerId = opts.peerId;
+    this.connectionKey = opts.connectionKey;
+    conn.on("connect", this.onConnect);
+    conn.on("data", this.onData);
+    conn.on("close", this.onCloseEv);
+    conn.on("error", this.onError);
+    this.connectTimer = opts.clock.setTimeout(() => {
+      this.connectTimer = undefined;
+      this.close("connect timeout");
+    }, opts.connectTimeoutMs);
+  }
+
+  /** Downloads in flight from this peer. */
+  get activeDownloads(): number {
+    return this.downloads.size;
+  }
+
+  /** Uploads in flight to this peer. */
+  get activeUploads(): number {
+    return this.uploads.size;
+  }
+
+  private handleConnect(): void {
+    if (this.state === "closed") return;
+    if (!this.sendFrame(encodeHandshake(this.opts.downloadOnly))) return;
+    if (!this.opts.downloadOnly) {
+      for (const f of encodeHave(this.opts.localHaves())) if (!this.sendFrame(f)) return;
+    }
+  }
+
+  private sendFrame(frame: Uint8Array): boolean {
+    if (this.state === "closed") return false;
+    try {
+      this.conn.send(frame);
+      return true;
+    } catch {
+      this.close("send failed");
+      return false;
+    }
+  }
+
+  private handleData(frame: Uint8Array): void {
+    if (this.state === "closed") return;
+    let msg: PeerMessage;
+    try {
+      msg = decodeFrame(frame);
+      this.handleMessage(msg);
+    } catch (e) {
+      const err =
+        e instanceof PeerProtocolError
+          ? e
+          : new PeerProtocolError("UNEXPECTED_MESSAGE", `failed handling a frame: ${String(e)}`);
+      this.close(`protocol violation: ${err.reason}`, err);
+    }
+  }
+
+  private handleMessage(msg: PeerMessage): void {
+    if (!this.handshakeReceived) {
+      if (msg.type !== "handshake")
+        throw new PeerProtocolError("UNEXPECTED_MESSAGE", `${msg.type} before handshake`);
+      this.handshakeReceived = true;
+      this.remoteDownloadOnly = msg.downloadOnly;
+      this.state = "ready";
+      if (this.connectTimer !== undefined) this.opts.clock.clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+      this.opts.hooks.onReady(this);
+      return;
+    }
+    switch (msg.type) {
+      case "handshake":
+        throw new PeerProtocolError("UNEXPECTED_MESSAGE", "second handshake");
+      case "have":
+        for (const e of msg.entries) {
+          if (!this.remoteHaves.has(e.segmentId) && this.remoteHaves.size >= MAX_REMOTE_HAVES)
+            throw new PeerProtocolError("TOO_MANY_HAVES", "peer announced too many segments");
+          this.remoteHaves.set(e.segmentId, e.size);
+        }
+        for (const e of msg.entries) {
+          if (this.state !== "ready") return;
+          this.opts.hooks.onHave(this, e.segmentId);
+        }
+        return;
+      case "lost":
+        for (const id of msg.segmentIds) this.remoteHaves.delete(id);
+        return;
+      case "request":
+        this.handleRequest(msg.requestId, msg.segmentId);
+        return;
+      case "cancel":
+        this.uploads.get(msg.requestId)?.abort();
+        return;
+      case "reject": {
+        const d = this.downloads.get(msg.requestId);
+        if (!d) return;
+        if (msg.reason === "not-found") this.remoteHaves.delete(d.segmentId);
+        this.finish(msg.requestId, { ok: false, reason: "rejected", detail: msg.reason });
+        return;
+      }
+      case "response": {
+        const d = this.downloads.get(msg.requestId);
+        if (!d || d.buffer) {
+          if (!d && this.recentCancels.includes(msg.requestId)) return;
+          throw new PeerProtocolError("UNEXPECTED_MESSAGE", "response to no open request");
+        }
+        if (d.expectedSize !== undefined && d.expectedSize !== msg.size)
+          throw new PeerProtocolError("SIZE_MISMATCH", "response size differs from the announced");
+        d.buffer = new Uint8Array(msg.size);
+        d.firstByteAt = this.opts.clock.now();
+        return;
+      }
+      case "chunk": {
+        const d = this.downloads.get(msg.requestId);
+        if (!d || !d.buffer) {
+          if (!d && this.recentCancels.includes(msg.requestId)) return;
+          throw new PeerProtocolError("UNEXPECTED_CHUNK", "chunk for a request never made");
+        }
+        if (msg.offset !== d.received)
+          throw new PeerProtocolError(
+            "BAD_OFFSET",
+            `chunk at ${msg.offset}, expected ${d.received}`,
+          );
+        if (msg.offset + msg.data.byteLength > d.buffer.byteLength)
+          throw new PeerProtocolError("BAD_OFFSET", "chunk past the announced size");
+        d.buffer.set(msg.data, msg.offset);
+        d.received += msg.data.byteLength;
+        this.bytesIn += msg.data.byteLength;
+        if (d.received === d.buffer.byteLength) {
+          const elapsed = Math.max(1, this.opts.clock.now() - d.firstByteAt);
+          this.throughputBps = ewma(
+            this.throughputBps,
+            (d.received / elapsed) * 1000,
+            this.opts.ewmaAlpha,
+          );
+          this.finish(msg.requestId, { ok: true, data: d.buffer, firstByteAt: d.firstByteAt });
+        } else {
+          d.onProgress?.(d.received, d.buffer.byteLength, d.firstByteAt);
+        }
+        return;
+      }
+    }
+  }
+
+  private finish(requestId: number, outcome: RequestOutcome): void {
+    const d = this.downloads.get(requestId);
+    if (!d) return;
+    this.downloads.delete(requestId);
+    d.resolve(outcome);
+  }
+
+  /** Asks the peer for a segment. */
+  request(
+    segmentId: string,
+    onProgress?: (received: number, total: number, startedAt: number) => void,
+  ): ActiveRequest {
+    let resolve!: (o: RequestOutcome) => void;
+    const done = new Promise<RequestOutcome>((r) => (resolve = r));
+    if (this.state !== "ready") {
+      resolve({ ok: false, reason: "gone", detail: "not connected" });
+      return { done, cancel: () => undefined };
+    }
+    if (this.downloads.size >= MAX_OUTGOING_PER_PEER) {
+      resolve({ ok: false, reason: "rejected", detail: "too many requests to this peer" });
+      return { done, cancel: () => undefined };
+    }
+    const requestId = this.nextRequestId;
+    this.nextRequestId = this.nextRequestId >= 0xffffffff ? 1 : this.nextRequestId + 1;
+    this.downloads.set(requestId, {
+      segmentId,
+      expectedSize: this.remoteHaves.get(segmentId),
+      buffer: undefined,
+      received: 0,
+      firstByteAt: 0,
+      onProgress,
+      resolve,
+    });
+    this.sendFrame(encodeRequest(requestId, segmentId));
+    return {
+      done,
+      cancel: () => {
+        if (!this.downloads.has(requestId)) return;
+        this.recentCancels.push(requestId);
+        if (this.recentCancels.length > RECENT_CANCELS) this.recentCancels.shift();
+        this.finish(requestId, { ok: false, reason: "cancelled", detail: "cancelled" });
+        this.sendFrame(encodeCancel(requestId));
+      },
+    };
+  }
+
+  /** Tells the peer about segments we now have. */
+  sendHave(entries: readonly HaveEntry[]): void {
+    if (this.state !== "ready" || this.opts.downloadOnly) return;
+    for (const f of encodeHave(entries)) if (!this.sendFrame(f)) return;
+  }
+
+  /** Tells the peer about segments we no longer have. */
+  sendLost(segmentIds: readonly string[]): void {
+    if (this.state !== "ready" || this.opts.downloadOnly) return;
+    for (const f of encodeLost(segmentIds)) if (!this.sendFrame(f)) return;
+  }
+
+  private handleRequest(requestId: number, segmentId: string): void {
+    if (this.uploads.has(requestId))
+      throw new PeerProtocolError("TOO_MANY_REQUESTS", "request id already in use");
+    if (this.uploads.size >= MAX_UPLOADS_PER_PEER) {
+      this.sendFrame(encodeReject(requestId, "busy"));
+      return;
+    }
+    const served = this.opts.hooks.serve(segmentId);
+    if (typeof served === "string") {
+      this.sendFrame(encodeReject(requestId, served));
+      return;
+    }
+    if (!this.opts.gate.tryAcquire()) {
+      this.sendFrame(encodeReject(requestId, "busy"));
+      return;
+    }
+    const ac = new AbortController();
+    this.uploads.set(requestId, ac);
+    void this.pump(requestId, served, ac.signal).finally(() => {
+      this.uploads.delete(requestId);
+      this.opts.gate.release();
+    });
+  }
+
+  private async pump(requestId: number, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+    const { clock } = this.opts;
+    try {
+      if (!this.sendFrame(encodeResponse(requestId, bytes.byteLength))) return;
+      for (let offset = 0; offset < bytes.byteLength;) {
+        while (this.conn.bufferedAmount > SEND_HIGH_WATER_BYTES) {
+          await sleep(clock, BACKPRESSURE_POLL_MS, signal);
+        }
+        const len = Math.min(MAX_CHUNK_PAYLOAD, bytes.byteLength - offset);
+        const wait = this.opts.gate.reserve(len);
+        if (wait > 0) await sleep(clock, wait, signal);
+        if (signal.aborted || this.state === "closed") return;
+        if (!this.sendFrame(encodeChunk(requestId, offset, bytes.subarray(offset, offset + len))))
+          return;
+        offset += len;
+        this.bytesOut += len;
+      }
+      if (this.state !== "closed") this.opts.hooks.onUploaded(this, bytes.byteLength);
+    } catch {
+      // Aborted (cancel or close): nothing more to send.
+    }
+  }
+
+  /**
+   * Closes the session: aborts uploads, fails downloads with `gone`, destroys the connection.
+   * `silent` skips the swarm's onClose hook (used when the whole source is destroyed).
+   */
+  close(reason: string, error?: PeerProtocolError, silent = false): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.connectTimer !== undefined) this.opts.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.conn.off("connect", this.onConnect);
+    this.conn.off("data", this.onData);
+    this.conn.off("close", this.onCloseEv);
+    this.conn.off("error", this.onError);
+    this.conn.destroy();
+    for (const ac of this.uploads.values()) ac.abort();
+    for (const id of [...this.downloads.keys()])
+      this.finish(id, { ok: false, reason: "gone", detail: reason });
+    if (!silent) this.opts.hooks.onClose(this, reason, error);
+  }
+}

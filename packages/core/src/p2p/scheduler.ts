@@ -1,0 +1,186 @@
+/**
+ * Pure decisions of the P2P layer: who fetches a new live segment over HTTP, whether to ask a
+ * peer, wait for one, or leave the segment to HTTP, and when a peer transfer has fallen behind.
+ * No I/O, no clock: every input is a value, so every branch is unit-tested.
+ */
+
+/** Assumed peer throughput before one was measured, bytes/second. */
+export const DEFAULT_PEER_BPS = 1_000_000;
+/** Assumed segment size when neither the Engine nor a peer told us, bytes. */
+export const DEFAULT_SEGMENT_BYTES = 1_000_000;
+/** Shortest wait worth starting; below this the segment goes to HTTP at once. */
+export const MIN_WAIT_MS = 50;
+/** Fixed cost of asking a peer (request round trip), ms. */
+export const PEER_REQUEST_OVERHEAD_MS = 100;
+
+/** 32-bit FNV-1a of a string's UTF-16 code units: cheap, stable across peers. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** Rank key of `peerId` for `segmentId`: every peer computes the same order. */
+export function fetchRank(peerId: string, segmentId: string): number {
+  return fnv1a(`${peerId}\n${segmentId}`);
+}
+
+/**
+ * How many of `n` viewers should fetch a new live segment from HTTP at once: a `share` of
+ * them, at least one, and at least two once the group has four or more members, so that one
+ * slow or departing fetcher does not leave the rest waiting.
+ */
+export function fetcherCount(n: number, share: number): number {
+  if (n <= 0) return 0;
+  if (n <= 3) return 1;
+  return Math.min(n, Math.max(2, Math.ceil(share * n)));
+}
+
+/**
+ * Whether this viewer is one of the HTTP fetchers of a new live segment. `pool` is the ids of
+ * connected peers that serve (not download-only); `selfServes` says whether this viewer does.
+ * Viewers rank `pool ∪ {self}` by {@link fetchRank}; the first {@link fetcherCount} fetch.
+ * A download-only viewer fetches only when nobody in its neighbourhood could.
+ */
+export function isHttpFetcher(
+  selfId: string,
+  selfServes: boolean,
+  pool: readonly string[],
+  segmentId: string,
+  share: number,
+): boolean {
+  if (!selfServes) return pool.length === 0;
+  const group = [selfId, ...pool.filter((p) => p !== selfId)];
+  const k = fetcherCount(group.length, share);
+  const mine = fetchRank(selfId, segmentId);
+  let better = 0;
+  for (const p of group) {
+    if (p === selfId) continue;
+    const r = fetchRank(p, segmentId);
+    if (r < mine || (r === mine && p < selfId)) better++;
+  }
+  return better < k;
+}
+
+/** Expected transfer time of `bytes` at `bps` plus the request overhead, ms. */
+export function estimateTransferMs(bytes: number, bps: number): number {
+  const rate = bps > 0 ? bps : DEFAULT_PEER_BPS;
+  return PEER_REQUEST_OVERHEAD_MS + (bytes / rate) * 1000;
+}
+
+/** A connected peer that announced the segment. */
+export interface Candidate {
+  peerId: string;
+  /** Measured throughput, bytes/second (0 = unknown). */
+  throughputBps: number;
+  /** Downloads from this peer in progress. */
+  activeDownloads: number;
+}
+
+/** Everything {@link planDownload} looks at. */
+export interface PlanInput {
+  now: number;
+  /** The Engine needs an answer by then (HTTP still meets the deadline afterwards). */
+  giveUpAt: number;
+  /** Segment size if known. */
+  size: number | undefined;
+  /** Live stream and the segment is one of the newest in the playlist. */
+  nearLiveEdge: boolean;
+  /** This viewer is a designated HTTP fetcher for the segment ({@link isHttpFetcher}). */
+  selfIsFetcher: boolean;
+  /** Connected peers that announced the segment (already tried ones removed). */
+  candidates: readonly Candidate[];
+  /** Connected peers that serve uploads. */
+  servingPeers: number;
+}
+
+/** What to do for a segment right now. */
+export type Plan =
+  | { kind: "peer"; peerId: string; estimatedMs: number }
+  | { kind: "wait"; until: number }
+  | { kind: "http"; reason: "no-peers" | "fetcher" | "not-announced" | "no-time" };
+
+/** Estimated time to get the segment from `c`, accounting for its current load. */
+export function candidateCost(c: Candidate, size: number): number {
+  return estimateTransferMs(size * (c.activeDownloads + 1), c.throughputBps);
+}
+
+/**
+ * Decides per segment: ask the best peer that has it; else, near the live edge when another
+ * viewer is designated to fetch it, wait for a `have` as long as a peer transfer could still
+ * finish by `giveUpAt`; else HTTP.
+ */
+export function planDownload(input: PlanInput): Plan {
+  const size = input.size ?? DEFAULT_SEGMENT_BYTES;
+  const left = input.giveUpAt - input.now;
+  if (input.candidates.length > 0) {
+    let best: Candidate | undefined;
+    let bestCost = Number.POSITIVE_INFINITY;
+    for (const c of input.candidates) {
+      const cost = candidateCost(c, size);
+      if (cost < bestCost || (cost === bestCost && best !== undefined && c.peerId < best.peerId)) {
+        best = c;
+        bestCost = cost;
+      }
+    }
+    if (best && bestCost <= left)
+      return { kind: "peer", peerId: best.peerId, estimatedMs: bestCost };
+    return { kind: "http", reason: "no-time" };
+  }
+  if (input.servingPeers === 0) return { kind: "http", reason: "no-peers" };
+  if (!input.nearLiveEdge) return { kind: "http", reason: "not-announced" };
+  if (input.selfIsFetcher) return { kind: "http", reason: "fetcher" };
+  const until = input.giveUpAt - estimateTransferMs(size, DEFAULT_PEER_BPS);
+  if (until - input.now < MIN_WAIT_MS) return { kind: "http", reason: "no-time" };
+  return { kind: "wait", until };
+}
+
+/** Progress of a running peer transfer. */
+export interface TransferProgress {
+  now: number;
+  giveUpAt: number;
+  /** When the transfer's first byte (RESPONSE) arrived. */
+  startedAt: number;
+  received: number;
+  total: number;
+}
+
+/** Least time observed before a transfer rate is trusted, ms. */
+export const MIN_RATE_SAMPLE_MS = 200;
+
+/**
+ * True when, at the rate observed so far, the transfer will not finish by `giveUpAt`: the
+ * download is abandoned so HTTP can still meet the deadline.
+ */
+export function isFallingBehind(p: TransferProgress): boolean {
+  if (p.received >= p.total) return false;
+  if (p.now >= p.giveUpAt) return true;
+  const elapsed = p.now - p.startedAt;
+  if (elapsed < MIN_RATE_SAMPLE_MS || p.received === 0) return false;
+  const rate = p.received / elapsed;
+  return p.now + (p.total - p.received) / rate > p.giveUpAt;
+}
+
+/** Updates an exponentially weighted moving average (`prev` 0 = no sample yet). */
+export function ewma(prev: number, sample: number, alpha: number): number {
+  return prev === 0 ? sample : prev + alpha * (sample - prev);
+}
+
+/**
+ * Resolves `p2p.downloadOnly`: `"auto"` means download-only when `navigator.connection`
+ * reports a data-saver or a metered (cellular) connection.
+ */
+export function resolveDownloadOnly(setting: boolean | "auto", nav: unknown): boolean {
+  if (typeof setting === "boolean") return setting;
+  if (typeof nav !== "object" || nav === null) return false;
+  const conn: unknown = Reflect.get(nav, "connection");
+  if (typeof conn !== "object" || conn === null) return false;
+  return (
+    Reflect.get(conn, "saveData") === true ||
+    Reflect.get(conn, "metered") === true ||
+    Reflect.get(conn, "type") === "cellular"
+  );
+}

@@ -1,0 +1,520 @@
+/**
+ * The peers of one swarm (one stream variant): announces to the trackers with offers, answers
+ * offers, keeps one session per remote peer, routes have/lost announcements and serves uploads.
+ */
+import type { Clock } from "../clock.js";
+import type { P2PConfig } from "../config.js";
+import type { RejectReason } from "./peer-protocol.js";
+import { PeerSession, type UploadGate } from "./peer-session.js";
+import type { PeerConnection, PeerTransport, SignalData } from "./peer-transport.js";
+import type { TrackerAnnounce, TrackerClient, TrackerSubscriber } from "./tracker-client.js";
+
+/** Most offers sent with one announce (bittorrent-tracker's limit too). */
+export const MAX_OFFERS_PER_ANNOUNCE = 5;
+/** Longest wait for local offers (ICE gathering) before announcing with those ready, ms. */
+export const OFFER_GATHER_TIMEOUT_MS = 5000;
+/** Longest re-announce interval a tracker may ask for, ms. */
+export const MAX_ANNOUNCE_INTERVAL_MS = 10 * 60 * 1000;
+
+/** What a {@link Swarm} needs from its source. */
+export interface SwarmContext {
+  clock: Clock;
+  random: () => number;
+  config: P2PConfig;
+  ewmaAlpha: number;
+  transport: PeerTransport;
+  selfId: string;
+  downloadOnly: boolean;
+  gate: UploadGate;
+  isBanned(peerId: string): boolean;
+  /** Verified bytes of a segment of this swarm, if stored. */
+  getVerified(segmentId: string): Uint8Array | undefined;
+  onSessionReady(swarm: Swarm, s: PeerSession): void;
+  /** A ready session closed; `violation` is set when the peer broke the protocol. */
+  onSessionClosed(
+    swarm: Swarm,
+    s: PeerSession,
+    reason: string,
+    violation: string | undefined,
+  ): void;
+  onHave(swarm: Swarm, segmentId: string): void;
+  onUploaded(peerId: string, bytes: number): void;
+  onWarning(message: string): void;
+}
+
+interface PendingOffer {
+  conn: PeerConnection;
+  tracker: TrackerClient;
+  createdAt: number;
+}
+
+interface Waiter {
+  segmentId: string;
+  wake: () => void;
+}
+
+/** Derives the 20-byte tracker info hash (as a latin1 string) of a swarm id. */
+export async function infoHashOf(swarmId: string): Promise<string> {
+  const data = new TextEncoder().encode(`hivecast:v1:${swarmId}`);
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-1", data));
+  return String.fromCharCode(...digest.subarray(0, 20));
+}
+
+/** Random 20-character string of latin1 code points 0–255 (tracker offer ids). */
+export function randomBinaryId(random: () => number): string {
+  let s = "";
+  for (let i = 0; i < 20; i++) s += String.fromCharCode(Math.floor(random() * 256) & 0xff);
+  return s;
+}
+
+/** The peers of one swarm. */
+export class Swarm implements TrackerSubscriber {
+  readonly swarmId: string;
+  infoHash = "";
+  private readonly ctx: SwarmContext;
+  private readonly trackers: readonly TrackerClient[];
+  private readonly sessions = new Map<string, PeerSession>();
+  private readonly offers = new Map<string, PendingOffer>();
+  private readonly localHaves = new Map<string, number>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly timers = new Set<unknown>();
+  private announceTimer: unknown;
+  private intervalMs: number;
+  private started = false;
+  private destroyed = false;
+
+  constructor(swarmId: string, ctx: SwarmContext, trackers: readonly TrackerClient[]) {
+    this.swarmId = swarmId;
+    this.ctx = ctx;
+    this.trackers = trackers;
+    this.intervalMs = ctx.config.announceIntervalMs;
+  }
+
+  /** Computes the info hash and joins the trackers. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const hash = await infoHashOf(this.swarmId);
+    if (this.destroyed) return;
+    this.infoHash = hash;
+    for (const t of this.trackers) t.subscribe(this);
+    this.scheduleAnnounce();
+  }
+
+  private setTimer(fn: () => void, ms: number): unknown {
+    const h = this.ctx.clock.setTimeout(() => {
+      this.timers.delete(h);
+      if (!this.destroyed) fn();
+    }, ms);
+    this.timers.add(h);
+    return h;
+  }
+
+  private clearTimer(h: unknown): void {
+    if (h === undefined) return;
+    this.ctx.clock.clearTimeout(h);
+    this.timers.delete(h);
+  }
+
+  private scheduleAnnounce(): void {
+    this.clearTimer(this.announceTimer);
+    this.announceTimer = this.setTimer(() => {
+      for (const t of this.trackers) if (t.connected) this.announce(t, "update");
+      this.scheduleAnnounce();
+    }, this.intervalMs);
+  }
+
+  // ---- tracker side ----
+
+  /** @internal TrackerSubscriber */
+  onTrackerOpen(tracker: TrackerClient): void {
+    if (!this.destroyed) this.announce(tracker, "started");
+  }
+
+  /** @internal TrackerSubscriber */
+  onTrackerMessage(tracker: TrackerClient, msg: TrackerAnnounce): void {
+    if (this.destroyed) return;
+    if (msg.warning) this.ctx.onWarning(`tracker ${tracker.url}: ${msg.warning}`);
+    if (msg.intervalSec !== undefined) {
+      const ms = Math.min(MAX_ANNOUNCE_INTERVAL_MS, msg.intervalSec * 1000);
+      const next = Math.max(this.ctx.config.announceIntervalMs, ms);
+      if (next !== this.intervalMs) {
+        this.intervalMs = next;
+        this.scheduleAnnounce();
+      }
+    }
+    if (msg.peerId === undefined || msg.offerId === undefined) return;
+    if (msg.offer) this.acceptOffer(tracker, msg.peerId, msg.offerId, msg.offer);
+    else if (msg.answer) this.acceptAnswer(msg.peerId, msg.offerId, msg.answer);
+  }
+
+  private wantedPeers(): number {
+    return Math.max(0, this.ctx.config.maxPeers - this.sessions.size);
+  }
+
+  private announce(tracker: TrackerClient, event: "started" | "update"): void {
+    const now = this.ctx.clock.now();
+    // Unanswered offers from an earlier announce to this tracker are stale by now.
+    for (const [id, o] of this.offers) {
+      if (o.tracker === tracker && now - o.createdAt >= this.ctx.config.connectTimeoutMs) {
+        o.conn.destroy();
+        this.offers.delete(id);
+      }
+    }
+    const base: Record<string, unknown> = {
+      action: "announce",
+      info_hash: this.infoHash,
+      peer_id: this.ctx.selfId,
+      event,
+      uploaded: 0,
+      downloaded: 0,
+    };
+    const count = Math.min(MAX_OFFERS_PER_ANNOUNCE, this.wantedPeers() - this.offers.size);
+    if (count <= 0) {
+      tracker.send({ ...base, numwant: 0, offers: [] });
+      return;
+    }
+    const ready: Array<{ offer: SignalData; offer_id: string }> = [];
+    let pending = count;
+    let sent = false;
+    const send = (): void => {
+      if (sent || this.destroyed) return;
+      sent = true;
+      this.clearTimer(gatherTimer);
+      tracker.send({ ...base, numwant: ready.length, offers: ready });
+    };
+    const gatherTimer = this.setTimer(send, OFFER_GATHER_TIMEOUT_MS);
+    for (let i = 0; i < count; i++) {
+      const offerId = randomBinaryId(this.ctx.random);
+      let conn: PeerConnection;
+      try {
+        conn = this.ctx.transport.createPeer({
+          initiator: true,
+          rtcConfig: this.ctx.config.rtcConfig,
+        });
+      } catch (e) {
+        this.ctx.onWarning(`cannot create a peer connection: ${String(e)}`);
+        pending--;
+        continue;
+      }
+      this.offers.set(offerId, { conn, tracker, createdAt: now });
+      const onSignal = (s: SignalData): void => {
+        conn.off("signal", onSignal);
+        if (s.type !== "offer" || !this.offers.has(offerId)) return;
+        ready.push({ offer: s, offer_id: offerId });
+        if (ready.length === pending) send();
+      };
+      const onClose = (): void => {
+        conn.off("close", onClose);
+        if (this.offers.get(offerId)?.conn === conn) this.offers.delete(offerId);
+      };
+      conn.on("signal", onSignal);
+      conn.on("close", onClose);
+      conn.on("error", () => undefined);
+    }
+    if (pending <= 0) send();
+  }
+
+  private readySession(peerId: string): PeerSession | undefined {
+    for (const s of this.sessions.values())
+      if (s.peerId === peerId && s.state === "ready") return s;
+    return undefined;
+  }
+
+  private acceptOffer(
+    tracker: TrackerClient,
+    peerId: string,
+    offerId: string,
+    offer: SignalData,
+  ): void {
+    if (peerId === this.ctx.selfId || this.ctx.isBanned(peerId)) return;
+    if (this.wantedPeers() <= 0 || this.readySession(peerId)) return;
+    const key = `${peerId}/${offerId}`;
+    if (this.sessions.has(key)) return;
+    let conn: PeerConnection;
+    try {
+      conn = this.ctx.transport.createPeer({
+        initiator: false,
+        rtcConfig: this.ctx.config.rtcConfig,
+      });
+    } catch (e) {
+      this.ctx.onWarning(`cannot create a peer connection: ${String(e)}`);
+      return;
+    }
+    const onSignal = (answer: SignalData): void => {
+      conn.off("signal", onSignal);
+      if (answer.type !== "answer" || this.destroyed) return;
+      tracker.send({
+        action: "announce",
+        info_hash: this.infoHash,
+        peer_id: this.ctx.selfId,
+        to_peer_id: peerId,
+        answer,
+        offer_id: offerId,
+      });
+    };
+    conn.on("signal", onSignal);
+    this.addSession(conn, peerId, key);
+    try {
+      conn.signal(offer);
+    } catch {
+      this.sessions.get(key)?.close("bad offer");
+    }
+  }
+
+  private acceptAnswer(peerId: string, offerId: string, answer: SignalData): void {
+    const pending = this.offers.get(offerId);
+    if (!pending) return;
+    this.offers.delete(offerId);
+    if (
+      peerId === this.ctx.selfId ||
+      this.ctx.isBanned(peerId) ||
+      this.readySession(peerId) ||
+      this.wantedPeers() <= 0
+    ) {
+      pending.conn.destroy();
+      return;
+    }
+    const key = `${this.ctx.selfId}/${offerId}`;
+    this.addSession(pending.conn, peerId, key);
+    try {
+      pending.conn.signal(answer);
+    } catch {
+      this.sessions.get(key)?.close("bad answer");
+    }
+  }
+
+  private addSession(conn: PeerConnection, peerId: string, key: string): void {
+    const s = new PeerSession(conn, {
+      peerId,
+      connectionKey: key,
+      clock: this.ctx.clock,
+      connectTimeoutMs: this.ctx.config.connectTimeoutMs,
+      downloadOnly: this.ctx.downloadOnly,
+      localHaves: () => [...this.localHaves].map(([segmentId, size]) => ({ segmentId, size })),
+      gate: this.ctx.gate,
+      ewmaAlpha: this.ctx.ewmaAlpha,
+      hooks: {
+        onReady: (x) => this.sessionReady(x),
+        onClose: (x, reason, err) => this.sessionClosed(x, reason, err?.reason),
+        onHave: (x, segmentId) => {
+          this.wake(segmentId);
+          this.ctx.onHave(this, segmentId);
+          void x;
+        },
+        serve: (segmentId) => this.serve(segmentId),
+        onUploaded: (x, bytes) => this.ctx.onUploaded(x.peerId, bytes),
+      },
+    });
+    this.sessions.set(key, s);
+  }
+
+  /** Of two connections to the same peer, both ends keep the same one. */
+  private preferred(a: PeerSession, b: PeerSession): PeerSession {
+    const low = this.ctx.selfId < a.peerId ? this.ctx.selfId : a.peerId;
+    const aGood = a.connectionKey.startsWith(`${low}/`);
+    const bGood = b.connectionKey.startsWith(`${low}/`);
+    if (aGood !== bGood) return aGood ? a : b;
+    return a.connectionKey < b.connectionKey ? a : b;
+  }
+
+  private sessionReady(s: PeerSession): void {
+    if (this.destroyed) return;
+    if (this.ctx.isBanned(s.peerId)) {
+      s.close("banned", undefined, true);
+      this.sessions.delete(s.connectionKey);
+      return;
+    }
+    for (const other of this.sessions.values()) {
+      if (other === s || other.peerId !== s.peerId || other.state !== "ready") continue;
+      const keep = this.preferred(s, other);
+      const drop = keep === s ? other : s;
+      if (drop === s) {
+        s.close("duplicate connection", undefined, true);
+        this.sessions.delete(s.connectionKey);
+        return;
+      }
+      this.ctx.onSessionReady(this, s);
+      other.close("duplicate connection");
+      this.wakeAll();
+      return;
+    }
+    this.ctx.onSessionReady(this, s);
+    this.wakeAll();
+  }
+
+  private sessionClosed(s: PeerSession, reason: string, violation: string | undefined): void {
+    if (this.sessions.get(s.connectionKey) === s) this.sessions.delete(s.connectionKey);
+    if (this.destroyed) return;
+    this.ctx.onSessionClosed(this, s, reason, violation);
+    this.wakeAll();
+  }
+
+  private serve(segmentId: string): Uint8Array | RejectReason {
+    if (this.ctx.downloadOnly || this.ctx.config.maxUploads === 0) return "not-serving";
+    const bytes = this.ctx.getVerified(segmentId);
+    return bytes && bytes.byteLength > 0 ? bytes : "not-found";
+  }
+
+  // ---- queries and actions for the source ----
+
+  /** Ready sessions. */
+  readySessions(): PeerSession[] {
+    return [...this.sessions.values()].filter((s) => s.state === "ready");
+  }
+
+  /** Ready sessions that announced `segmentId`, minus `exclude`d peer ids. */
+  candidates(segmentId: string, exclude: ReadonlySet<string>): PeerSession[] {
+    return this.readySessions().filter(
+      (s) => s.remoteHaves.has(segmentId) && !exclude.has(s.peerId) && !s.remoteDownloadOnly,
+    );
+  }
+
+  /** The ready session with `peerId`. */
+  session(peerId: string): PeerSession | undefined {
+    return this.readySession(peerId);
+  }
+
+  /** Sessions (any state) with `peerId`. */
+  hasPeer(peerId: string): boolean {
+    for (const s of this.sessions.values()) if (s.peerId === peerId) return true;
+    return false;
+  }
+
+  /** Segments we announced. */
+  haveCount(): number {
+    return this.localHaves.size;
+  }
+
+  /** Announces a verified segment to every peer. */
+  announceHave(segmentId: string, size: number): void {
+    if (this.localHaves.get(segmentId) === size) return;
+    this.localHaves.set(segmentId, size);
+    for (const s of this.readySessions()) s.sendHave([{ segmentId, size }]);
+  }
+
+  /** Tells every peer a segment is gone. */
+  announceLost(segmentId: string): void {
+    if (!this.localHaves.delete(segmentId)) return;
+    for (const s of this.readySessions()) s.sendLost([segmentId]);
+  }
+
+  /** Closes every connection with `peerId` (silently: the caller reports). */
+  closePeer(peerId: string, reason: string): void {
+    for (const s of [...this.sessions.values()]) {
+      if (s.peerId !== peerId) continue;
+      this.sessions.delete(s.connectionKey);
+      s.close(reason, undefined, true);
+    }
+    this.wakeAll();
+  }
+
+  /**
+   * Resolves when `segmentId` is announced by a peer, the set of peers changes, `until`
+   * passes, or the swarm is destroyed; rejects with the signal's reason when aborted.
+   */
+  waitForChange(segmentId: string, until: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (this.destroyed) {
+        resolve();
+        return;
+      }
+      const done = (): void => {
+        this.waiters.delete(w);
+        this.clearTimer(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const w: Waiter = {
+        segmentId,
+        wake: () => {
+          done();
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal.reason);
+      };
+      const timer = this.setTimer(w.wake, Math.max(0, until - this.ctx.clock.now()));
+      this.waiters.add(w);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private wake(segmentId: string): void {
+    for (const w of [...this.waiters]) if (w.segmentId === segmentId) w.wake();
+  }
+
+  private wakeAll(): void {
+    for (const w of [...this.waiters]) w.wake();
+  }
+
+  /** Leaves the trackers, closes every peer and timer. Emits nothing. Idempotent. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const t of this.trackers) {
+      if (this.infoHash && t.connected) {
+        t.send({
+          action: "announce",
+          info_hash: this.infoHash,
+          peer_id: this.ctx.selfId,
+          event: "stopped",
+          numwant: 0,
+          uploaded: 0,
+          downloaded: 0,
+        });
+      }
+      t.unsubscribe(this);
+    }
+    for (const h of this.timers) this.ctx.clock.clearTimeout(h);
+    this.timers.clear();
+    this.announceTimer = undefined;
+    for (const o of this.offers.values()) o.conn.destroy();
+    this.offers.clear();
+    for (const s of this.sessions.values()) s.close("destroyed", undefined, true);
+    this.sessions.clear();
+    for (const w of [...this.waiters]) w.wake();
+  }
+}
+
+/** Upload admission shared by all swarms of a source: slots and a leaky-bucket byte rate. */
+export class UploadLimiter implements UploadGate {
+  private active = 0;
+  private nextFreeAt = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly maxUploads: number,
+    private readonly bytesPerSec: number,
+    /** Burst allowance, ms of the rate. */
+    private readonly burstMs = 250,
+  ) {}
+
+  /** Uploads in progress. */
+  get inUse(): number {
+    return this.active;
+  }
+
+  tryAcquire(): boolean {
+    if (this.active >= this.maxUploads) return false;
+    this.active++;
+    return true;
+  }
+
+  release(): void {
+    this.active = Math.max(0, this.active - 1);
+  }
+
+  reserve(bytes: number): number {
+    if (this.bytesPerSec <= 0) return 0;
+    const now = this.clock.now();
+    const start = Math.max(this.nextFreeAt, now - this.burstMs);
+    this.nextFreeAt = start + (bytes / this.bytesPerSec) * 1000;
+    return Math.max(0, start - now);
+  }
+}
