@@ -1,0 +1,483 @@
+/**
+ * Helpers for the swarm benchmark: a byte-counting proxy in front of the origins, the player
+ * pages for each arm, validation of what the pages report, and small statistics.
+ */
+import { createServer, request as httpRequest, Agent, type Server } from "node:http";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import type { AddressInfo } from "node:net";
+
+/** The arms of the swarm benchmark, in run order. */
+export const ARMS = ["plain", "p2pml-default", "p2pml-live", "hivecast"] as const;
+
+/** One arm of the swarm benchmark. */
+export type ArmName = (typeof ARMS)[number];
+
+/** Type guard for {@link ArmName}. */
+export function isArmName(s: string): s is ArmName {
+  return (ARMS as readonly string[]).includes(s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+/** Median, min and max of a sample (all NaN for an empty sample). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+/** Median of finite values; NaN when there are none. */
+export function median(values: readonly number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** Median and range of the finite values in `values`. */
+export function spread(values: readonly number[]): Spread {
+  const v = values.filter((x) => Number.isFinite(x));
+  if (v.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, n: 0 };
+  return { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length };
+}
+
+/** Rounds to `digits` decimals, keeping NaN as null-friendly NaN. */
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byte-counting proxy
+
+/** Bytes one viewer pulled from the origins (through the proxy). */
+export interface ViewerOriginBytes {
+  /** Media + init segment response bytes. */
+  segments: number;
+  /** Playlist response bytes. */
+  playlists: number;
+  /** Responses with status >= 400, or upstream errors. */
+  errors: number;
+  /** Requests seen. */
+  requests: number;
+}
+
+/** A loopback reverse proxy that counts response bytes per viewer and origin. */
+export interface CountingProxy {
+  /** Base URL (ending "/") through which `viewer` reaches origin number `origin`. */
+  baseFor(viewer: number, origin: number): string;
+  /** Snapshot of the counters of one viewer. */
+  viewer(viewer: number): ViewerOriginBytes;
+  /** Sum over all viewers. */
+  total(): ViewerOriginBytes;
+  close(): Promise<void>;
+}
+
+const zeroBytes = (): ViewerOriginBytes => ({ segments: 0, playlists: 0, errors: 0, requests: 0 });
+
+/**
+ * Starts a proxy on 127.0.0.1:0. A request for `/v<viewer>/o<origin>/<path>` is forwarded to
+ * `origins[origin] + <path>`; the response is streamed back unchanged (plus CORS and
+ * Timing-Allow-Origin headers) while its body bytes are counted for that viewer. Counting at
+ * the network layer measures every arm the same way, whatever its own statistics claim.
+ */
+export async function startCountingProxy(origins: readonly string[]): Promise<CountingProxy> {
+  const counters = new Map<number, ViewerOriginBytes>();
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const get = (v: number): ViewerOriginBytes => {
+    let c = counters.get(v);
+    if (!c) {
+      c = zeroBytes();
+      counters.set(v, c);
+    }
+    return c;
+  };
+  const server: Server = createServer((req, res) => {
+    const m = /^\/v(\d+)\/o(\d+)\/(.*)$/.exec(req.url ?? "");
+    const target = m ? origins[Number(m[2])] : undefined;
+    if (!m || target === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    const counter = get(Number(m[1]));
+    counter.requests++;
+    const rest = m[3] ?? "";
+    const isPlaylist = /\.m3u8(\?|$)/.test(rest);
+    const upstreamUrl = new URL(rest, target);
+    const headers = { ...req.headers };
+    delete headers.host;
+    const upstream = httpRequest(upstreamUrl, { method: req.method, headers, agent }, (up) => {
+      const status = up.statusCode ?? 502;
+      if (status >= 400) counter.errors++;
+      const outHeaders = { ...up.headers };
+      outHeaders["access-control-allow-origin"] ??= "*";
+      outHeaders["timing-allow-origin"] = "*";
+      res.writeHead(status, outHeaders);
+      up.on("data", (chunk: Buffer) => {
+        if (isPlaylist) counter.playlists += chunk.length;
+        else counter.segments += chunk.length;
+      });
+      up.pipe(res);
+      up.on("error", () => res.destroy());
+    });
+    upstream.on("error", () => {
+      counter.errors++;
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.on("aborted", () => upstream.destroy());
+    res.on("close", () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  if (addr === null || typeof addr === "string") throw new Error("proxy: no address");
+  const { port } = addr satisfies AddressInfo;
+  return {
+    baseFor: (viewer, origin) => `http://127.0.0.1:${port}/v${viewer}/o${origin}/`,
+    viewer: (v) => ({ ...get(v) }),
+    total: () => {
+      const t = zeroBytes();
+      for (const c of counters.values()) {
+        t.segments += c.segments;
+        t.playlists += c.playlists;
+        t.errors += c.errors;
+        t.requests += c.requests;
+      }
+      return t;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+/** What a page is told about its arm (passed as JSON in the `cfg` query parameter). */
+export interface PageConfig {
+  arm: ArmName;
+  /** Master playlist URL (through the proxy). */
+  src: string;
+  /** Origin base URLs for Hivecast (through the proxy). */
+  origins: string[];
+  tracker: string;
+  swarmId: string;
+  /** hls.js config overrides (only keys the arm sets; absent keys keep hls.js defaults). */
+  hls: Record<string, number | boolean>;
+  /** p2p-media-loader core config overrides. */
+  p2pml: Record<string, number | boolean | string>;
+}
+
+/**
+ * Shared in-page instrumentation. Defines `window.__bench` and `instrument(hls, video)`.
+ * Times are `performance.now()` ms, i.e. since the navigation started.
+ */
+const INSTRUMENT = String.raw`
+const cfg = JSON.parse(new URLSearchParams(location.search).get("cfg"));
+const B = (window.__bench = {
+  arm: cfg.arm, startupMs: null, firstFrameMs: null, stalls: 0, stallMs: 0,
+  bytesPlayed: 0, fragsLoaded: 0, fragErrors: 0, fatalErrors: 0, errorDetails: {},
+  latency: [], levels: {}, lib: { http: 0, p2p: 0, uploaded: 0, segErrors: 0, peers: 0 },
+  libStats: null, snapshotAtMs: null, pageErrors: [], errorSamples: [],
+});
+window.addEventListener("error", (e) => B.pageErrors.push(String(e.message).slice(0, 200)));
+window.addEventListener("unhandledrejection", (e) => B.pageErrors.push(String(e.reason).slice(0, 200)));
+let waitingSince = null;
+function instrument(hls, video) {
+  video.addEventListener("playing", () => {
+    const now = performance.now();
+    if (B.startupMs === null) B.startupMs = now;
+    if (waitingSince !== null) { B.stalls++; B.stallMs += now - waitingSince; waitingSince = null; }
+  });
+  video.addEventListener("waiting", () => {
+    if (B.startupMs !== null && waitingSince === null) waitingSince = performance.now();
+  });
+  if (video.requestVideoFrameCallback) {
+    video.requestVideoFrameCallback(() => { B.firstFrameMs = performance.now(); });
+  }
+  hls.on(Hls.Events.FRAG_LOADED, (_e, d) => {
+    // The payload may already be transferred to the transmuxer worker (byteLength 0): use the
+    // loader's byte count, which every loader (hls.js, p2p-media-loader, Hivecast) fills in.
+    const st = d.frag.stats || {};
+    const n = Math.max(d.payload ? d.payload.byteLength : 0, st.loaded || 0, st.total || 0);
+    B.bytesPlayed += n;
+    B.fragsLoaded++;
+    const lv = String(d.frag.level);
+    B.levels[lv] = (B.levels[lv] || 0) + 1;
+  });
+  hls.on(Hls.Events.ERROR, (_e, d) => {
+    B.errorDetails[d.details] = (B.errorDetails[d.details] || 0) + 1;
+    if (B.errorSamples.length < 5) {
+      const why = (d.error && d.error.message) || d.reason || "";
+      B.errorSamples.push(d.details + (d.frag ? " sn=" + d.frag.sn + " level=" + d.frag.level : "") + ": " + String(why).slice(0, 160));
+    }
+    if (d.frag && /^frag(LoadError|LoadTimeOut|ParsingError|DecryptError)$/.test(d.details)) B.fragErrors++;
+    if (d.fatal) {
+      B.fatalErrors++;
+      if (d.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+      else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+    }
+  });
+  setInterval(() => {
+    if (B.startupMs === null) return;
+    const l = hls.latency;
+    if (typeof l === "number" && Number.isFinite(l) && l > 0) B.latency.push(l);
+  }, 1000);
+  B.snapshot = () => {
+    const now = performance.now();
+    const s = JSON.parse(JSON.stringify(B));
+    if (waitingSince !== null) { s.stalls++; s.stallMs += now - waitingSince; }
+    s.snapshotAtMs = now;
+    s.targetLatency = typeof hls.targetLatency === "number" ? hls.targetLatency : null;
+    s.liveSyncDurationCount = hls.config.liveSyncDurationCount;
+    if (B.libStatsFn) { try { s.libStats = JSON.parse(JSON.stringify(B.libStatsFn())); } catch (e) { s.libStats = String(e); } }
+    return s;
+  };
+  video.muted = true;
+  hls.loadSource(cfg.src);
+  hls.attachMedia(video);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
+}
+`;
+
+const shell = (head: string, body: string): string =>
+  `<!doctype html><html><head><meta charset="utf-8"><title>swarm bench</title>${head}</head>` +
+  `<body><video id="v" muted playsinline width="320" height="180"></video>${body}</body></html>`;
+
+/** Plain hls.js: every byte from the origin. */
+export const plainPage = shell(
+  `<script src="/hls.js"></script>`,
+  `<script>${INSTRUMENT}
+const hls = new Hls(cfg.hls);
+instrument(hls, document.getElementById("v"));
+</script>`,
+);
+
+/** p2p-media-loader-hlsjs v2 (ES modules) on our tracker, config from `cfg.p2pml`. */
+export const p2pmlPage = shell(
+  `<script src="/hls.js"></script>` +
+    `<script type="importmap">{"imports":{"p2p-media-loader-core":"/p2pml-core.js"}}</script>`,
+  `<script type="module">
+import { HlsJsP2PEngine } from "/p2pml-hlsjs.js";
+${INSTRUMENT}
+const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls);
+const hls = new HlsWithP2P({
+  ...cfg.hls,
+  p2p: {
+    core: { ...cfg.p2pml, swarmId: cfg.swarmId, announceTrackers: [cfg.tracker], rtcConfig: { iceServers: [] } },
+    onHlsJsCreated(h) {
+      const e = h.p2pEngine;
+      e.addEventListener("onChunkDownloaded", (bytes, source) => {
+        if (source === "http") B.lib.http += bytes; else if (source === "p2p") B.lib.p2p += bytes;
+      });
+      e.addEventListener("onChunkUploaded", (bytes) => { B.lib.uploaded += bytes; });
+      e.addEventListener("onSegmentError", () => { B.lib.segErrors++; });
+      e.addEventListener("onPeerConnect", () => { B.lib.peers++; });
+    },
+  },
+});
+instrument(hls, document.getElementById("v"));
+</script>`,
+);
+
+/** Hivecast (IIFE build, global `Hivecast`). */
+export const hivecastPage = shell(
+  `<script src="/hls.js"></script><script src="/hivecast.iife.js"></script>`,
+  `<script>${INSTRUMENT}
+const hivecast = new Hivecast.Hivecast({
+  origins: cfg.origins,
+  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: [] } },
+});
+const hls = new Hls(hivecast.hlsConfig(cfg.hls));
+hivecast.attach(hls);
+B.libStatsFn = () => hivecast.stats;
+instrument(hls, document.getElementById("v"));
+</script>`,
+);
+
+/** Page path per arm. */
+export const PAGE_PATH: Record<ArmName, string> = {
+  plain: "/plain.html",
+  "p2pml-default": "/p2pml.html",
+  "p2pml-live": "/p2pml.html",
+  hivecast: "/hivecast.html",
+};
+
+/** All pages, for the page server. */
+export const PAGES: Record<string, string> = {
+  "/plain.html": plainPage,
+  "/p2pml.html": p2pmlPage,
+  "/hivecast.html": hivecastPage,
+};
+
+/** Player scripts by URL path (the same paths as e2e's page server). */
+function scriptFiles(): Record<string, string> {
+  const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+  // p2p-media-loader's `exports` hide dist/: locate the packages through their ESM entry.
+  const beside = (pkg: string, file: string): string =>
+    fileURLToPath(new URL(`../dist/${file}`, import.meta.resolve(pkg)));
+  return {
+    "/hls.js": fileURLToPath(
+      new URL("dist/hls.min.js", import.meta.resolve("hls.js/package.json")),
+    ),
+    "/hivecast.iife.js": here("../../packages/hlsjs/dist/hivecast.iife.js"),
+    "/p2pml-core.js": beside("p2p-media-loader-core", "p2p-media-loader-core.es.min.js"),
+    "/p2pml-hlsjs.js": beside("p2p-media-loader-hlsjs", "p2p-media-loader-hlsjs.es.min.js"),
+  };
+}
+
+/** A loopback server for the bench pages and the player scripts. */
+export interface PageServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves {@link PAGES} and the player scripts on 127.0.0.1:0. */
+export async function startBenchPageServer(): Promise<PageServer> {
+  const files = scriptFiles();
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const page = PAGES[path];
+    if (page !== undefined) {
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-store",
+      });
+      res.end(page);
+      return;
+    }
+    const file = files[path];
+    if (file === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    readFile(file).then(
+      (body) => {
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
+        res.end(body);
+      },
+      () => res.writeHead(404).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  if (addr === null || typeof addr === "string") throw new Error("page server: no address");
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of what a page reports
+
+/** What one page measured, validated. */
+export interface PageMetrics {
+  startupMs: number | null;
+  firstFrameMs: number | null;
+  stalls: number;
+  stallMs: number;
+  bytesPlayed: number;
+  fragsLoaded: number;
+  fragErrors: number;
+  fatalErrors: number;
+  errorDetails: Record<string, number>;
+  latency: number[];
+  targetLatency: number | null;
+  liveSyncDurationCount: number | null;
+  levels: Record<string, number>;
+  /** Library-reported bytes (p2p-media-loader events; zero for other arms). */
+  lib: { http: number; p2p: number; uploaded: number; segErrors: number; peers: number };
+  /** Library's own stats object (Hivecast `stats`), numbers picked out. */
+  libBytes: { http: number | null; p2p: number | null; offload: number | null };
+  snapshotAtMs: number;
+  pageErrors: string[];
+  /** First few hls.js errors, as text. */
+  errorSamples: string[];
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+function num(o: Record<string, unknown>, k: string): number {
+  const v = o[k];
+  if (typeof v !== "number" || !Number.isFinite(v))
+    throw new Error(`page metrics: ${k} is not a number`);
+  return v;
+}
+function numOrNull(o: Record<string, unknown>, k: string): number | null {
+  const v = o[k];
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+function numRecord(x: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!isRecord(x)) return out;
+  for (const [k, v] of Object.entries(x))
+    if (typeof v === "number" && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+function pickPath(x: unknown, path: readonly string[]): number | null {
+  let cur: unknown = x;
+  for (const p of path) {
+    if (!isRecord(cur)) return null;
+    cur = cur[p];
+  }
+  return typeof cur === "number" && Number.isFinite(cur) ? cur : null;
+}
+
+/** Validates the `window.__bench.snapshot()` object of a page. */
+export function parsePageMetrics(x: unknown): PageMetrics {
+  if (!isRecord(x)) throw new Error("page metrics: not an object");
+  const lib = isRecord(x.lib) ? x.lib : {};
+  const latency = Array.isArray(x.latency)
+    ? x.latency.filter((v): v is number => typeof v === "number" && Number.isFinite(v))
+    : [];
+  const pageErrors = Array.isArray(x.pageErrors)
+    ? x.pageErrors.filter((v): v is string => typeof v === "string")
+    : [];
+  const stats = x.libStats;
+  return {
+    startupMs: numOrNull(x, "startupMs"),
+    firstFrameMs: numOrNull(x, "firstFrameMs"),
+    stalls: num(x, "stalls"),
+    stallMs: num(x, "stallMs"),
+    bytesPlayed: num(x, "bytesPlayed"),
+    fragsLoaded: num(x, "fragsLoaded"),
+    fragErrors: num(x, "fragErrors"),
+    fatalErrors: num(x, "fatalErrors"),
+    errorDetails: numRecord(x.errorDetails),
+    latency,
+    targetLatency: numOrNull(x, "targetLatency"),
+    liveSyncDurationCount: numOrNull(x, "liveSyncDurationCount"),
+    levels: numRecord(x.levels),
+    lib: {
+      http: numOrNull(lib, "http") ?? 0,
+      p2p: numOrNull(lib, "p2p") ?? 0,
+      uploaded: numOrNull(lib, "uploaded") ?? 0,
+      segErrors: numOrNull(lib, "segErrors") ?? 0,
+      peers: numOrNull(lib, "peers") ?? 0,
+    },
+    libBytes: {
+      http: pickPath(stats, ["bytes", "http"]),
+      p2p: pickPath(stats, ["bytes", "p2p"]),
+      offload: pickPath(stats, ["offload"]),
+    },
+    snapshotAtMs: num(x, "snapshotAtMs"),
+    pageErrors,
+    errorSamples: Array.isArray(x.errorSamples)
+      ? x.errorSamples.filter((v): v is string => typeof v === "string")
+      : [],
+  };
+}

@@ -1,0 +1,634 @@
+/**
+ * Swarm benchmark (BENCHMARKS.md item 1).
+ *
+ *   npx tsx bench/swarm/run.ts [--quick] [--viewers 8] [--seconds 60] [--reps 3]
+ *                              [--arms plain,p2pml-default,p2pml-live,hivecast] [--out file]
+ *
+ * N Chromium pages, spread over two browser processes, join the same simulated live stream
+ * (1 s apart) and each plays for S seconds, once per arm: plain hls.js, p2p-media-loader-hlsjs
+ * with its defaults, p2p-media-loader-hlsjs tuned for live as its docs suggest, and Hivecast.
+ * Every arm gets fresh origins and a fresh tracker. Origin bytes are counted by a proxy in front
+ * of the origins (per viewer), so every arm is measured the same way at the network layer.
+ * Writes bench/results/swarm.json and prints a table. Never fails on a number.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { cpus } from "node:os";
+import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import { chromiumArgs, chromiumPath } from "../../e2e/chromium.js";
+import {
+  ARMS,
+  PAGE_PATH,
+  isArmName,
+  median,
+  parsePageMetrics,
+  round,
+  spread,
+  startBenchPageServer,
+  startCountingProxy,
+  type ArmName,
+  type PageConfig,
+  type PageMetrics,
+  type Spread,
+  type ViewerOriginBytes,
+} from "./lib.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+interface Options {
+  quick: boolean;
+  viewers: number;
+  seconds: number;
+  reps: number;
+  arms: ArmName[];
+  staggerMs: number;
+  liveWindow: number;
+  origins: number;
+  out: string;
+  /** Override of the p2pml-live arm's settings (`--tune '{"hls":{…},"p2pml":{…}}'`), for sweeps. */
+  tune: Pick<PageConfig, "hls" | "p2pml"> | null;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const quick = argv.includes("--quick");
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const int = (name: string, dflt: number, min: number): number => {
+    const v = value(name);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+  const armsArg = value("--arms");
+  const arms: ArmName[] = [];
+  for (const a of armsArg ? armsArg.split(",") : ARMS) {
+    if (!isArmName(a)) throw new Error(`unknown arm ${a} (known: ${ARMS.join(", ")})`);
+    arms.push(a);
+  }
+  return {
+    quick,
+    viewers: int("--viewers", quick ? 3 : 8, 1),
+    seconds: int("--seconds", quick ? 15 : 60, 2),
+    reps: int("--reps", quick ? 1 : 3, 1),
+    arms,
+    staggerMs: int("--stagger-ms", 1000, 0),
+    liveWindow: int("--live-window", 6, 3),
+    origins: int("--origins", 3, 1),
+    out: value("--out") ?? `${root}bench/results/swarm.json`,
+    tune: parseTune(value("--tune")),
+  };
+}
+
+function parseTune(s: string | undefined): Pick<PageConfig, "hls" | "p2pml"> | null {
+  if (s === undefined) return null;
+  const x: unknown = JSON.parse(s);
+  const flat = (o: unknown, what: string): Record<string, number | boolean> => {
+    const out: Record<string, number | boolean> = {};
+    if (o === undefined) return out;
+    if (!isRecord(o)) throw new Error(`--tune: ${what} must be an object`);
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v !== "number" && typeof v !== "boolean")
+        throw new Error(`--tune: ${what}.${k} must be a number or boolean`);
+      out[k] = v;
+    }
+    return out;
+  };
+  if (!isRecord(x)) throw new Error("--tune must be a JSON object");
+  return { hls: flat(x.hls, "hls"), p2pml: flat(x.p2pml, "p2pml") };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arms: what each one configures
+
+/**
+ * p2p-media-loader "tuned for live". Its FAQ says the defaults suit live playlists of 15-20
+ * segments; for a short window the advice is to sit further back from the edge (more segments
+ * between the edge and the playhead for peers to share) and to shrink `highDemandTimeWindow`
+ * (segments that must come over HTTP at once). A quick sweep on this stream (3 viewers, 25 s):
+ * highDemandTimeWindow 2 s → offload 0.41, 4 s → 0.49, 4 s with http/p2p windows 6/10 s → 0.27,
+ * defaults → 0.00 (all at liveSyncDurationCount = window − 1). The best is used here.
+ * Note: with its defaults p2p-media-loader-hlsjs 2.x itself raises hls.js's
+ * liveSyncDurationCount to (live window − 1) unless the page sets one.
+ */
+function armConfig(
+  arm: ArmName,
+  liveWindow: number,
+  tune: Options["tune"] = null,
+): Pick<PageConfig, "hls" | "p2pml"> {
+  if (arm === "p2pml-live" && tune) return tune;
+  switch (arm) {
+    case "plain":
+      return { hls: {}, p2pml: {} };
+    case "p2pml-default":
+      return { hls: {}, p2pml: {} };
+    case "p2pml-live":
+      return {
+        hls: { liveSyncDurationCount: Math.max(3, liveWindow - 1) },
+        p2pml: { highDemandTimeWindow: 4 },
+      };
+    case "hivecast":
+      return { hls: {}, p2pml: {} };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers under test (loaded from the workspace sources, so no build is needed)
+
+interface OriginCluster {
+  urls: string[];
+  close(): Promise<void>;
+}
+interface Tracker {
+  url: string;
+  kind: string;
+  close(): Promise<void>;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null;
+}
+function isFn(x: unknown): x is (...args: unknown[]) => unknown {
+  return typeof x === "function";
+}
+
+async function importIfExists(relOrAbs: string): Promise<Record<string, unknown> | undefined> {
+  const url = relOrAbs.startsWith("/")
+    ? pathToFileURL(relOrAbs)
+    : new URL(relOrAbs, `file://${root}`);
+  if (!existsSync(fileURLToPath(url))) return undefined;
+  const mod: unknown = await import(url.href);
+  return isRecord(mod) ? mod : undefined;
+}
+
+async function startOriginCluster(opts: Options): Promise<OriginCluster> {
+  const mod = await importIfExists(
+    process.env.SWARM_ORIGIN_MODULE ?? "packages/origin/src/index.ts",
+  );
+  const start = mod?.startOrigins;
+  if (!isFn(start)) throw new Error("@hivecast/origin startOrigins is not available yet");
+  const dir = process.env.SWARM_MEDIA_DIR ?? `${root}fixtures/media`;
+  const cluster: unknown = await start({
+    dir,
+    origins: opts.origins,
+    port: 0,
+    host: "127.0.0.1",
+    liveWindow: opts.liveWindow,
+  });
+  if (!isRecord(cluster) || !Array.isArray(cluster.urls) || !isFn(cluster.close)) {
+    throw new Error("startOrigins returned an unexpected shape");
+  }
+  const urls = cluster.urls.filter((u): u is string => typeof u === "string");
+  const close = cluster.close;
+  return { urls, close: async () => void (await close.call(cluster)) };
+}
+
+async function startTracker(): Promise<Tracker> {
+  const mod = await importIfExists("signaling-server/src/index.ts").catch(() => undefined);
+  const start = mod?.startSignalingServer;
+  if (isFn(start) && process.env.SWARM_TRACKER !== "bittorrent-tracker") {
+    const s: unknown = await start({ port: 0, host: "127.0.0.1" });
+    if (isRecord(s) && typeof s.url === "string" && isFn(s.close)) {
+      const close = s.close;
+      return {
+        url: s.url,
+        kind: "@hivecast/signaling-server",
+        close: async () => void (await close.call(s)),
+      };
+    }
+  }
+  // Fallback: bittorrent-tracker's server, WebSocket only (it makes its own loopback HTTP server).
+  const { Server } = await import("bittorrent-tracker");
+  const server = new Server({ udp: false, http: false, ws: true, stats: false });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.http?.address();
+  const port = isRecord(addr) && typeof addr.port === "number" ? addr.port : 0;
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    kind: "bittorrent-tracker",
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One arm, one repetition
+
+interface ViewerResult {
+  viewer: number;
+  browser: number;
+  metrics: PageMetrics | null;
+  error: string | null;
+  origin: ViewerOriginBytes;
+}
+
+interface ArmRun {
+  arm: ArmName;
+  rep: number;
+  tracker: string;
+  viewers: ViewerResult[];
+  /** Sum of segment bytes the players received (hls.js FRAG_LOADED payloads). */
+  bytesPlayed: number;
+  /** Segment bytes the origins sent (proxy count, all viewers). */
+  cdnBytes: number;
+  /** Playlist bytes the origins sent. */
+  playlistBytes: number;
+  /** 1 − cdnBytes ÷ bytesPlayed. */
+  offload: number;
+  /** P2P bytes as the library reports them ÷ bytesPlayed (null for plain). */
+  libP2pShare: number | null;
+  libP2pBytes: number | null;
+  libHttpBytes: number | null;
+  /** origin segment bytes ÷ (N × one plain viewer's origin bytes in the same rep); set later. */
+  originRatio: number | null;
+  startupMs: number;
+  startupMaxMs: number;
+  viewersStarted: number;
+  stalls: number;
+  stallMs: number;
+  failedSegments: number;
+  fatalErrors: number;
+  libSegmentErrors: number;
+  originErrors: number;
+  latencyS: number;
+  pageErrors: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function runArm(
+  arm: ArmName,
+  rep: number,
+  opts: Options,
+  browsers: readonly Browser[],
+  pageBase: string,
+): Promise<ArmRun> {
+  const origins = await startOriginCluster(opts);
+  const tracker = await startTracker();
+  const proxy = await startCountingProxy(origins.urls);
+  const contexts: BrowserContext[] = [];
+  const results: ViewerResult[] = [];
+  const swarmId = `bench-swarm-${arm}-${rep}`;
+  try {
+    // Let the live window exist before the first viewer asks for it.
+    await sleep(500);
+    const t0 = Date.now();
+    const viewerTasks: Promise<void>[] = [];
+    for (let i = 0; i < opts.viewers; i++) {
+      const b = i % browsers.length;
+      const joinAt = t0 + i * opts.staggerMs;
+      viewerTasks.push(
+        (async () => {
+          await sleep(Math.max(0, joinAt - Date.now()));
+          const ctx = await browsers[b]!.newContext();
+          contexts.push(ctx);
+          const page: Page = await ctx.newPage();
+          const cfg: PageConfig = {
+            arm,
+            src: `${proxy.baseFor(i, 0)}live/master.m3u8`,
+            origins: origins.urls.map((_, o) => proxy.baseFor(i, o)),
+            tracker: tracker.url,
+            swarmId,
+            ...armConfig(arm, opts.liveWindow, opts.tune),
+          };
+          let error: string | null = null;
+          await page
+            .goto(`${pageBase}${PAGE_PATH[arm]}?cfg=${encodeURIComponent(JSON.stringify(cfg))}`, {
+              waitUntil: "commit",
+            })
+            .catch((e: unknown) => {
+              error = `goto: ${String(e)}`;
+            });
+          await sleep(Math.max(0, joinAt + opts.seconds * 1000 - Date.now()));
+          let metrics: PageMetrics | null = null;
+          try {
+            const raw: unknown = await page.evaluate(() => {
+              const w: unknown = window;
+              const b =
+                typeof w === "object" && w !== null && "__bench" in w ? w.__bench : undefined;
+              return typeof b === "object" &&
+                b !== null &&
+                "snapshot" in b &&
+                typeof b.snapshot === "function"
+                ? (b.snapshot() as unknown)
+                : null;
+            });
+            metrics = raw === null ? null : parsePageMetrics(raw);
+            if (metrics === null) error ??= "page did not initialise";
+          } catch (e) {
+            error ??= `snapshot: ${String(e)}`;
+          }
+          results.push({ viewer: i, browser: b, metrics, error, origin: proxy.viewer(i) });
+        })(),
+      );
+    }
+    await Promise.all(viewerTasks);
+  } finally {
+    await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
+    await proxy.close();
+    await tracker.close().catch(() => undefined);
+    await origins.close().catch(() => undefined);
+  }
+  results.sort((a, b) => a.viewer - b.viewer);
+  return summarizeRun(arm, rep, tracker.kind, results);
+}
+
+function summarizeRun(
+  arm: ArmName,
+  rep: number,
+  trackerKind: string,
+  viewers: ViewerResult[],
+): ArmRun {
+  let bytesPlayed = 0;
+  let cdnBytes = 0;
+  let playlistBytes = 0;
+  let libP2p = 0;
+  let libHttp = 0;
+  let libSeen = false;
+  let stalls = 0;
+  let stallMs = 0;
+  let failed = 0;
+  let fatal = 0;
+  let libSegErr = 0;
+  let originErrors = 0;
+  const startups: number[] = [];
+  const latencies: number[] = [];
+  const pageErrors: string[] = [];
+  for (const v of viewers) {
+    cdnBytes += v.origin.segments;
+    playlistBytes += v.origin.playlists;
+    originErrors += v.origin.errors;
+    if (v.error) pageErrors.push(`viewer ${v.viewer}: ${v.error}`);
+    const m = v.metrics;
+    if (!m) continue;
+    bytesPlayed += m.bytesPlayed;
+    stalls += m.stalls;
+    stallMs += m.stallMs;
+    failed += m.fragErrors;
+    fatal += m.fatalErrors;
+    libSegErr += m.lib.segErrors;
+    const s = m.firstFrameMs ?? m.startupMs;
+    if (s !== null) startups.push(Math.min(s, m.startupMs ?? s));
+    if (m.latency.length > 0) latencies.push(median(m.latency));
+    for (const e of m.pageErrors) pageErrors.push(`viewer ${v.viewer}: ${e}`);
+    if (arm.startsWith("p2pml")) {
+      libSeen = true;
+      libP2p += m.lib.p2p;
+      libHttp += m.lib.http;
+    } else if (arm === "hivecast" && m.libBytes.p2p !== null) {
+      libSeen = true;
+      libP2p += m.libBytes.p2p;
+      libHttp += m.libBytes.http ?? 0;
+    }
+  }
+  return {
+    arm,
+    rep,
+    tracker: trackerKind,
+    viewers,
+    bytesPlayed,
+    cdnBytes,
+    playlistBytes,
+    offload: bytesPlayed > 0 ? 1 - cdnBytes / bytesPlayed : Number.NaN,
+    libP2pShare: libSeen && bytesPlayed > 0 ? libP2p / bytesPlayed : arm === "plain" ? 0 : null,
+    libP2pBytes: libSeen ? libP2p : null,
+    libHttpBytes: libSeen ? libHttp : null,
+    originRatio: null,
+    startupMs: median(startups),
+    startupMaxMs: startups.length ? Math.max(...startups) : Number.NaN,
+    viewersStarted: startups.length,
+    stalls,
+    stallMs,
+    failedSegments: failed,
+    fatalErrors: fatal,
+    libSegmentErrors: libSegErr,
+    originErrors,
+    latencyS: median(latencies),
+    pageErrors: pageErrors.slice(0, 20),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+interface ArmSummary {
+  runs: number;
+  offload: Spread;
+  libP2pShare: Spread;
+  originRatio: Spread;
+  startupMs: Spread;
+  startupVsPlain: Spread;
+  stalls: Spread;
+  stallMs: Spread;
+  failedSegments: Spread;
+  latencyS: Spread;
+  latencyVsPlainS: Spread;
+  bytesPlayedPerViewer: Spread;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const skipped: Partial<Record<ArmName, string>> = {};
+  if (
+    opts.arms.includes("hivecast") &&
+    !existsSync(`${root}packages/hlsjs/dist/hivecast.iife.js`)
+  ) {
+    skipped.hivecast = "packages/hlsjs/dist/hivecast.iife.js not built (or not written yet)";
+  }
+  const arms = opts.arms.filter((a) => skipped[a] === undefined);
+  const pageServer = await startBenchPageServer();
+  const launchArgs = [
+    ...chromiumArgs,
+    // Host candidates as plain IPs: mDNS names do not resolve between browser processes here.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+  ];
+  const browsers: Browser[] = [];
+  for (let i = 0; i < 2; i++) {
+    browsers.push(
+      await chromium.launch({ executablePath: chromiumPath(), args: launchArgs, headless: true }),
+    );
+  }
+  const runs: ArmRun[] = [];
+  const started = new Date().toISOString();
+  try {
+    for (let rep = 0; rep < opts.reps; rep++) {
+      // Rotate the order each repetition so no arm always runs first (or last) on a warm machine.
+      const order = arms.map((_, i) => arms[(i + rep) % arms.length]!);
+      for (const arm of order) {
+        process.stderr.write(`rep ${rep + 1}/${opts.reps} ${arm} ...`);
+        try {
+          const r = await runArm(arm, rep, opts, browsers, pageServer.url);
+          runs.push(r);
+          process.stderr.write(
+            ` offload ${round(r.offload)} startup ${Math.round(r.startupMs)} ms latency ${round(r.latencyS, 1)} s stalls ${r.stalls}\n`,
+          );
+        } catch (e) {
+          process.stderr.write(` failed: ${String(e)}\n`);
+          skipped[arm] = String(e);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(browsers.map((b) => b.close().catch(() => undefined)));
+    await pageServer.close();
+  }
+
+  // Side-by-side ratios within each repetition, against plain hls.js.
+  for (let rep = 0; rep < opts.reps; rep++) {
+    const plain = runs.find((r) => r.arm === "plain" && r.rep === rep);
+    const oneViewer = plain ? median(plain.viewers.map((v) => v.origin.segments)) : Number.NaN;
+    for (const r of runs.filter((x) => x.rep === rep)) {
+      r.originRatio =
+        Number.isFinite(oneViewer) && oneViewer > 0
+          ? r.cdnBytes / (opts.viewers * oneViewer)
+          : null;
+    }
+  }
+  const summary: Partial<Record<ArmName, ArmSummary>> = {};
+  for (const arm of arms) {
+    const rs = runs.filter((r) => r.arm === arm);
+    if (rs.length === 0) continue;
+    const vsPlain = (f: (r: ArmRun) => number, op: "ratio" | "delta"): number[] =>
+      rs.map((r) => {
+        const p = runs.find((x) => x.arm === "plain" && x.rep === r.rep);
+        if (!p) return Number.NaN;
+        return op === "ratio" ? f(r) / f(p) : f(r) - f(p);
+      });
+    summary[arm] = {
+      runs: rs.length,
+      offload: spread(rs.map((r) => r.offload)),
+      libP2pShare: spread(rs.map((r) => r.libP2pShare ?? Number.NaN)),
+      originRatio: spread(rs.map((r) => r.originRatio ?? Number.NaN)),
+      startupMs: spread(rs.map((r) => r.startupMs)),
+      startupVsPlain: spread(vsPlain((r) => r.startupMs, "ratio")),
+      stalls: spread(rs.map((r) => r.stalls)),
+      stallMs: spread(rs.map((r) => r.stallMs)),
+      failedSegments: spread(rs.map((r) => r.failedSegments)),
+      latencyS: spread(rs.map((r) => r.latencyS)),
+      latencyVsPlainS: spread(vsPlain((r) => r.latencyS, "delta")),
+      bytesPlayedPerViewer: spread(rs.map((r) => r.bytesPlayed / opts.viewers)),
+    };
+  }
+  const h = summary.hivecast;
+  const p = summary.plain;
+  const goals = h
+    ? {
+        offloadAtLeast080: h.offload.median >= 0.8,
+        offloadAboveBothP2pml:
+          h.offload.median > (summary["p2pml-default"]?.offload.median ?? -1) &&
+          h.offload.median > (summary["p2pml-live"]?.offload.median ?? -1),
+        latencyNotAbovePlain: p ? h.latencyVsPlainS.median <= 0.5 : null,
+        stallsNotAbovePlain: p ? h.stalls.median <= p.stalls.median : null,
+        startupAtMost1_1xPlain: p ? h.startupVsPlain.median <= 1.1 : null,
+      }
+    : null;
+
+  const result = {
+    bench: "swarm",
+    started,
+    finished: new Date().toISOString(),
+    mode: opts.quick ? "quick" : "full",
+    viewers: opts.viewers,
+    seconds: opts.seconds,
+    reps: opts.reps,
+    browsers: browsers.length,
+    staggerMs: opts.staggerMs,
+    liveWindowSegments: opts.liveWindow,
+    origins: opts.origins,
+    liveLimit: 1 - 1 / opts.viewers,
+    machine: { cpus: cpus().length, node: process.version },
+    tracker: runs[0]?.tracker ?? null,
+    definitions: {
+      offload:
+        "1 − origin segment bytes (proxy-counted) ÷ segment bytes delivered to hls.js (FRAG_LOADED)",
+      originRatio:
+        "origin segment bytes ÷ (N × median origin bytes of one plain hls.js viewer, same repetition)",
+      libP2pShare: "P2P bytes as the library reports them ÷ bytes delivered to hls.js",
+      startupMs:
+        "median over viewers of navigation → first video frame (requestVideoFrameCallback) or first 'playing'",
+      stalls: "'waiting' after first playback, summed over viewers (count and ms)",
+      latencyS: "median over viewers of the median of hls.latency sampled each second",
+      failedSegments:
+        "hls.js fragLoadError/fragLoadTimeOut/fragParsingError events, summed over viewers",
+    },
+    armConfig: Object.fromEntries(arms.map((a) => [a, armConfig(a, opts.liveWindow, opts.tune)])),
+    skipped,
+    summary,
+    goals,
+    runs,
+  };
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(
+    opts.out,
+    `${JSON.stringify(result, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`,
+  );
+  printTable(opts, summary, skipped);
+  process.stdout.write(`wrote ${opts.out}\n`);
+}
+
+function printTable(
+  opts: Options,
+  summary: Partial<Record<ArmName, ArmSummary>>,
+  skipped: Partial<Record<ArmName, string>>,
+): void {
+  const f = (s: Spread, d = 3): string =>
+    s.n === 0
+      ? "–"
+      : s.n === 1
+        ? `${round(s.median, d)}`
+        : `${round(s.median, d)} [${round(s.min, d)}–${round(s.max, d)}]`;
+  const rows: string[][] = [
+    [
+      "arm",
+      "offload",
+      "lib p2p",
+      "origin/N×1",
+      "startup ms",
+      "×plain",
+      "stalls",
+      "stall ms",
+      "failed",
+      "latency s",
+    ],
+  ];
+  for (const arm of ARMS) {
+    const s = summary[arm];
+    if (!s) {
+      if (skipped[arm]) rows.push([arm, `skipped: ${skipped[arm]}`]);
+      continue;
+    }
+    rows.push([
+      arm,
+      f(s.offload),
+      f(s.libP2pShare),
+      f(s.originRatio),
+      f(s.startupMs, 0),
+      f(s.startupVsPlain, 2),
+      f(s.stalls, 0),
+      f(s.stallMs, 0),
+      f(s.failedSegments, 0),
+      f(s.latencyS, 1),
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  process.stdout.write(
+    `swarm: ${opts.viewers} viewers × ${opts.seconds} s, ${opts.reps} rep(s), median [min–max]\n` +
+      rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  ")).join("\n") +
+      "\n",
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(
+    `swarm bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
+  process.exitCode = 1;
+});
