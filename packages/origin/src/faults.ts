@@ -25,7 +25,9 @@ export interface FaultSettings {
    */
   latencyMs: number;
   /**
-   * Body throughput cap in BYTES per second for every file response; 0 = unlimited.
+   * Body throughput cap in BYTES per second, shared by all concurrent file responses of the
+   * origin (like a capped link; written in chunks on a 50 ms timer); 0 = unlimited. Changes
+   * apply to responses already in flight.
    * @default 0
    */
   bandwidthBps: number;

@@ -39,8 +39,8 @@ export class OriginMetrics {
   readonly registry = new Registry();
   /** Requests by origin index, method and status (`reset` when no response was sent). */
   readonly requests: Counter<"origin" | "method" | "status">;
-  /** Response body bytes written, by origin index. */
-  readonly bytes: Counter<"origin">;
+  /** Response body bytes written, by origin index and status. */
+  readonly bytes: Counter<"origin" | "status">;
   /** Error responses (status ≥ 400, `reset`, `truncated`) by origin index and status. */
   readonly errors: Counter<"origin" | "status">;
   /** Injected faults by origin index and kind. */
@@ -59,8 +59,8 @@ export class OriginMetrics {
     });
     this.bytes = new Counter({
       name: "hivecast_origin_response_bytes_total",
-      help: "Response body bytes written, by origin index",
-      labelNames: ["origin"] as const,
+      help: "Response body bytes written, by origin index and status",
+      labelNames: ["origin", "status"] as const,
       registers,
     });
     this.errors = new Counter({

@@ -67,6 +67,8 @@ interface OriginState {
   faults: FaultSettings;
   rng: () => number;
   server: Server;
+  /** Token bucket of the bandwidth cap, shared by all responses of this origin (one "link"). */
+  bucket: { credit: number; last: number };
 }
 
 /** A body the origin can send, in whole or by range. */
@@ -352,9 +354,8 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
   ) => {
     const length = end - start + 1;
     const stream = resource.open(start, end);
+    const bucket = self.bucket;
     let sent = 0;
-    let credit = 0;
-    let last = performance.now();
     try {
       for await (const piece of stream) {
         let chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(String(piece));
@@ -369,15 +370,14 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
           if (bps > 0) {
             for (;;) {
               const now = performance.now();
-              credit = Math.min(credit + ((now - last) * bps) / 1000, Math.max(1, bps / 4));
-              last = now;
-              if (credit >= 1) break;
+              const burst = Math.max(1, (bps * THROTTLE_TICK_MS * 2) / 1000);
+              bucket.credit = Math.min(bucket.credit + ((now - bucket.last) * bps) / 1000, burst);
+              bucket.last = now;
+              if (bucket.credit >= 1) break;
               await sleep(THROTTLE_TICK_MS, undefined, { signal });
             }
-            n = Math.min(n, Math.floor(credit));
-            credit -= n;
-          } else {
-            last = performance.now();
+            n = Math.min(n, Math.floor(bucket.credit));
+            bucket.credit -= n;
           }
           const ok = res.write(chunk.subarray(off, off + n));
           off += n;
@@ -419,7 +419,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
       metrics.requests.inc({ origin, method: m, status });
       if (status === "reset" || res.statusCode >= 400) metrics.errors.inc({ origin, status });
       if (ctx.truncated) metrics.errors.inc({ origin, status: "truncated" });
-      if (ctx.bytes > 0) metrics.bytes.inc({ origin }, ctx.bytes);
+      if (ctx.bytes > 0) metrics.bytes.inc({ origin, status }, ctx.bytes);
     });
     const signal = aborter.signal;
 
@@ -562,6 +562,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
         faults: { ...DEFAULT_FAULTS },
         rng: createPrng(DEFAULT_FAULTS.seed),
         server,
+        bucket: { credit: 0, last: performance.now() },
       };
       applyFaults(state, initial[i] ?? {});
       states.push(state);

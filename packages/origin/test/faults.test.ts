@@ -213,6 +213,19 @@ describe("fault kinds", () => {
     expect(unthrottled.chunks).toBeLessThan(r.chunks);
   });
 
+  it("the bandwidth cap is shared by concurrent responses of one origin", async () => {
+    const bps = 120_000;
+    cluster.setFaults(2, { bandwidthBps: bps });
+    const t0 = performance.now();
+    const rs = await Promise.all([
+      rawRequest(url(2), `/${SMALL_SEG}`),
+      rawRequest(url(2), `/${SMALL_SEG}`),
+    ]);
+    const ms = performance.now() - t0;
+    for (const r of rs) expect(r.body.equals(smallSeg)).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(((2 * smallSeg.length) / bps) * 1000 * 0.5);
+  });
+
   it("corrupt flips bytes of segments (same length), never playlists", async () => {
     cluster.setFaults(2, { corruptRate: 1 });
     const r = await rawRequest(url(2), `/${SEG}`);

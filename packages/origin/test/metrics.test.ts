@@ -68,7 +68,7 @@ describe("/healthz and /metrics", () => {
       metricValue(text, "hivecast_origin_requests_total", '{origin="0",method="GET",status="200"}'),
     ).toBeGreaterThanOrEqual(1);
     expect(
-      metricValue(text, "hivecast_origin_response_bytes_total", '{origin="0"}'),
+      metricValue(text, "hivecast_origin_response_bytes_total", '{origin="0",status="200"}'),
     ).toBeGreaterThanOrEqual(seg.body.length);
     expect(metricValue(text, "hivecast_origin_errors_total", '{origin="0",status="404"}')).toBe(1);
     expect(metricValue(text, "hivecast_origin_errors_total", '{origin="1",status="502"}')).toBe(1);
