@@ -1,5 +1,6 @@
-import { readFile, stat } from "node:fs/promises";
-import { extname } from "node:path";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { extname, isAbsolute, relative } from "node:path";
+import { OriginError } from "./errors.js";
 import { sha256File } from "./fsutil.js";
 import { resolveLocalUri } from "./hash.js";
 import {
@@ -38,21 +39,41 @@ export interface LiveSegmentFile {
 /** Directory name under a live media playlist that holds its per-sequence segment URIs. */
 export const LIVE_SEGMENT_DIR = "seg";
 
-async function buildSource(playlistPath: string, text: string): Promise<LiveSource | undefined> {
+/** Resolves a playlist URI to a file that must lie inside `root` (symlinks resolved). */
+async function insideRoot(root: string, playlistPath: string, uri: string): Promise<string> {
+  const real = await realpath(resolveLocalUri(playlistPath, uri)).catch(() => undefined);
+  const rel = real === undefined ? undefined : relative(root, real);
+  if (
+    real === undefined ||
+    rel === undefined ||
+    rel === "" ||
+    rel.startsWith("..") ||
+    isAbsolute(rel)
+  ) {
+    throw new OriginError(
+      "invalid-playlist",
+      `"${uri}" is missing or outside the served directory`,
+    );
+  }
+  return real;
+}
+
+async function buildSource(
+  root: string,
+  playlistPath: string,
+  text: string,
+): Promise<LiveSource | undefined> {
   const parsed = parsePlaylist(text);
   if (parsed.kind !== "media" || parsed.segments.length === 0) return undefined;
   const segmentHashes: string[] = [];
   for (const seg of parsed.segments) {
-    segmentHashes.push(
-      seg.hash ?? (await sha256File(resolveLocalUri(playlistPath, seg.uri), seg.byteRange)),
-    );
+    const path = await insideRoot(root, playlistPath, seg.uri);
+    segmentHashes.push(seg.hash ?? (await sha256File(path, seg.byteRange)));
   }
   const mapHashes = new Map<string, string>();
   for (const map of parsed.maps) {
-    mapHashes.set(
-      manifestKey(map),
-      await sha256File(resolveLocalUri(playlistPath, map.uri), map.byteRange),
-    );
+    const path = await insideRoot(root, playlistPath, map.uri);
+    mapHashes.set(manifestKey(map), await sha256File(path, map.byteRange));
   }
   const total = parsed.segments.reduce((a, s) => a + s.duration, 0);
   const segmentMs = Math.max(1, Math.round((total * 1000) / parsed.segments.length));
@@ -92,11 +113,13 @@ export class LiveCatalog {
   >();
 
   /**
+   * @param root - real path of the served directory; every referenced file must be inside it
    * @param clock - milliseconds, shared by all origins of a cluster
    * @param start - clock value at which media sequence 0 starts the window
    * @param windowSize - segments per live playlist
    */
   constructor(
+    private readonly root: string,
     private readonly clock: () => number,
     private readonly start: number,
     private readonly windowSize: number,
@@ -108,7 +131,9 @@ export class LiveCatalog {
     const key = `${st.mtimeMs}:${st.size}`;
     const hit = this.cache.get(playlistPath);
     if (hit && hit.key === key) return hit.source;
-    const source = readFile(playlistPath, "utf8").then((t) => buildSource(playlistPath, t));
+    const source = readFile(playlistPath, "utf8").then((t) =>
+      buildSource(this.root, playlistPath, t),
+    );
     this.cache.set(playlistPath, { key, source });
     source.catch(() => this.cache.delete(playlistPath));
     return source;

@@ -170,7 +170,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
   const initial = (opts.faults ?? []).map((f) => validateFaultPatch(f));
 
   const metrics = new OriginMetrics(root);
-  const live = new LiveCatalog(clock, clock(), windowSize);
+  const live = new LiveCatalog(root, clock, clock(), windowSize);
   const states: OriginState[] = [];
   const aborters = new Set<AbortController>();
   let closed = false;
@@ -208,7 +208,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
   };
   const liveSource = async (dirSegs: string[]): Promise<LiveSource | undefined> => {
     const f = await safeFile(join(root, ...dirSegs, "index.m3u8"));
-    return f ? live.source(f.path) : undefined;
+    return f ? live.source(f.path).catch(() => undefined) : undefined;
   };
 
   const resolveLive = async (rest: string[]): Promise<Resource | undefined> => {
@@ -228,7 +228,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
       // Variant URIs are relative, so the multivariant playlist works unchanged under /live/.
       if (kind === "multivariant") return bufferResource(last, Buffer.from(text));
       if (last !== "index.m3u8") return undefined;
-      const src = await live.source(f.path);
+      const src = await live.source(f.path).catch(() => undefined);
       return src ? bufferResource(last, Buffer.from(live.playlist(src))) : undefined;
     }
     if (last === MANIFEST_NAME) {
@@ -397,7 +397,10 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
     if (truncateAt !== undefined) {
       ctx.truncated = true;
       // Let what was written reach the socket, then cut the connection mid-body.
-      await new Promise<void>((resolve) => res.write("", () => resolve()));
+      await new Promise<void>((resolve) => {
+        res.write("", () => resolve());
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
       res.destroy();
       return;
     }
@@ -422,6 +425,8 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
       if (ctx.bytes > 0) metrics.bytes.inc({ origin, status }, ctx.bytes);
     });
     const signal = aborter.signal;
+    // Writes racing a client disconnect may error; the "close" handler above accounts for it.
+    res.on("error", () => undefined);
 
     const segs = parseRequestPath(req.url ?? "/");
     if (!segs) return sendJson(res, 400, { error: "bad request path" });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOrigins, type OriginCluster } from "../src/index.js";
 import { parseRequestPath } from "../src/http-util.js";
-import { rawRequest, removeDir, tempCopy } from "./helpers.js";
+import { rawRequest, removeDir, sha256, tempCopy } from "./helpers.js";
 
 const SECRET = "TOP-SECRET-DO-NOT-SERVE";
 let tmp: string;
@@ -23,6 +23,12 @@ beforeAll(async () => {
   await symlink(join(tmp, "outside"), join(tmp, "media", "linkdir"));
   await writeFile(join(tmp, "media", "inside.txt"), "inside");
   await symlink(join(tmp, "media", "inside.txt"), join(tmp, "media", "inner-link.txt"));
+  // a VOD playlist inside the dir whose (untagged) segment points outside it
+  await mkdir(join(tmp, "media", "evil"));
+  await writeFile(
+    join(tmp, "media", "evil", "index.m3u8"),
+    "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n../../secret.txt\n#EXT-X-ENDLIST\n",
+  );
   cluster = await startOrigins({ dir: join(tmp, "media"), origins: 1 });
   base = cluster.urls[0] ?? "";
 });
@@ -84,6 +90,19 @@ describe("path traversal over HTTP", () => {
       expect(r.body.toString("utf8")).not.toContain(SECRET);
     });
   }
+
+  it("a live playlist never hashes or serves files outside the directory", async () => {
+    for (const path of [
+      "/live/evil/index.m3u8",
+      "/live/evil/segments-sha256.json",
+      "/live/evil/seg/0.txt",
+    ]) {
+      const r = await rawRequest(base, path);
+      expect(r.status, path).toBe(404);
+      expect(r.body.toString("utf8")).not.toContain(sha256(Buffer.from(SECRET)));
+      expect(r.body.toString("utf8")).not.toContain(SECRET);
+    }
+  });
 
   it("still serves files and symlinks that stay inside the directory", async () => {
     const r = await rawRequest(base, "/inner-link.txt");
