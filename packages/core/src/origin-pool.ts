@@ -446,8 +446,9 @@ export class OriginPool {
 
   /**
    * Origins for a part, best first: untried before retried, healthy before half-open before
-   * open, the split's planned origin first, `avoid`ed last, then by expected time (scaled up
-   * by recent consecutive failures), then config order.
+   * open, the split's planned origin first, `avoid`ed last, then by expected time, then config
+   * order. Failures below the breaker threshold do not demote an origin: the breaker decides
+   * exclusion, the speed estimate decides preference.
    */
   private rank(
     ctx: RequestCtx,
@@ -460,7 +461,9 @@ export class OriginPool {
     const known = ctx.targets
       .map((t) => this.healthOf(t.origin).expectedMs(bytes))
       .filter((v): v is number => v !== undefined);
-    const unknownMs = known.length > 0 ? Math.max(...known) : 1;
+    // Unmeasured origins rank just behind the slowest measured one: known-good wins, and they
+    // still get measured through hedges, splits and failover.
+    const unknownMs = known.length > 0 ? Math.max(...known) * 1.2 + 1 : 1;
     const key = (t: OriginTarget, i: number): number[] => {
       const h = this.healthOf(t.origin);
       return [
@@ -468,7 +471,7 @@ export class OriginPool {
         stateRank[h.state],
         t.origin === preferred ? 0 : 1,
         ctx.req.avoid?.has(t.origin) ? 1 : 0,
-        (h.expectedMs(bytes) ?? unknownMs) * 2 ** h.consecutiveFailures,
+        h.expectedMs(bytes) ?? unknownMs,
         i,
       ];
     };
