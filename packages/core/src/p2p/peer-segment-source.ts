@@ -205,14 +205,18 @@ export class P2PSegmentSource implements PeerSegmentSource {
     );
     this.swarms.set(swarmId, s);
     const swarm = s;
-    void (async () => {
-      if (!this.transport) {
-        const t = this.deps.transport ?? (await this.defaultTransport());
-        if (this.destroyed) return;
-        this.transport ??= t;
-      }
-      await swarm.start();
-    })().catch((e: unknown) => this.warn(`swarm ${swarmId} failed to start: ${String(e)}`));
+    this.transport ??= this.deps.transport;
+    if (this.transport) swarm.start();
+    else {
+      void this.defaultTransport().then(
+        (t) => {
+          if (this.destroyed) return;
+          this.transport ??= t;
+          swarm.start();
+        },
+        (e: unknown) => this.warn(`WebRTC transport unavailable: ${String(e)}`),
+      );
+    }
     return s;
   }
 

@@ -7,6 +7,7 @@ import type { P2PConfig } from "../config.js";
 import type { RejectReason } from "./peer-protocol.js";
 import { PeerSession, type UploadGate } from "./peer-session.js";
 import type { PeerConnection, PeerTransport, SignalData } from "./peer-transport.js";
+import { sha1 } from "./sha1.js";
 import type { TrackerAnnounce, TrackerClient, TrackerSubscriber } from "./tracker-client.js";
 
 /** Most offers sent with one announce (bittorrent-tracker's limit too). */
@@ -54,9 +55,8 @@ interface Waiter {
 }
 
 /** Derives the 20-byte tracker info hash (as a latin1 string) of a swarm id. */
-export async function infoHashOf(swarmId: string): Promise<string> {
-  const data = new TextEncoder().encode(`hivecast:v1:${swarmId}`);
-  const digest = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-1", data));
+export function infoHashOf(swarmId: string): string {
+  const digest = sha1(new TextEncoder().encode(`hivecast:v1:${swarmId}`));
   return String.fromCharCode(...digest.subarray(0, 20));
 }
 
@@ -70,7 +70,8 @@ export function randomBinaryId(random: () => number): string {
 /** The peers of one swarm. */
 export class Swarm implements TrackerSubscriber {
   readonly swarmId: string;
-  infoHash = "";
+  /** 20-character binary info hash sent to trackers. */
+  readonly infoHash: string;
   private readonly ctx: SwarmContext;
   private readonly trackers: readonly TrackerClient[];
   private readonly sessions = new Map<string, PeerSession>();
@@ -88,15 +89,13 @@ export class Swarm implements TrackerSubscriber {
     this.ctx = ctx;
     this.trackers = trackers;
     this.intervalMs = ctx.config.announceIntervalMs;
+    this.infoHash = infoHashOf(swarmId);
   }
 
-  /** Computes the info hash and joins the trackers. */
-  async start(): Promise<void> {
-    if (this.started) return;
+  /** Joins the trackers. */
+  start(): void {
+    if (this.started || this.destroyed) return;
     this.started = true;
-    const hash = await infoHashOf(this.swarmId);
-    if (this.destroyed) return;
-    this.infoHash = hash;
     for (const t of this.trackers) t.subscribe(this);
     this.scheduleAnnounce();
   }

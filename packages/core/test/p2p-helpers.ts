@@ -1,0 +1,182 @@
+/** Shared fixtures of the p2p-*.test.ts files (not a test file itself). */
+import type { vi } from "vitest";
+import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
+import type { Clock } from "../src/clock.js";
+import type { PeerHost, PlaylistInfo, SegmentKey } from "../src/p2p/contract.js";
+import { MemoryNetwork, MemoryTransport } from "../src/p2p/memory-transport.js";
+import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import {
+  createPeerSegmentSource,
+  type P2PSegmentSource,
+  type PeerSegmentSourceDeps,
+} from "../src/p2p/peer-segment-source.js";
+
+/** Clock on the (possibly faked) global timers and Date. */
+export const testClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** Timers vitest fakes in these tests (microtasks stay real). */
+export const FAKE: Parameters<typeof vi.useFakeTimers>[0] = {
+  toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
+};
+
+/** Deterministic PRNG (mulberry32). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A tracker URL that is never dialled for real (memory tracker / fakes only). */
+export const TRACKER_URL = "ws://127.0.0.1:9/announce";
+
+/** A resolved config with P2P on and test-friendly defaults. */
+export function p2pConfig(
+  p2p: Partial<P2PConfig> = {},
+  integrity: Config["integrity"] = "required",
+): Config {
+  return resolveConfig({
+    integrity,
+    p2p: {
+      enabled: true,
+      trackers: [TRACKER_URL],
+      downloadOnly: false,
+      connectTimeoutMs: 2000,
+      announceIntervalMs: 5000,
+      trackerRetry: {
+        maxNumRetry: Number.POSITIVE_INFINITY,
+        retryDelayMs: 1000,
+        maxRetryDelayMs: 8000,
+        backoff: "exponential",
+        jitter: 0.5,
+      },
+      ...p2p,
+    },
+  });
+}
+
+/** A recording {@link PeerHost} with a plain map as its verified store. */
+export class FakeHost implements PeerHost {
+  readonly store = new Map<string, Uint8Array>();
+  /** When set, overrides `getVerified` (a malicious peer serving other bytes). */
+  serveOverride: ((key: SegmentKey) => Uint8Array | undefined) | undefined;
+  shareableAll = true;
+  readonly connected: string[] = [];
+  readonly disconnected: Array<[string, string]> = [];
+  readonly banned: Array<[string, string]> = [];
+  readonly uploaded: Array<[string, number]> = [];
+  /** Every callback, in order (for "nothing after destroy" checks). */
+  readonly calls: string[] = [];
+
+  static k(key: SegmentKey): string {
+    return `${key.swarmId}|${key.segmentId}`;
+  }
+
+  put(key: SegmentKey, data: Uint8Array): void {
+    this.store.set(FakeHost.k(key), data);
+  }
+
+  getVerified(key: SegmentKey): Uint8Array | undefined {
+    this.calls.push("getVerified");
+    if (this.serveOverride) return this.serveOverride(key);
+    return this.store.get(FakeHost.k(key));
+  }
+  shareable(_key: SegmentKey): boolean {
+    this.calls.push("shareable");
+    return this.shareableAll;
+  }
+  onPeerConnected(peerId: string): void {
+    this.calls.push("onPeerConnected");
+    this.connected.push(peerId);
+  }
+  onPeerDisconnected(peerId: string, reason: string): void {
+    this.calls.push("onPeerDisconnected");
+    this.disconnected.push([peerId, reason]);
+  }
+  onPeerBanned(peerId: string, reason: string): void {
+    this.calls.push("onPeerBanned");
+    this.banned.push([peerId, reason]);
+  }
+  onUploaded(peerId: string, bytes: number): void {
+    this.calls.push("onUploaded");
+    this.uploaded.push([peerId, bytes]);
+  }
+}
+
+/** One simulated viewer. */
+export interface Viewer {
+  source: P2PSegmentSource;
+  host: FakeHost;
+  transport: MemoryTransport;
+  id: string;
+}
+
+let viewerSeq = 0;
+
+/** Builds a viewer on `net`/`tracker`. */
+export function makeViewer(
+  net: MemoryNetwork,
+  tracker: MemoryTracker | undefined,
+  opts: { config?: Config; seed?: number; deps?: Partial<PeerSegmentSourceDeps> } = {},
+): Viewer {
+  const host = new FakeHost();
+  const transport = net.transport();
+  const seed = opts.seed ?? ++viewerSeq;
+  const source = createPeerSegmentSource({
+    config: opts.config ?? p2pConfig(),
+    clock: testClock,
+    random: seeded(seed),
+    host,
+    transport,
+    ...(tracker ? { WebSocket: tracker.WebSocket } : {}),
+    ...opts.deps,
+  });
+  return { source, host, transport, id: source.peerId };
+}
+
+/** Bytes with a recognisable pattern. */
+export function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 7) & 255;
+  return out;
+}
+
+/** A playlist of `n` segments `seg-<sn>.ts` for `swarmId`. */
+export function playlist(swarmId: string, live: boolean, n: number, firstSn = 0): PlaylistInfo {
+  return {
+    swarmId,
+    live,
+    targetDuration: 2,
+    segments: Array.from({ length: n }, (_, i) => ({
+      segmentId: `seg-${firstSn + i}.ts`,
+      sn: firstSn + i,
+      duration: 2,
+    })),
+  };
+}
+
+/** Fresh network and tracker on the test clock. */
+export function world(opts: { bytesPerSec?: number; latencyMs?: number } = {}): {
+  net: MemoryNetwork;
+  tracker: MemoryTracker;
+} {
+  return {
+    net: new MemoryNetwork({ clock: testClock, ...opts }),
+    tracker: new MemoryTracker({ clock: testClock }),
+  };
+}
+
+/** Fast byte equality (vitest's deep equality is slow on large typed arrays). */
+export function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  if (!a || a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,586 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { SegmentKey } from "../src/p2p/contract.js";
+import { fetcherCount } from "../src/p2p/scheduler.js";
+import { MemoryNetwork } from "../src/p2p/memory-transport.js";
+import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import {
+  FAKE,
+  bytes,
+  makeViewer,
+  p2pConfig,
+  playlist,
+  sameBytes,
+  testClock,
+  world,
+  type Viewer,
+} from "./p2p-helpers.js";
+
+const SWARM = "live/720p.m3u8";
+const key = (segmentId: string, swarmId = SWARM): SegmentKey => ({ swarmId, segmentId });
+const never = (): AbortSignal => new AbortController().signal;
+
+beforeEach(() => {
+  vi.useFakeTimers(FAKE);
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+async function join(viewers: Viewer[], info = playlist(SWARM, false, 10)): Promise<void> {
+  for (const v of viewers) {
+    v.source.updatePlaylist(info);
+    await vi.advanceTimersByTimeAsync(100);
+  }
+  await vi.advanceTimersByTimeAsync(200);
+}
+
+function give(v: Viewer, segmentId: string, data: Uint8Array): void {
+  v.host.put(key(segmentId), data);
+  v.source.announce(key(segmentId), data.byteLength);
+}
+
+/** Settles a promise while fake time advances; returns value and the fake time it took. */
+async function settle<T>(p: Promise<T>, maxMs = 30_000): Promise<{ value: T; ms: number }> {
+  const t0 = Date.now();
+  let done = false;
+  let value!: T;
+  let error: unknown;
+  let failed = false;
+  p.then(
+    (v) => {
+      done = true;
+      value = v;
+    },
+    (e: unknown) => {
+      done = true;
+      failed = true;
+      error = e;
+    },
+  );
+  for (let i = 0; i < maxMs / 10 && !done; i++) await vi.advanceTimersByTimeAsync(10);
+  await vi.advanceTimersByTimeAsync(0);
+  if (!done) throw new Error("promise did not settle");
+  if (failed) throw error;
+  return { value, ms: Date.now() - t0 };
+}
+
+function destroyAll(...vs: Viewer[]): void {
+  for (const v of vs) v.source.destroy();
+}
+
+describe("PeerSegmentSource over the in-memory transport", () => {
+  it("downloads a segment another viewer announced, and counts the upload", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    expect(a.source.peerCount()).toBe(1);
+    expect(b.source.peerCount()).toBe(1);
+    expect(a.host.connected).toEqual([b.id]);
+    const data = bytes(100_000);
+    give(a, "seg-0.ts", data);
+    await vi.advanceTimersByTimeAsync(50);
+    const { value: got } = await settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),
+    );
+    expect(got?.peerId).toBe(a.id);
+    expect(sameBytes(got?.data, data)).toBe(true);
+    expect(got?.waitMs).toBe(0);
+    expect(a.host.uploaded).toEqual([[b.id, data.byteLength]]);
+    destroyAll(a, b);
+  });
+
+  it("a segment nobody announced goes to HTTP at once (VOD)", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    const t0 = Date.now();
+    const got = await b.source.download(key("seg-3.ts"), {
+      signal: never(),
+      giveUpAt: t0 + 5000,
+    });
+    expect(got).toBeNull();
+    expect(Date.now()).toBe(t0);
+    destroyAll(a, b);
+  });
+
+  it("segments the Engine may not share (policy required, no hash) are never taken from peers", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    give(a, "seg-0.ts", bytes(1000));
+    await vi.advanceTimersByTimeAsync(50);
+    b.host.shareableAll = false;
+    const sentBefore = net.connections().reduce((n, c) => n + c.sentMessages, 0);
+    const got = await b.source.download(key("seg-0.ts"), {
+      signal: never(),
+      giveUpAt: Date.now() + 5000,
+    });
+    expect(got).toBeNull();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(net.connections().reduce((n, c) => n + c.sentMessages, 0)).toBe(sentBefore);
+    expect(a.host.uploaded).toEqual([]);
+    destroyAll(a, b);
+  });
+
+  it("uploads only verified bytes from the store: a request for anything else is refused", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    // announced, then evicted from the verified store before the request arrives
+    give(a, "seg-0.ts", bytes(1000));
+    await vi.advanceTimersByTimeAsync(50);
+    a.host.store.clear();
+    const { value } = await settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),
+    );
+    expect(value).toBeNull();
+    expect(a.host.uploaded).toEqual([]);
+    destroyAll(a, b);
+  });
+
+  it("r11 all peers and tracker gone: download returns null immediately", async () => {
+    const net = new MemoryNetwork({ clock: testClock });
+    const lonely = makeViewer(net, undefined, { config: p2pConfig({ trackers: [] }) });
+    const t0 = Date.now();
+    const got = await lonely.source.download(key("seg-0.ts"), {
+      signal: never(),
+      giveUpAt: t0 + 10_000,
+    });
+    expect(got).toBeNull();
+    expect(Date.now()).toBe(t0);
+    // tracker down, peers gone
+    const tracker = new MemoryTracker({ clock: testClock });
+    tracker.stop();
+    const v = makeViewer(net, tracker);
+    v.source.updatePlaylist(playlist(SWARM, true, 5));
+    await vi.advanceTimersByTimeAsync(100);
+    const got2 = await v.source.download(key("seg-4.ts"), {
+      signal: never(),
+      giveUpAt: Date.now() + 10_000,
+    });
+    expect(got2).toBeNull();
+    expect(v.source.peerCount()).toBe(0);
+    destroyAll(lonely, v);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("r16 constructing the source opens no tracker socket and no peer connection", async () => {
+    const { net, tracker } = world();
+    let sockets = 0;
+    const WS = tracker.WebSocket;
+    const Spy = class extends WS {
+      constructor(url: string) {
+        super(url);
+        sockets++;
+      }
+    };
+    const v = makeViewer(net, tracker, { deps: { WebSocket: Spy } });
+    v.source.peerCount();
+    v.source.forget(key("seg-0.ts"));
+    v.source.reportBad("someone", key("seg-0.ts"), "test");
+    // a segment the Engine cannot share does not open anything either
+    v.host.shareableAll = false;
+    expect(
+      await v.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 1000 }),
+    ).toBeNull();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sockets).toBe(0);
+    expect(v.transport.created).toBe(0);
+    expect(net.connections()).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+    v.source.updatePlaylist(playlist(SWARM, true, 3));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sockets).toBe(1);
+    v.source.destroy();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("r01 a peer sends wrong bytes", () => {
+  it("reportBad bans the peer: closed, peerBanned reported, never reconnected this session", async () => {
+    const { net, tracker } = world();
+    const bad = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([bad, b]);
+    const good = bytes(50_000, 1);
+    bad.host.put(key("seg-0.ts"), good);
+    bad.source.announce(key("seg-0.ts"), good.byteLength);
+    bad.host.serveOverride = () => bytes(50_000, 2); // same size, other bytes
+    await vi.advanceTimersByTimeAsync(50);
+    const { value: got } = await settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),
+    );
+    expect(got).not.toBeNull();
+    expect(sameBytes(got?.data, good)).toBe(false); // the Engine's hash check fails…
+    b.source.reportBad(got?.peerId ?? "", key("seg-0.ts"), "hash mismatch");
+    expect(b.host.banned).toEqual([[bad.id, "hash mismatch"]]);
+    expect(b.host.disconnected).toEqual([[bad.id, "banned"]]);
+    expect(b.source.peerCount()).toBe(0);
+    expect(b.source.isBanned(bad.id)).toBe(true);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(bad.source.peerCount()).toBe(0); // the connection is closed on both ends
+    // Several announce rounds later: still no connection, the segment is not taken from it.
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(b.source.peerCount()).toBe(0);
+    expect(bad.source.peerCount()).toBe(0);
+    expect(b.host.connected).toEqual([bad.id]);
+    const again = await b.source.download(key("seg-0.ts"), {
+      signal: never(),
+      giveUpAt: Date.now() + 5000,
+    });
+    expect(again).toBeNull();
+    // …and another, honest viewer still connects to b.
+    const c = makeViewer(net, tracker);
+    await join([c]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(b.source.peerCount()).toBe(1);
+    destroyAll(bad, b, c);
+  });
+
+  it("a protocol violation bans the peer too", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    const conn = net.connections().find((c) => c.remote);
+    expect(conn).toBeDefined();
+    if (!conn) return;
+    conn.send(Uint8Array.of(0x99, 1, 2, 3)); // unknown frame type from one side
+    await vi.advanceTimersByTimeAsync(50);
+    const victim = conn.remote && [a, b].find((v) => v.host.banned.length > 0);
+    expect(victim).toBeDefined();
+    expect(victim?.host.banned[0]?.[1]).toBe("protocol violation: UNKNOWN_TYPE");
+    expect(a.source.peerCount()).toBe(0);
+    expect(b.source.peerCount()).toBe(0);
+    destroyAll(a, b);
+  });
+});
+
+describe("r09 a peer disappears mid-transfer", () => {
+  it("falls back to another peer that has the segment", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    const c = makeViewer(net, tracker);
+    await join([a, b, c]);
+    expect(b.source.peerCount()).toBe(2);
+    const data = bytes(600_000);
+    give(a, "seg-0.ts", data);
+    await vi.advanceTimersByTimeAsync(50);
+    const t0 = Date.now();
+    const giveUpAt = t0 + 4000;
+    const p = settle(b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt }));
+    await vi.advanceTimersByTimeAsync(200); // a third of the way
+    give(c, "seg-0.ts", data);
+    a.source.destroy(); // a vanishes
+    const { value } = await p;
+    expect(value?.peerId).toBe(c.id);
+    expect(sameBytes(value?.data, data)).toBe(true);
+    expect(Date.now()).toBeLessThan(giveUpAt);
+    destroyAll(b, c);
+  });
+
+  it("a silently vanished only peer: null well before giveUpAt", async () => {
+    const { net, tracker } = world({ bytesPerSec: 500_000 });
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    give(a, "seg-0.ts", bytes(900_000));
+    await vi.advanceTimersByTimeAsync(50);
+    const giveUpAt = Date.now() + 8000;
+    const p = settle(b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt }));
+    await vi.advanceTimersByTimeAsync(300);
+    for (const c of net.connections()) c.severed = true; // no bytes, no close
+    const { value } = await p;
+    expect(value).toBeNull();
+    expect(Date.now()).toBeLessThan(giveUpAt);
+    destroyAll(a, b);
+  });
+
+  it("a transfer that falls behind giveUpAt is abandoned (cancelled at the uploader) and returns null in time", async () => {
+    const { net, tracker } = world({ bytesPerSec: 200_000 });
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    give(a, "seg-0.ts", bytes(1_000_000)); // 5 s at this rate, 3 s available
+    await vi.advanceTimersByTimeAsync(50);
+    const giveUpAt = Date.now() + 3000;
+    const { value } = await settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt }),
+    );
+    expect(value).toBeNull();
+    expect(Date.now()).toBeLessThanOrEqual(giveUpAt);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(a.host.uploaded).toEqual([]); // the upload was cancelled, not completed
+    expect(a.source.peerCount()).toBe(1); // cancelling is not a disconnect
+    destroyAll(a, b);
+  });
+});
+
+describe("live offload near the edge", () => {
+  it("only a few viewers fetch a new segment over HTTP; the rest get it from peers in time", async () => {
+    const { net, tracker } = world({ bytesPerSec: 5_000_000, latencyMs: 10 });
+    const viewers = Array.from({ length: 10 }, (_, i) =>
+      makeViewer(net, tracker, { seed: 100 + i }),
+    );
+    const info = playlist(SWARM, true, 5, 100);
+    await join(viewers, info);
+    await vi.advanceTimersByTimeAsync(6000);
+    for (const v of viewers) expect(v.source.peerCount()).toBe(9);
+    const segmentId = "seg-104.ts"; // the newest
+    const data = bytes(400_000, 9);
+    const giveUpAt = Date.now() + 3000;
+    const httpFetchers: string[] = [];
+    const results = viewers.map(async (v) => {
+      const got = await v.source.download(key(segmentId), { signal: never(), giveUpAt });
+      if (got) return { v, got, at: Date.now() };
+      // "HTTP": 150 ms later the bytes are verified, stored and announced.
+      httpFetchers.push(v.id);
+      await new Promise((r) => setTimeout(r, 150));
+      give(v, segmentId, data);
+      return { v, got, at: Date.now() };
+    });
+    const { value: done } = await settle(Promise.all(results));
+    expect(httpFetchers.length).toBe(fetcherCount(10, 0.15));
+    for (const r of done) {
+      expect(r.at).toBeLessThanOrEqual(giveUpAt + 150);
+      if (r.got) {
+        expect(sameBytes(r.got.data, data)).toBe(true);
+        expect(r.got.waitMs).toBeGreaterThan(0);
+      }
+    }
+    // A latecomer finds it announced and goes straight to a peer, without waiting.
+    const late = makeViewer(net, tracker, { seed: 999 });
+    await join([late], info);
+    await vi.advanceTimersByTimeAsync(6000);
+    const { value: lateGot } = await settle(
+      late.source.download(key(segmentId), { signal: never(), giveUpAt: Date.now() + 3000 }),
+    );
+    expect(lateGot?.waitMs).toBe(0);
+    expect(sameBytes(lateGot?.data, data)).toBe(true);
+    destroyAll(...viewers, late);
+  });
+
+  it("when the designated fetchers never deliver, everyone else falls back before giveUpAt", async () => {
+    const { net, tracker } = world();
+    const viewers = Array.from({ length: 6 }, (_, i) =>
+      makeViewer(net, tracker, { seed: 200 + i }),
+    );
+    const info = playlist(SWARM, true, 5, 100);
+    await join(viewers, info);
+    await vi.advanceTimersByTimeAsync(6000);
+    const giveUpAt = Date.now() + 2000;
+    const results = await settle(
+      Promise.all(
+        viewers.map((v) =>
+          v.source
+            .download(key("seg-104.ts"), { signal: never(), giveUpAt })
+            .then((got) => ({ got, at: Date.now() })),
+        ),
+      ),
+    );
+    for (const r of results.value) {
+      expect(r.got).toBeNull();
+      expect(r.at).toBeLessThanOrEqual(giveUpAt);
+    }
+    destroyAll(...viewers);
+  });
+
+  it("an old live segment nobody has goes to HTTP at once (no waiting away from the edge)", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b], playlist(SWARM, true, 6, 100));
+    const t0 = Date.now();
+    expect(
+      await b.source.download(key("seg-101.ts"), { signal: never(), giveUpAt: t0 + 3000 }),
+    ).toBeNull();
+    expect(Date.now()).toBe(t0);
+    destroyAll(a, b);
+  });
+
+  it("an aborted wait rejects with the signal's reason", async () => {
+    const { net, tracker } = world();
+    const viewers = Array.from({ length: 5 }, (_, i) =>
+      makeViewer(net, tracker, { seed: 300 + i }),
+    );
+    await join(viewers, playlist(SWARM, true, 5, 100));
+    await vi.advanceTimersByTimeAsync(6000);
+    const ac = new AbortController();
+    const waits = viewers.map((v) =>
+      v.source.download(key("seg-104.ts"), { signal: ac.signal, giveUpAt: Date.now() + 5000 }).then(
+        (r) => ({ r, e: undefined as unknown }),
+        (e: unknown) => ({ r: null, e }),
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    const reason = new Error("player seeked");
+    ac.abort(reason);
+    const outs = await Promise.all(waits);
+    const rejected = outs.filter((o) => o.e !== undefined);
+    expect(rejected.length).toBeGreaterThan(0); // the waiting non-fetchers
+    for (const o of rejected) expect(o.e).toBe(reason);
+    destroyAll(...viewers);
+  });
+});
+
+describe("uploads", () => {
+  it("caps concurrent uploads (busy peers are skipped) and the upload byte rate", async () => {
+    const { net, tracker } = world();
+    const cfg = p2pConfig({ maxUploads: 1, uploadBytesPerSec: 100_000 });
+    const a = makeViewer(net, tracker, { config: cfg });
+    const b = makeViewer(net, tracker);
+    const c = makeViewer(net, tracker);
+    await join([a, b, c]);
+    give(a, "seg-0.ts", bytes(50_000));
+    give(a, "seg-1.ts", bytes(50_000, 3));
+    await vi.advanceTimersByTimeAsync(50);
+    const t0 = Date.now();
+    const pb = settle(b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: t0 + 5000 }));
+    await vi.advanceTimersByTimeAsync(20);
+    const pc = settle(c.source.download(key("seg-1.ts"), { signal: never(), giveUpAt: t0 + 5000 }));
+    const [rb, rc] = await Promise.all([pb, pc]);
+    expect(rb.value?.peerId).toBe(a.id);
+    expect(rc.value).toBeNull(); // a was busy with b; no one else had seg-1
+    // 50 kB at 100 kB/s with a 250 ms burst: at least ~250 ms.
+    expect(rb.ms).toBeGreaterThanOrEqual(240);
+    expect(a.host.uploaded).toEqual([[b.id, 50_000]]);
+    destroyAll(a, b, c);
+  });
+
+  it("download-only (auto on saveData) serves nothing and announces nothing; explicit false overrides", async () => {
+    const { net, tracker } = world();
+    const saveData = { connection: { saveData: true } };
+    const a = makeViewer(net, tracker, {
+      config: p2pConfig({ downloadOnly: "auto" }),
+      deps: { navigator: saveData },
+    });
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    expect(a.source.downloadOnly).toBe(true);
+    give(a, "seg-0.ts", bytes(1000));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(
+      await b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 3000 }),
+    ).toBeNull();
+    // a can still download from b
+    give(b, "seg-1.ts", bytes(2000));
+    await vi.advanceTimersByTimeAsync(50);
+    const { value } = await settle(
+      a.source.download(key("seg-1.ts"), { signal: never(), giveUpAt: Date.now() + 3000 }),
+    );
+    expect(value?.data.byteLength).toBe(2000);
+    const forced = makeViewer(net, tracker, {
+      config: p2pConfig({ downloadOnly: false }),
+      deps: { navigator: saveData },
+    });
+    expect(forced.source.downloadOnly).toBe(false);
+    destroyAll(a, b, forced);
+  });
+});
+
+describe("VOD prefetch", () => {
+  it("prefetches the next segments from peers; the Engine's next download is served at once", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker, { config: p2pConfig({ vodPrefetchSegments: 3 }) });
+    const vod = playlist("vod/720p.m3u8", false, 10);
+    await join([a, b], vod);
+    for (let i = 0; i < 10; i++) {
+      const k = key(`seg-${i}.ts`, vod.swarmId);
+      a.host.put(k, bytes(10_000, i));
+      a.source.announce(k, 10_000);
+    }
+    await vi.advanceTimersByTimeAsync(50);
+    const first = await settle(
+      b.source.download(key("seg-0.ts", vod.swarmId), {
+        signal: never(),
+        giveUpAt: Date.now() + 3000,
+      }),
+    );
+    expect(sameBytes(first.value?.data, bytes(10_000, 0))).toBe(true);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(a.host.uploaded.length).toBe(4); // seg-0 plus seg-1…3
+    const t0 = Date.now();
+    const next = await b.source.download(key("seg-1.ts", vod.swarmId), {
+      signal: never(),
+      giveUpAt: t0 + 3000,
+    });
+    expect(Date.now()).toBe(t0);
+    expect(sameBytes(next?.data, bytes(10_000, 1))).toBe(true);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(a.host.uploaded.length).toBe(5); // window moved: seg-4
+    destroyAll(a, b);
+  });
+});
+
+describe("r17 destroy() during every stage", () => {
+  function expectClean(net: MemoryNetwork, tracker: MemoryTracker): void {
+    expect(vi.getTimerCount()).toBe(0);
+    expect(net.connections()).toHaveLength(0);
+    expect(tracker.openSockets()).toHaveLength(0);
+  }
+
+  it("before use, while the tracker connects, and while peers connect", async () => {
+    const { net, tracker } = world();
+    const idle = makeViewer(net, tracker);
+    idle.source.destroy();
+    idle.source.destroy(); // idempotent
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    a.source.updatePlaylist(playlist(SWARM, false, 3));
+    await vi.advanceTimersByTimeAsync(100);
+    b.source.updatePlaylist(playlist(SWARM, false, 3));
+    await vi.advanceTimersByTimeAsync(2); // b's socket is still opening
+    b.source.destroy();
+    await vi.advanceTimersByTimeAsync(100);
+    const c = makeViewer(net, tracker);
+    c.source.updatePlaylist(playlist(SWARM, false, 3));
+    await vi.advanceTimersByTimeAsync(13); // offers/answers in flight
+    const callsA = a.host.calls.length;
+    const callsC = c.host.calls.length;
+    a.source.destroy();
+    c.source.destroy();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(a.host.calls.length).toBe(callsA);
+    expect(c.host.calls.length).toBe(callsC);
+    expect(a.source.peerCount()).toBe(0);
+    expectClean(net, tracker);
+  });
+
+  it("while waiting for a peer (live), while downloading and while uploading", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    const vs = Array.from({ length: 5 }, (_, i) => makeViewer(net, tracker, { seed: 400 + i }));
+    await join(vs, playlist(SWARM, true, 5, 100));
+    await vi.advanceTimersByTimeAsync(6000);
+    // waiting stage
+    const waits = vs.map((v) =>
+      v.source.download(key("seg-104.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    const [v0, v1, v2, v3, v4] = vs as [Viewer, Viewer, Viewer, Viewer, Viewer];
+    // downloading + uploading stage: v0 uploads an old segment to v1
+    give(v0, "seg-100.ts", bytes(800_000));
+    await vi.advanceTimersByTimeAsync(50);
+    const dl = v1.source.download(key("seg-100.ts"), {
+      signal: never(),
+      giveUpAt: Date.now() + 5000,
+    });
+    await vi.advanceTimersByTimeAsync(200);
+    const counts = vs.map((v) => v.host.calls.length);
+    v0.source.destroy(); // uploader
+    v1.source.destroy(); // downloader
+    expect(await dl).toBeNull();
+    for (const v of [v2, v3, v4]) v.source.destroy();
+    const outs = await Promise.all(waits);
+    for (const o of outs) expect(o).toBeNull();
+    await vi.advanceTimersByTimeAsync(10_000);
+    vs.forEach((v, i) => expect(v.host.calls.length).toBe(counts[i]));
+    expect(v0.host.uploaded).toEqual([]);
+    expectClean(net, tracker);
+  });
+});
