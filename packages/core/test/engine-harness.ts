@@ -58,10 +58,19 @@ export class FakePeers implements PeerSegmentSource {
   }
 }
 
-/** Every event, in order. */
-export type Recorded = {
-  [K in keyof HivecastEvents]: [K, Parameters<HivecastEvents[K]>[0]];
-}[keyof HivecastEvents];
+/** Every event, in order (payloads read back with {@link pick}). */
+export interface Recorded {
+  name: keyof HivecastEvents;
+  e: unknown;
+}
+
+/** Payloads of one event type, in order. */
+export function pick<K extends keyof HivecastEvents>(
+  events: readonly Recorded[],
+  name: K,
+): Array<Parameters<HivecastEvents[K]>[0]> {
+  return events.filter((r) => r.name === name).map((r) => r.e as Parameters<HivecastEvents[K]>[0]);
+}
 
 const EVENTS: Array<keyof HivecastEvents> = [
   "segmentLoaded",
@@ -97,8 +106,7 @@ export function setup(
   );
   const events: Recorded[] = [];
   for (const name of EVENTS)
-    engine.on(name, ((e: never) =>
-      events.push([name, e] as Recorded)) as HivecastEvents[typeof name]);
+    engine.on(name, ((e: unknown) => void events.push({ name, e })) as HivecastEvents[typeof name]);
   return { engine, net, events, peers };
 }
 

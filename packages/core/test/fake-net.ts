@@ -3,6 +3,7 @@
  * per origin (status, refused, slow headers, trickle, stall, reset, truncation, lying
  * Content-Length, corruption), and a clock on the global (fakeable) timers.
  */
+import type { vi } from "vitest";
 import type { Clock } from "../src/clock.js";
 
 export const ORIGINS = [
@@ -51,9 +52,9 @@ export const testClock: Clock = {
 };
 
 /** Timers vitest should fake in these tests (streams need real microtasks and setImmediate). */
-export const FAKE_TIMERS = {
+export const FAKE_TIMERS: Parameters<typeof vi.useFakeTimers>[0] = {
   toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
-} as const;
+};
 
 /** Deterministic PRNG (mulberry32). */
 export function seededRandom(seed: number): () => number {

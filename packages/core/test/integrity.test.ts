@@ -4,7 +4,7 @@ import { MANIFEST_MAX_BYTES, parseIntegrityManifest } from "../src/integrity-ind
 import { resourceId } from "../src/origin-url.js";
 import { parsePlaylist } from "../src/playlist-parser.js";
 import { bytes, FAKE_TIMERS, ORIGINS, sameBytes, sha } from "./fake-net.js";
-import { FakePeers, P2P_ON, PLAYLIST, seg, setup } from "./engine-harness.js";
+import { FakePeers, P2P_ON, pick, PLAYLIST, seg, setup } from "./engine-harness.js";
 
 const [A, B, C] = ORIGINS;
 const MANIFEST = "v/segments-sha256.json";
@@ -168,7 +168,7 @@ describe("integrity in the engine", () => {
     const again = await engine.loadSegment(segReq(0));
     expect([again.source, again.verified]).toEqual(["cache", true]);
     expect(net.callsTo(MANIFEST)).toHaveLength(0); // every segment had a tag
-    expect(events.filter(([n]) => n === "error")).toEqual([]);
+    expect(pick(events, "error")).toEqual([]);
     expect(peers.host?.shareable({ swarmId: "v/index.m3u8", segmentId: "v/seg1.ts" })).toBe(true);
   });
 
@@ -188,7 +188,7 @@ describe("integrity in the engine", () => {
     const key = { swarmId: "v/index.m3u8", segmentId: "v/seg0.ts" };
     expect(peers.host?.shareable(key)).toBe(false);
     expect(peers.host?.getVerified(key)).toBeUndefined();
-    const errors = events.filter(([n]) => n === "error").map(([, e]) => e as HivecastError);
+    const errors = pick(events, "error");
     expect(errors.map((e) => [e.code, e.fatal])).toEqual([["INTEGRITY_UNAVAILABLE", false]]);
     expect(errors[0]?.message).toContain("segments-sha256.json: absent");
     // The 404 manifest was looked for once (one request per origin), not per segment.
@@ -205,7 +205,7 @@ describe("integrity in the engine", () => {
     const r = await engine.loadSegment(segReq(0));
     expect([r.source, r.verified]).toEqual(["http", false]);
     expect(peers.downloads).toEqual([]);
-    const codes = events.filter(([n]) => n === "error").map(([, e]) => (e as HivecastError).code);
+    const codes = pick(events, "error").map((e) => e.code);
     expect(codes).toEqual(["INTEGRITY_MANIFEST_INVALID", "INTEGRITY_UNAVAILABLE"]);
   });
 
@@ -220,8 +220,8 @@ describe("integrity in the engine", () => {
     expect((await engine.loadSegment(segReq(0))).verified).toBe(true);
     const e = await rejection(engine.loadSegment(segReq(1)));
     expect([e.code, e.fatal, e.details["expected"]]).toEqual(["INTEGRITY_MISMATCH", true, wrong]);
-    const failures = events.filter(([n]) => n === "integrityFailure").map(([, f]) => f);
-    expect(failures.map((f) => "origin" in f && f.origin)).toEqual([A, B, C]);
+    const failures = pick(events, "integrityFailure");
+    expect(failures.map((f) => f.origin)).toEqual([A, B, C]);
     expect(
       failures.every((f) => "source" in f && f.source === "http" && f.expected === wrong),
     ).toBe(true);
@@ -241,7 +241,7 @@ describe("integrity in the engine", () => {
     const r = await engine.loadSegment(segReq(0));
     expect([r.origin, r.verified]).toEqual([B, true]);
     expect(sameBytes(r.data, bytes(20_000, 1))).toBe(true);
-    const failure = events.find(([n]) => n === "integrityFailure")?.[1];
+    const failure = pick(events, "integrityFailure")[0];
     expect(failure).toMatchObject({ source: "http", origin: A, expected: hashes[0] });
     expect(engine.stats.byOrigin[A]?.failures).toBe(1);
   });
@@ -296,7 +296,7 @@ describe("integrity in the engine", () => {
     await segments(optional.net, 1);
     const o = await optional.engine.loadSegment(segReq(0));
     expect([o.source, o.verified]).toEqual(["http", false]);
-    expect(optional.events.filter(([n]) => n === "error")).toEqual([]);
+    expect(pick(optional.events, "error")).toEqual([]);
   });
 });
 
