@@ -1,0 +1,145 @@
+import {
+  type Config,
+  Engine,
+  type EngineDeps,
+  HivecastError,
+  type HivecastEvents,
+  type HivecastStats,
+  type UserConfig,
+} from "@hivecast/core";
+import type Hls from "hls.js";
+import type { HlsConfig } from "hls.js";
+import { createLoaders, type HivecastLoaders } from "./loaders.js";
+
+/**
+ * Hivecast for hls.js: one engine (origins, integrity, peers) plus the hls.js loaders bound to it.
+ *
+ * ```ts
+ * const hivecast = new Hivecast({ origins: ["https://cdn-a.example/", "https://cdn-b.example/"] });
+ * const hls = new Hls(hivecast.hlsConfig({ maxBufferLength: 30 }));
+ * hivecast.attach(hls);
+ * hls.loadSource(url);
+ * hls.attachMedia(video);
+ * ```
+ *
+ * hls.js keeps its own retry policies (`fragLoadPolicy`, `playlistLoadPolicy`…): they apply after
+ * the engine has already tried every origin (and peers). Failures reach hls.js as they would from
+ * its own loaders — the HTTP status when there was one (4xx: no retry, 5xx: retry), `onTimeout`
+ * for timeouts, status 0 otherwise — so its error controller behaves as usual.
+ */
+export class Hivecast {
+  /** The engine: origin pool, integrity index, segment store and P2P. */
+  readonly engine: Engine;
+  private readonly loaders: HivecastLoaders;
+  private hls: Hls | undefined;
+  private onHlsDestroying: (() => void) | undefined;
+
+  /**
+   * Validates `config` (throws a fatal `HivecastError` with code `CONFIG_INVALID` naming the bad
+   * field) and creates the engine. `deps` replaces parts of the environment (fetch, clock…), for tests.
+   */
+  constructor(config: UserConfig = {}, deps: Partial<EngineDeps> = {}) {
+    this.engine = new Engine(config, deps);
+    this.loaders = createLoaders({
+      engine: this.engine,
+      playback: () => this.hls,
+      now: () => globalThis.performance.now(),
+    });
+  }
+
+  /** The validated configuration in effect. */
+  get config(): Readonly<Config> {
+    return this.engine.config;
+  }
+
+  /** True once {@link Hivecast.destroy} ran. */
+  get destroyed(): boolean {
+    return this.engine.destroyed;
+  }
+
+  /** The hls.js instance attached with {@link Hivecast.attach}, if any. */
+  get attached(): Hls | undefined {
+    return this.hls;
+  }
+
+  /** Cumulative counters: bytes by source and origin, offload ratio, peers, errors. A new object each read. */
+  get stats(): HivecastStats {
+    return this.engine.stats;
+  }
+
+  /**
+   * Your hls.js config with Hivecast's `fLoader` (segments, init segments, byte ranges) and
+   * `pLoader` (playlists) added. Any `fLoader` / `pLoader` of yours is replaced; your `loader`
+   * stays hls.js's loader for everything else (keys, steering manifests…) and the fallback
+   * after {@link Hivecast.destroy}.
+   */
+  hlsConfig(userConfig: Partial<HlsConfig> = {}): Partial<HlsConfig> & HivecastLoaders {
+    return { ...userConfig, fLoader: this.loaders.fLoader, pLoader: this.loaders.pLoader };
+  }
+
+  /**
+   * Lets the loaders read playback state from `hls` (current time and rate for segment deadlines,
+   * live flag of each level). Detaches by itself when `hls` is destroyed. Throws `CONFIG_INVALID`
+   * when `hls` was not created with {@link Hivecast.hlsConfig} of this instance.
+   */
+  attach(hls: Hls): this {
+    if (this.hls === hls || this.destroyed) return this;
+    const cfg: Partial<HlsConfig> | undefined = hls.config;
+    if (cfg?.fLoader !== this.loaders.fLoader && cfg?.pLoader !== this.loaders.pLoader)
+      throw new HivecastError(
+        "CONFIG_INVALID",
+        'Invalid config "hls": create it with new Hls(hivecast.hlsConfig({...})) before attach()',
+        { fatal: true, details: { field: "hls" } },
+      );
+    this.detach();
+    this.hls = hls;
+    const event = destroyingEvent(hls);
+    const onDestroying = (): void => {
+      if (this.hls === hls) this.detach();
+    };
+    this.onHlsDestroying = onDestroying;
+    hls.on(event, onDestroying);
+    return this;
+  }
+
+  /** Forgets the attached hls.js instance (loads then get no deadlines). Idempotent. */
+  detach(): this {
+    const hls = this.hls;
+    const fn = this.onHlsDestroying;
+    this.hls = undefined;
+    this.onHlsDestroying = undefined;
+    if (hls && fn) hls.off(destroyingEvent(hls), fn);
+    return this;
+  }
+
+  /** Adds a listener for an engine event (`segmentLoaded`, `peerConnected`, `error`…). */
+  on<K extends keyof HivecastEvents>(event: K, fn: HivecastEvents[K]): this {
+    this.engine.on(event, fn);
+    return this;
+  }
+
+  /** Removes a listener added with {@link Hivecast.on}. */
+  off<K extends keyof HivecastEvents>(event: K, fn: HivecastEvents[K]): this {
+    this.engine.off(event, fn);
+    return this;
+  }
+
+  /** Consent switch for P2P: off closes every peer connection and tracker socket. */
+  setP2PEnabled(enabled: boolean): void {
+    this.engine.setP2PEnabled(enabled);
+  }
+
+  /**
+   * Detaches from hls.js and destroys the engine (every load, timer, peer and listener). An hls.js
+   * instance that keeps running afterwards loads through its own default loader.
+   */
+  destroy(): void {
+    this.detach();
+    this.engine.destroy();
+  }
+}
+
+/** `Hls.Events.DESTROYING`, read from the instance's own class so no hls.js code is bundled. */
+function destroyingEvent(hls: Hls): typeof Hls.Events.DESTROYING {
+  return (hls.constructor as typeof Hls).Events.DESTROYING;
+}
