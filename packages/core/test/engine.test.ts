@@ -164,7 +164,7 @@ describe("Engine segment flow", () => {
     const { engine, net, events } = setup({ p2p: P2P_ON }, { peers });
     const req = await oneSegment(net);
     const evil = bytes(20_000, 1);
-    evil[5] ^= 1;
+    evil[5] = (evil[5] ?? 0) ^ 1;
     peers.serve = async () => peerDownload(evil, "evil");
     const r = await engine.loadSegment(req);
     expect([r.source, r.verified]).toEqual(["http", true]);

@@ -51,6 +51,8 @@ async function rejection(p: Promise<unknown>): Promise<HivecastError> {
 }
 
 describe("OriginPool failover", () => {
+  afterEach(() => vi.useRealTimers());
+
   it("maps a URL under a configured origin to the same suffix on every origin, and fetches others as is", async () => {
     const net = new FakeNet();
     net.files.set("v/seg1.ts?tok=1", "x");
@@ -83,6 +85,7 @@ describe("OriginPool failover", () => {
   });
 
   it("r06 one origin 5xx mid-play fails over within the same segment; the origin is marked open", async () => {
+    vi.useFakeTimers(FAKE_TIMERS); // frozen clock: equal speed estimates, so config order decides
     const net = new FakeNet();
     for (let i = 0; i < 4; i++) net.files.set(`seg${i}.ts`, bytes(50_000, i));
     const { pool, events } = makePool(net);
