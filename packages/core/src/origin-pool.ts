@@ -377,6 +377,7 @@ export class OriginPool {
         );
       };
       start(primary);
+      if (ctx.targets.length < 2) return; // nowhere to hedge to
       hedgeTimer = this.deps.clock.setTimeout(
         () => {
           hedgeTimer = undefined;

@@ -413,6 +413,7 @@ describe("r17 destroy() during every stage", () => {
     expect(peers.destroyed).toBe(true);
     expect(net.calls).toHaveLength(0);
     expect(vi.getTimerCount()).toBe(0);
+    expect(peers.host?.getVerified(KEY0)).toBeUndefined(); // nothing left to upload
     peers.host?.onPeerConnected("late"); // a late relay from the P2P layer fires nothing
     peers.host?.onUploaded("late", 10);
     expect(engine.stats.uploadedBytes).toBe(0);
