@@ -1,0 +1,336 @@
+/**
+ * Size benchmark (BENCHMARKS.md item 6): min+gzip bytes of @hivecast/core + @hivecast/hlsjs
+ * (hls.js excluded) against p2p-media-loader-core + p2p-media-loader-hlsjs.
+ *
+ *   npx tsx bench/size/run.ts [--quick] [--no-build] [--budget-kib 30] [--out file]
+ *
+ * Builds both packages (`pnpm --filter … build`; `--quick` reuses an existing dist), then
+ * measures, with gzip level 9 (and brotli 11 for reference):
+ *  - the IIFE script-tag build as shipped (core bundled, minified by the package build),
+ *  - the ESM build as a bundler user gets it: dist/index.js with @hivecast/core and every
+ *    dependency bundled in, minified (Vite/Rolldown, hls.js external),
+ *  - the same with third-party dependencies left out (our own code only),
+ *  - @hivecast/core alone (all its dependencies bundled),
+ *  - p2p-media-loader-core + -hlsjs: their `.es.min.js` files as shipped, and re-bundled and
+ *    minified by the same pipeline as ours (hls.js external) for a like-for-like number.
+ * What is inside each bundle comes from its source map (minified bytes per package).
+ * Sizes are deterministic for a given build, so one measurement is reported (no repetitions).
+ * Writes bench/results/size.json. Never fails on a number.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import { build, minify } from "vite";
+import { Args, defaultOut, machineInfo, printTable, repoRoot, writeResult } from "../lib/cli.js";
+import { bytesBySource, packageOf, parseSourceMap } from "../lib/sourcemap.js";
+
+interface Options {
+  quick: boolean;
+  build: boolean;
+  budgetBytes: number;
+  out: string;
+}
+
+function parseOptions(): Options {
+  const a = new Args();
+  const quick = a.flag("--quick");
+  return {
+    quick,
+    build: !a.flag("--no-build"),
+    budgetBytes: Math.round(a.number("--budget-kib", 30, 1) * 1024),
+    out: a.value("--out") ?? defaultOut("size"),
+  };
+}
+
+/** Sizes of one artifact. */
+interface Measured {
+  name: string;
+  what: string;
+  rawBytes: number;
+  gzipBytes: number;
+  brotliBytes: number;
+  /** Minified bytes per package (from the source map), largest first. */
+  inside: { pkg: string; bytes: number }[];
+}
+
+function measure(name: string, what: string, code: string, map: unknown): Measured {
+  const buf = Buffer.from(code);
+  let inside: Measured["inside"] = [];
+  if (map !== undefined) {
+    try {
+      const byPkg = new Map<string, number>();
+      for (const [src, n] of bytesBySource(code, parseSourceMap(map)))
+        byPkg.set(packageOf(src), (byPkg.get(packageOf(src)) ?? 0) + n);
+      inside = [...byPkg].map(([pkg, bytes]) => ({ pkg, bytes })).sort((a, b) => b.bytes - a.bytes);
+    } catch (e) {
+      inside = [{ pkg: `(source map unreadable: ${String(e).slice(0, 80)})`, bytes: 0 }];
+    }
+  }
+  return {
+    name,
+    what,
+    rawBytes: buf.byteLength,
+    gzipBytes: gzipSync(buf, { level: 9 }).byteLength,
+    brotliBytes: brotliCompressSync(buf, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } })
+      .byteLength,
+    inside,
+  };
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null;
+}
+
+/** Bundles `entry` as one minified ES module in memory; returns its code and source map. */
+async function bundle(
+  entry: string,
+  external: (id: string) => boolean,
+): Promise<{ code: string; map: unknown }> {
+  const out: unknown = await build({
+    configFile: false,
+    logLevel: "silent",
+    publicDir: false,
+    build: {
+      write: false,
+      target: "es2022",
+      // Vite keeps whitespace when minifying an ES library (to keep pure annotations), so the
+      // bundle is minified in a second step with the same minifier (Oxc) as a production app.
+      minify: false,
+      sourcemap: true,
+      lib: { entry, formats: ["es"], fileName: () => "bundle.js" },
+      rolldownOptions: { external },
+    },
+  });
+  const outputs: unknown[] = Array.isArray(out) ? out : [out];
+  for (const o of outputs) {
+    const items: unknown = isRecord(o) ? o.output : undefined;
+    if (!Array.isArray(items)) continue;
+    for (const item of items) {
+      if (isRecord(item) && item.type === "chunk" && typeof item.code === "string") {
+        const chunkMap: unknown = item.map;
+        const m = await minify("bundle.js", item.code, {
+          module: true,
+          compress: true,
+          mangle: true,
+          sourcemap: true,
+          inputMap: isRecord(chunkMap) ? parseFullMap(chunkMap) : undefined,
+        });
+        if (m.errors.length > 0)
+          throw new Error(`minify: ${m.errors.map((e) => e.message).join("; ")}`);
+        return { code: m.code, map: m.map };
+      }
+    }
+  }
+  throw new Error(`bundle of ${entry}: no chunk in the build output`);
+}
+
+/** A source map object as the minifier wants it (only the fields it reads, validated). */
+function parseFullMap(m: Record<string, unknown>): {
+  version: number;
+  sources: string[];
+  sourcesContent: string[];
+  names: string[];
+  mappings: string;
+} {
+  const strings = (x: unknown): string[] =>
+    Array.isArray(x) ? x.map((v) => (typeof v === "string" ? v : "")) : [];
+  return {
+    version: 3,
+    sources: strings(m.sources),
+    sourcesContent: strings(m.sourcesContent),
+    names: strings(m.names),
+    mappings: typeof m.mappings === "string" ? m.mappings : "",
+  };
+}
+
+const isHls = (id: string): boolean => id === "hls.js" || id.startsWith("hls.js/");
+/** Bare specifiers other than our workspace packages, i.e. third-party dependencies. */
+const isThirdParty = (id: string): boolean =>
+  !id.startsWith(".") &&
+  !id.startsWith("/") &&
+  !id.startsWith("\0") &&
+  !id.startsWith("@hivecast/");
+
+function run(cmd: string, args: string[]): { ok: boolean; output: string } {
+  try {
+    const output = execFileSync(cmd, args, {
+      cwd: repoRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 300_000,
+    });
+    return { ok: true, output: output.slice(-2000) };
+  } catch (e) {
+    const msg = isRecord(e) ? `${String(e.stdout ?? "")}${String(e.stderr ?? "")}` : String(e);
+    return { ok: false, output: msg.slice(-2000) };
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions();
+  const startedAt = new Date().toISOString();
+  const coreEntry = `${repoRoot}packages/core/dist/index.js`;
+  const hlsjsEntry = `${repoRoot}packages/hlsjs/dist/index.js`;
+  const iife = `${repoRoot}packages/hlsjs/dist/hivecast.iife.js`;
+
+  const builds: { pkg: string; ok: boolean; skipped: boolean; output: string }[] = [];
+  for (const [pkg, marker] of [
+    ["@hivecast/core", coreEntry],
+    ["@hivecast/hlsjs", iife],
+  ] as const) {
+    if (!opts.build || (opts.quick && existsSync(marker))) {
+      builds.push({ pkg, ok: existsSync(marker), skipped: true, output: "" });
+      continue;
+    }
+    const r = run("pnpm", ["--filter", pkg, "build"]);
+    builds.push({ pkg, ok: r.ok, skipped: false, output: r.ok ? "" : r.output });
+    if (!r.ok)
+      console.warn(`size: build of ${pkg} failed (measuring what dist holds):\n${r.output}`);
+  }
+
+  const measured: Measured[] = [];
+  const gaps: string[] = [];
+  const attempt = async (label: string, f: () => Promise<Measured> | Measured): Promise<void> => {
+    try {
+      measured.push(await f());
+    } catch (e) {
+      gaps.push(`${label}: ${String(e).slice(0, 300)}`);
+    }
+  };
+
+  await attempt("hivecast iife", () => {
+    const mapPath = `${iife}.map`;
+    const map: unknown = existsSync(mapPath)
+      ? JSON.parse(readFileSync(mapPath, "utf8"))
+      : undefined;
+    return measure(
+      "hivecast-iife",
+      "dist/hivecast.iife.js as shipped (core bundled, minified; hls.js not included)",
+      readFileSync(iife, "utf8"),
+      map,
+    );
+  });
+  await attempt("hivecast esm", async () => {
+    const b = await bundle(hlsjsEntry, isHls);
+    return measure(
+      "hivecast-esm",
+      "hlsjs dist/index.js + core + all dependencies, bundled and minified (hls.js external)",
+      b.code,
+      b.map,
+    );
+  });
+  await attempt("hivecast esm own code", async () => {
+    const b = await bundle(hlsjsEntry, (id) => isHls(id) || isThirdParty(id));
+    return measure(
+      "hivecast-esm-own",
+      "as hivecast-esm, third-party dependencies (simple-peer, events, …) left out",
+      b.code,
+      b.map,
+    );
+  });
+  await attempt("hivecast core", async () => {
+    const b = await bundle(coreEntry, () => false);
+    return measure(
+      "hivecast-core",
+      "@hivecast/core alone with its dependencies, bundled and minified",
+      b.code,
+      b.map,
+    );
+  });
+  const beside = (pkg: string, file: string): string =>
+    fileURLToPath(new URL(`../dist/${file}`, import.meta.resolve(pkg)));
+  await attempt("p2pml shipped", () => {
+    const core = readFileSync(
+      beside("p2p-media-loader-core", "p2p-media-loader-core.es.min.js"),
+      "utf8",
+    );
+    const hls = readFileSync(
+      beside("p2p-media-loader-hlsjs", "p2p-media-loader-hlsjs.es.min.js"),
+      "utf8",
+    );
+    const a = measure(
+      "p2pml-core-shipped",
+      "p2p-media-loader-core .es.min.js as shipped",
+      core,
+      undefined,
+    );
+    const b = measure(
+      "p2pml-hlsjs-shipped",
+      "p2p-media-loader-hlsjs .es.min.js as shipped",
+      hls,
+      undefined,
+    );
+    // Two files on the wire: the pair costs the sum of the two gzips.
+    return {
+      name: "p2pml-shipped",
+      what: "p2p-media-loader-core + -hlsjs .es.min.js as shipped (sum of the two files)",
+      rawBytes: a.rawBytes + b.rawBytes,
+      gzipBytes: a.gzipBytes + b.gzipBytes,
+      brotliBytes: a.brotliBytes + b.brotliBytes,
+      inside: [
+        { pkg: "p2p-media-loader-core (file)", bytes: a.rawBytes },
+        { pkg: "p2p-media-loader-hlsjs (file)", bytes: b.rawBytes },
+      ],
+    };
+  });
+  await attempt("p2pml rebundled", async () => {
+    const entry = fileURLToPath(import.meta.resolve("p2p-media-loader-hlsjs"));
+    const b = await bundle(entry, isHls);
+    return measure(
+      "p2pml-esm",
+      "p2p-media-loader-hlsjs + core, re-bundled and minified by the same pipeline (hls.js external)",
+      b.code,
+      b.map,
+    );
+  });
+
+  const by = (n: string): Measured | undefined => measured.find((m) => m.name === n);
+  const ours = by("hivecast-esm") ?? by("hivecast-iife");
+  const theirs = by("p2pml-esm") ?? by("p2pml-shipped");
+  const iifeStat = existsSync(iife) ? statSync(iife) : undefined;
+  writeResult(opts.out, {
+    bench: "size",
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: await machineInfo(),
+    quick: opts.quick,
+    compression: { gzipLevel: 9, brotliQuality: 11 },
+    builds,
+    distBuiltAt: iifeStat ? iifeStat.mtime.toISOString() : null,
+    budget: {
+      bytes: opts.budgetBytes,
+      artifact: ours?.name ?? null,
+      gzipBytes: ours?.gzipBytes ?? null,
+      met: ours ? ours.gzipBytes <= opts.budgetBytes : null,
+    },
+    ratioVsP2pml:
+      ours && theirs ? Math.round((ours.gzipBytes / theirs.gzipBytes) * 1000) / 1000 : null,
+    artifacts: measured,
+    gaps,
+  });
+
+  const kib = (n: number): string => (n / 1024).toFixed(1);
+  console.log("Bundle sizes (KiB; gzip -9, brotli -q 11; hls.js never included)");
+  printTable([
+    ["artifact", "min", "min+gzip", "min+brotli"],
+    ...measured.map((m) => [m.name, kib(m.rawBytes), kib(m.gzipBytes), kib(m.brotliBytes)]),
+  ]);
+  for (const m of measured.filter((x) => x.inside.length > 0 && x.name.startsWith("hivecast"))) {
+    console.log(`  ${m.name}: ${m.inside.map((i) => `${i.pkg} ${kib(i.bytes)}`).join(", ")}`);
+  }
+  if (ours)
+    console.log(
+      `\nBudget ${kib(opts.budgetBytes)} KiB min+gzip (${ours.name}): ${kib(ours.gzipBytes)} KiB → ${ours.gzipBytes <= opts.budgetBytes ? "within" : "OVER"}` +
+        (theirs
+          ? `; ${((ours.gzipBytes / theirs.gzipBytes) * 100).toFixed(0)} % of ${theirs.name}`
+          : ""),
+    );
+  for (const g of gaps) console.log(`gap: ${g}`);
+  console.log(`wrote ${opts.out}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
