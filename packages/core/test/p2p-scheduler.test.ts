@@ -1,0 +1,197 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import {
+  DEFAULT_PEER_BPS,
+  MIN_WAIT_MS,
+  estimateTransferMs,
+  fetcherCount,
+  isFallingBehind,
+  isHttpFetcher,
+  planDownload,
+  resolveDownloadOnly,
+  type PlanInput,
+} from "../src/p2p/scheduler.js";
+import { backoffDelay } from "../src/p2p/backoff.js";
+import { DEFAULT_CONFIG } from "../src/config.js";
+import { makePeerId } from "../src/p2p/peer-segment-source.js";
+import { seeded } from "./p2p-helpers.js";
+
+const base: PlanInput = {
+  now: 1000,
+  giveUpAt: 4000,
+  size: 500_000,
+  nearLiveEdge: false,
+  selfIsFetcher: false,
+  candidates: [],
+  servingPeers: 3,
+};
+
+describe("planDownload", () => {
+  it("asks the peer that can deliver soonest", () => {
+    const plan = planDownload({
+      ...base,
+      candidates: [
+        { peerId: "slow", throughputBps: 200_000, activeDownloads: 0 },
+        { peerId: "busy", throughputBps: 5_000_000, activeDownloads: 3 },
+        { peerId: "fast", throughputBps: 5_000_000, activeDownloads: 0 },
+      ],
+    });
+    expect(plan).toMatchObject({ kind: "peer", peerId: "fast" });
+  });
+
+  it("goes to HTTP when no candidate could finish in time", () => {
+    const plan = planDownload({
+      ...base,
+      giveUpAt: base.now + 500,
+      candidates: [{ peerId: "slow", throughputBps: 100_000, activeDownloads: 0 }],
+    });
+    expect(plan).toEqual({ kind: "http", reason: "no-time" });
+  });
+
+  it("no peers → HTTP; VOD/old segment nobody has → HTTP; live fetcher → HTTP", () => {
+    expect(planDownload({ ...base, servingPeers: 0, nearLiveEdge: true })).toEqual({
+      kind: "http",
+      reason: "no-peers",
+    });
+    expect(planDownload(base)).toEqual({ kind: "http", reason: "not-announced" });
+    expect(planDownload({ ...base, nearLiveEdge: true, selfIsFetcher: true })).toEqual({
+      kind: "http",
+      reason: "fetcher",
+    });
+  });
+
+  it("a live non-fetcher waits, but only as long as a peer transfer still fits before giveUpAt", () => {
+    const plan = planDownload({ ...base, nearLiveEdge: true });
+    expect(plan).toEqual({
+      kind: "wait",
+      until: base.giveUpAt - estimateTransferMs(500_000, DEFAULT_PEER_BPS),
+    });
+    const late = planDownload({
+      ...base,
+      nearLiveEdge: true,
+      giveUpAt: base.now + estimateTransferMs(500_000, DEFAULT_PEER_BPS) + MIN_WAIT_MS - 1,
+    });
+    expect(late).toEqual({ kind: "http", reason: "no-time" });
+  });
+
+  it("never plans past giveUpAt (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.option(fc.integer({ min: 1, max: 32_000_000 }), { nil: undefined }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(
+          fc.record({
+            peerId: fc.string({ minLength: 1, maxLength: 4 }),
+            throughputBps: fc.integer({ min: 0, max: 50_000_000 }),
+            activeDownloads: fc.integer({ min: 0, max: 4 }),
+          }),
+          { maxLength: 5 },
+        ),
+        (now, budget, size, edge, fetcher, candidates) => {
+          const plan = planDownload({
+            now,
+            giveUpAt: now + budget,
+            size,
+            nearLiveEdge: edge,
+            selfIsFetcher: fetcher,
+            candidates,
+            servingPeers: candidates.length,
+          });
+          if (plan.kind === "wait") expect(plan.until).toBeLessThan(now + budget);
+          if (plan.kind === "peer") expect(plan.estimatedMs).toBeLessThanOrEqual(budget);
+        },
+      ),
+      { numRuns: 2000, seed: 3 },
+    );
+  });
+});
+
+describe("live HTTP fetchers", () => {
+  it("fetcherCount: one for tiny groups, a share with at least two beyond", () => {
+    expect([0, 1, 2, 3, 4, 10, 20, 100].map((n) => fetcherCount(n, 0.15))).toEqual([
+      0, 1, 1, 1, 2, 2, 3, 15,
+    ]);
+    expect(fetcherCount(10, 1)).toBe(10);
+  });
+
+  it("in a full mesh exactly fetcherCount viewers fetch each segment, and the role rotates", () => {
+    const rnd = seeded(5);
+    const ids = Array.from({ length: 12 }, () => makePeerId(rnd));
+    const perViewer = new Map<string, number>();
+    for (let sn = 0; sn < 200; sn++) {
+      const seg = `live/seg-${sn}.ts`;
+      const fetchers = ids.filter((id) =>
+        isHttpFetcher(
+          id,
+          true,
+          ids.filter((x) => x !== id),
+          seg,
+          0.15,
+        ),
+      );
+      expect(fetchers).toHaveLength(fetcherCount(12, 0.15));
+      for (const f of fetchers) perViewer.set(f, (perViewer.get(f) ?? 0) + 1);
+    }
+    // spread: every viewer takes its turn, nobody carries most of the load
+    expect(perViewer.size).toBe(12);
+    for (const n of perViewer.values()) expect(n).toBeLessThan(200 * 0.5);
+  });
+
+  it("a download-only viewer fetches only when nobody around it serves", () => {
+    expect(isHttpFetcher("me", false, ["a", "b"], "s", 0.15)).toBe(false);
+    expect(isHttpFetcher("me", false, [], "s", 0.15)).toBe(true);
+    expect(isHttpFetcher("me", true, [], "s", 0.15)).toBe(true);
+  });
+});
+
+describe("transfer monitoring", () => {
+  it("flags a transfer that cannot finish by giveUpAt, not one that can", () => {
+    const p = { giveUpAt: 3000, startedAt: 0, total: 1_000_000 };
+    expect(isFallingBehind({ ...p, now: 1000, received: 200_000 })).toBe(true);
+    expect(isFallingBehind({ ...p, now: 1000, received: 500_000 })).toBe(false);
+    expect(isFallingBehind({ ...p, now: 100, received: 1 })).toBe(false); // too early to judge
+    expect(isFallingBehind({ ...p, now: 3000, received: 999_999 })).toBe(true);
+    expect(isFallingBehind({ ...p, now: 3500, received: 1_000_000 })).toBe(false);
+  });
+});
+
+describe("backoff", () => {
+  const retry = DEFAULT_CONFIG.p2p.trackerRetry;
+
+  it("grows exponentially up to the cap, jittered within ±jitter", () => {
+    const mid = (): number => 0.5;
+    expect([0, 1, 2, 3, 10, 100].map((n) => backoffDelay(n, retry, mid))).toEqual([
+      1000, 2000, 4000, 8000, 30_000, 30_000,
+    ]);
+    expect(backoffDelay(0, retry, () => 0)).toBe(500);
+    expect(backoffDelay(0, retry, () => 1)).toBe(1500);
+    expect(backoffDelay(2, { ...retry, backoff: "linear" }, mid)).toBe(3000);
+  });
+
+  it("spreads clients that lost the same server", () => {
+    const delays = Array.from({ length: 50 }, (_, i) => backoffDelay(3, retry, seeded(i)));
+    expect(new Set(delays).size).toBeGreaterThan(40);
+    for (const d of delays) {
+      expect(d).toBeGreaterThanOrEqual(4000);
+      expect(d).toBeLessThanOrEqual(12_000);
+    }
+  });
+});
+
+describe("download-only", () => {
+  it("auto: on for saveData, metered or cellular connections; booleans override", () => {
+    expect(resolveDownloadOnly("auto", { connection: { saveData: true } })).toBe(true);
+    expect(resolveDownloadOnly("auto", { connection: { metered: true } })).toBe(true);
+    expect(resolveDownloadOnly("auto", { connection: { type: "cellular" } })).toBe(true);
+    expect(resolveDownloadOnly("auto", { connection: { type: "wifi", saveData: false } })).toBe(
+      false,
+    );
+    expect(resolveDownloadOnly("auto", {})).toBe(false);
+    expect(resolveDownloadOnly("auto", undefined)).toBe(false);
+    expect(resolveDownloadOnly(false, { connection: { saveData: true } })).toBe(false);
+    expect(resolveDownloadOnly(true, {})).toBe(true);
+  });
+});

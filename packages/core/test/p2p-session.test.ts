@@ -1,0 +1,355 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import fc from "fast-check";
+import { TypedEmitter } from "../src/events.js";
+import {
+  FrameType,
+  PeerProtocolError,
+  decodeFrame,
+  encodeCancel,
+  encodeChunk,
+  encodeHandshake,
+  encodeHave,
+  encodeReject,
+  encodeRequest,
+  encodeResponse,
+  type PeerMessage,
+  type PeerProtocolErrorReason,
+} from "../src/p2p/peer-protocol.js";
+import {
+  MAX_REMOTE_HAVES,
+  MAX_UPLOADS_PER_PEER,
+  PeerSession,
+  type RequestOutcome,
+} from "../src/p2p/peer-session.js";
+import type {
+  PeerConnection,
+  PeerConnectionEvents,
+  SignalData,
+} from "../src/p2p/peer-transport.js";
+import { UploadLimiter } from "../src/p2p/swarm.js";
+import { FAKE, bytes, sameBytes, testClock } from "./p2p-helpers.js";
+
+/** A synchronous fake connection: the test plays the remote peer. */
+class FakeConn extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
+  readonly initiator = false;
+  bufferedAmount = 0;
+  destroyed = false;
+  readonly sent: PeerMessage[] = [];
+  signal(_d: SignalData): void {}
+  send(data: Uint8Array): void {
+    if (this.destroyed) throw new Error("closed");
+    this.sent.push(decodeFrame(data));
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+  open(): void {
+    this.emit("connect");
+  }
+  closeRemote(): void {
+    this.emit("close");
+  }
+  deliver(frame: Uint8Array | unknown): void {
+    this.emit("data", frame as Uint8Array);
+  }
+}
+
+interface Rig {
+  conn: FakeConn;
+  session: PeerSession;
+  closed: Array<{ reason: string; error: PeerProtocolError | undefined }>;
+  store: Map<string, Uint8Array>;
+  uploaded: number[];
+}
+
+function rig(opts: { handshake?: boolean; maxUploads?: number; rate?: number } = {}): Rig {
+  const conn = new FakeConn();
+  const closed: Rig["closed"] = [];
+  const store = new Map<string, Uint8Array>();
+  const uploaded: number[] = [];
+  const session = new PeerSession(conn, {
+    peerId: "-HC0001-remote000000",
+    connectionKey: "x/y",
+    clock: testClock,
+    connectTimeoutMs: 5000,
+    downloadOnly: false,
+    localHaves: () => [],
+    gate: new UploadLimiter(testClock, opts.maxUploads ?? 4, opts.rate ?? 0),
+    ewmaAlpha: 0.3,
+    hooks: {
+      onReady: () => undefined,
+      onClose: (_s, reason, error) => closed.push({ reason, error }),
+      onHave: () => undefined,
+      serve: (id) => store.get(id) ?? "not-found",
+      onUploaded: (_s, n) => uploaded.push(n),
+    },
+  });
+  conn.open();
+  if (opts.handshake !== false) conn.deliver(encodeHandshake(false));
+  return { conn, session, closed, store, uploaded };
+}
+
+function expectDropped(r: Rig, reason: PeerProtocolErrorReason): void {
+  expect(r.session.state).toBe("closed");
+  expect(r.conn.destroyed).toBe(true);
+  expect(r.closed).toHaveLength(1);
+  expect(r.closed[0]?.error).toBeInstanceOf(PeerProtocolError);
+  expect(r.closed[0]?.error?.reason).toBe(reason);
+  expect(r.closed[0]?.error?.code).toBe("PEER_PROTOCOL");
+}
+
+beforeEach(() => {
+  vi.useFakeTimers(FAKE);
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("peer session", () => {
+  it("sends the handshake on connect and becomes ready on the peer's", () => {
+    const r = rig();
+    expect(r.conn.sent[0]).toEqual({ type: "handshake", version: 1, downloadOnly: false });
+    expect(r.session.state).toBe("ready");
+    r.session.close("done", undefined, true);
+  });
+
+  it("assembles chunks in order and measures throughput", async () => {
+    const r = rig();
+    r.conn.deliver(encodeHave([{ segmentId: "a.ts", size: 40_000 }])[0]);
+    const req = r.session.request("a.ts");
+    const sent = r.conn.sent.at(-1);
+    expect(sent?.type).toBe("request");
+    const id = sent?.type === "request" ? sent.requestId : 0;
+    const data = bytes(40_000);
+    r.conn.deliver(encodeResponse(id, 40_000));
+    vi.advanceTimersByTime(100);
+    for (let off = 0; off < data.length; off += 16_000)
+      r.conn.deliver(encodeChunk(id, off, data.subarray(off, Math.min(off + 16_000, data.length))));
+    const out: RequestOutcome = await req.done;
+    expect(out.ok).toBe(true);
+    if (out.ok) expect(sameBytes(out.data, data)).toBe(true);
+    expect(r.session.throughputBps).toBeGreaterThan(0);
+    r.session.close("done", undefined, true);
+  });
+
+  it("uploads with back-pressure on bufferedAmount and honours cancel", async () => {
+    const r = rig();
+    r.store.set("a.ts", bytes(100_000));
+    r.conn.bufferedAmount = 10_000_000; // the channel is full
+    r.conn.deliver(encodeRequest(5, "a.ts"));
+    expect(r.conn.sent.filter((m) => m.type === "chunk")).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(r.conn.sent.filter((m) => m.type === "chunk")).toHaveLength(0); // still waiting
+    r.conn.bufferedAmount = 0;
+    await vi.advanceTimersByTimeAsync(25);
+    const chunks = r.conn.sent.filter((m) => m.type === "chunk");
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(r.uploaded).toEqual([100_000]);
+    // a cancelled upload stops early
+    r.store.set("b.ts", bytes(200_000));
+    r.conn.bufferedAmount = 10_000_000;
+    r.conn.deliver(encodeRequest(6, "b.ts"));
+    r.conn.deliver(encodeCancel(6));
+    r.conn.bufferedAmount = 0;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(r.uploaded).toEqual([100_000]);
+    expect(r.session.activeUploads).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    r.session.close("done", undefined, true);
+  });
+
+  it("rejects requests beyond the per-peer upload cap and for unknown segments", () => {
+    const r = rig();
+    r.store.set("a.ts", bytes(50_000));
+    r.conn.bufferedAmount = 10_000_000; // keep uploads running
+    r.conn.deliver(encodeRequest(100, "missing.ts"));
+    for (let i = 1; i <= MAX_UPLOADS_PER_PEER + 3; i++) r.conn.deliver(encodeRequest(i, "a.ts"));
+    const rejects = r.conn.sent.filter((m) => m.type === "reject");
+    expect(rejects.filter((m) => m.type === "reject" && m.reason === "busy")).toHaveLength(3);
+    expect(rejects.filter((m) => m.type === "reject" && m.reason === "not-found")).toHaveLength(1);
+    expect(r.session.activeUploads).toBe(MAX_UPLOADS_PER_PEER);
+    r.session.close("done", undefined, true);
+  });
+
+  it("a closed session fails its downloads with gone and leaves no timer", async () => {
+    const r = rig();
+    const req = r.session.request("x.ts");
+    r.conn.closeRemote();
+    expect(await req.done).toMatchObject({ ok: false, reason: "gone" });
+    expect(r.closed[0]?.reason).toBe("connection closed");
+    expect(r.closed[0]?.error).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a peer that never handshakes is dropped after the connect timeout", () => {
+    const r = rig({ handshake: false });
+    vi.advanceTimersByTime(5000);
+    expect(r.session.state).toBe("closed");
+    expect(r.closed[0]?.reason).toBe("connect timeout");
+  });
+});
+
+describe("r02 peer frame attacks at the session: typed error, connection dropped, nothing escapes", () => {
+  function requested(r: Rig, segmentId: string): { id: number; done: Promise<RequestOutcome> } {
+    const req = r.session.request(segmentId);
+    const m = r.conn.sent.at(-1);
+    return { id: m?.type === "request" ? m.requestId : -1, done: req.done };
+  }
+
+  it("anything before the handshake", () => {
+    const r = rig({ handshake: false });
+    r.conn.deliver(encodeRequest(1, "a.ts"));
+    expectDropped(r, "UNEXPECTED_MESSAGE");
+  });
+
+  it("a second handshake", () => {
+    const r = rig();
+    r.conn.deliver(encodeHandshake(false));
+    expectDropped(r, "UNEXPECTED_MESSAGE");
+  });
+
+  it("unknown type", () => {
+    const r = rig();
+    r.conn.deliver(Uint8Array.of(0x42, 0, 0));
+    expectDropped(r, "UNKNOWN_TYPE");
+  });
+
+  it("text instead of binary", () => {
+    const r = rig();
+    r.conn.deliver("hello");
+    expectDropped(r, "NOT_BINARY");
+  });
+
+  it("huge length", () => {
+    const r = rig();
+    const f = new Uint8Array(9);
+    f[0] = FrameType.response;
+    f.fill(0xff, 1);
+    r.conn.deliver(f);
+    expectDropped(r, "BAD_SIZE");
+    const r2 = rig();
+    r2.conn.deliver(new Uint8Array(1 << 20));
+    expectDropped(r2, "FRAME_TOO_LARGE");
+  });
+
+  it("chunk for a request never made", () => {
+    const r = rig();
+    r.conn.deliver(encodeChunk(77, 0, bytes(10)));
+    expectDropped(r, "UNEXPECTED_CHUNK");
+  });
+
+  it("response for a request never made", () => {
+    const r = rig();
+    r.conn.deliver(encodeResponse(77, 10));
+    expectDropped(r, "UNEXPECTED_MESSAGE");
+  });
+
+  it("overlapping, repeated and out-of-order offsets", async () => {
+    for (const offsets of [[0, 25], [0, 0], [50]]) {
+      const r = rig();
+      const { id, done } = requested(r, "a.ts");
+      r.conn.deliver(encodeResponse(id, 100));
+      for (const off of offsets) r.conn.deliver(encodeChunk(id, off, bytes(50)));
+      expectDropped(r, "BAD_OFFSET");
+      expect(await done).toMatchObject({ ok: false, reason: "gone" });
+    }
+  });
+
+  it("chunk past the announced size", () => {
+    const r = rig();
+    const { id } = requested(r, "a.ts");
+    r.conn.deliver(encodeResponse(id, 100));
+    r.conn.deliver(encodeChunk(id, 60, bytes(50)));
+    expectDropped(r, "BAD_OFFSET");
+  });
+
+  it("chunk before the response", () => {
+    const r = rig();
+    const { id } = requested(r, "a.ts");
+    r.conn.deliver(encodeChunk(id, 0, bytes(50)));
+    expectDropped(r, "UNEXPECTED_CHUNK");
+  });
+
+  it("response size different from the announced size", () => {
+    const r = rig();
+    r.conn.deliver(encodeHave([{ segmentId: "a.ts", size: 1000 }])[0]);
+    const { id } = requested(r, "a.ts");
+    r.conn.deliver(encodeResponse(id, 32 * 1024 * 1024));
+    expectDropped(r, "SIZE_MISMATCH");
+  });
+
+  it("duplicate request id", () => {
+    const r = rig();
+    r.store.set("a.ts", bytes(50_000));
+    r.conn.bufferedAmount = 10_000_000;
+    r.conn.deliver(encodeRequest(1, "a.ts"));
+    r.conn.deliver(encodeRequest(1, "a.ts"));
+    expectDropped(r, "TOO_MANY_REQUESTS");
+  });
+
+  it("have flood: memory stays bounded", () => {
+    const r = rig();
+    const entries = Array.from({ length: MAX_REMOTE_HAVES + 10 }, (_, i) => ({
+      segmentId: `s${i}`,
+      size: 1,
+    }));
+    for (const f of encodeHave(entries)) r.conn.deliver(f);
+    expect(r.session.remoteHaves.size).toBeLessThanOrEqual(MAX_REMOTE_HAVES);
+    expectDropped(r, "TOO_MANY_HAVES");
+  });
+
+  it("late chunks of a cancelled request are ignored, not punished", () => {
+    const r = rig();
+    const req = r.session.request("a.ts");
+    const m = r.conn.sent.at(-1);
+    const id = m?.type === "request" ? m.requestId : -1;
+    r.conn.deliver(encodeResponse(id, 100));
+    req.cancel();
+    r.conn.deliver(encodeChunk(id, 0, bytes(50)));
+    r.conn.deliver(encodeReject(id, "busy"));
+    expect(r.session.state).toBe("ready");
+    expect(r.conn.sent.at(-1)).toEqual({ type: "cancel", requestId: id });
+    r.session.close("done", undefined, true);
+  });
+
+  it("10^5 random frames into live sessions: each session either stays consistent or is dropped with a typed error", () => {
+    const frameArb = fc.oneof(
+      fc.uint8Array({ minLength: 0, maxLength: 40 }),
+      fc
+        .tuple(fc.integer({ min: 1, max: 8 }), fc.uint8Array({ maxLength: 40 }))
+        .map(([t, rest]) => Uint8Array.of(t, ...rest)),
+      fc
+        .tuple(fc.nat({ max: 3 }), fc.nat({ max: 200 }), fc.integer({ min: 1, max: 60 }))
+        .map(([id, off, len]) => encodeChunk(id, off, bytes(len))),
+      fc
+        .tuple(fc.nat({ max: 3 }), fc.integer({ min: 1, max: 300 }))
+        .map(([id, size]) => encodeResponse(id, size)),
+    );
+    let frames = 0;
+    let dropped = 0;
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 20, maxLength: 20 }), (seq) => {
+        const r = rig();
+        // Open requests so that some chunks and responses refer to real ids.
+        for (let i = 0; i < 3; i++) r.session.request(`s${i}`);
+        for (const f of seq) {
+          r.conn.deliver(f); // must never throw
+          frames++;
+        }
+        expect(r.session.remoteHaves.size).toBeLessThanOrEqual(MAX_REMOTE_HAVES);
+        if (r.session.state === "closed") {
+          dropped++;
+          expect(r.conn.destroyed).toBe(true);
+          expect(r.closed[0]?.error).toBeInstanceOf(PeerProtocolError);
+        } else {
+          expect(r.closed).toHaveLength(0);
+          r.session.close("done", undefined, true);
+        }
+      }),
+      { numRuns: 5000, seed: 99 },
+    );
+    expect(frames).toBe(100_000);
+    expect(dropped).toBeGreaterThan(4000);
+    vi.clearAllTimers();
+  });
+});

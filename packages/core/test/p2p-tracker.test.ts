@@ -1,0 +1,297 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import fc from "fast-check";
+import {
+  MAX_TRACKER_MESSAGE_CHARS,
+  TrackerClient,
+  parseTrackerMessage,
+  type TrackerAnnounce,
+  type TrackerSubscriber,
+} from "../src/p2p/tracker-client.js";
+import { backoffDelay } from "../src/p2p/backoff.js";
+import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import type { SegmentKey } from "../src/p2p/contract.js";
+import {
+  FAKE,
+  TRACKER_URL,
+  bytes,
+  makeViewer,
+  p2pConfig,
+  playlist,
+  sameBytes,
+  testClock,
+  world,
+} from "./p2p-helpers.js";
+
+const H = "h".repeat(20);
+const P = "p".repeat(20);
+const O = "o".repeat(20);
+const SDP = { type: "offer", sdp: "v=0\r\n" };
+
+describe("parseTrackerMessage validates every field", () => {
+  it("accepts announce replies, offers and answers; ignores unknown fields", () => {
+    expect(
+      parseTrackerMessage(
+        JSON.stringify({ action: "announce", info_hash: H, interval: 120, complete: 3, x: [1] }),
+      ),
+    ).toEqual({ infoHash: H, intervalSec: 120 });
+    expect(
+      parseTrackerMessage(
+        JSON.stringify({ action: "announce", info_hash: H, peer_id: P, offer_id: O, offer: SDP }),
+      ),
+    ).toEqual({ infoHash: H, peerId: P, offerId: O, offer: SDP });
+    expect(
+      parseTrackerMessage(
+        new TextEncoder().encode(
+          JSON.stringify({
+            action: "announce",
+            info_hash: H,
+            peer_id: P,
+            offer_id: O,
+            answer: { type: "answer", sdp: "x" },
+          }),
+        ),
+      ),
+    ).toMatchObject({ answer: { type: "answer", sdp: "x" } });
+    expect(
+      parseTrackerMessage(
+        JSON.stringify({ action: "announce", info_hash: H, "failure reason": "nope" }),
+      ),
+    ).toEqual({ infoHash: H, failure: "nope" });
+  });
+
+  it("rejects malformed messages", () => {
+    const bad: unknown[] = [
+      "not json",
+      "[]",
+      "null",
+      "42",
+      JSON.stringify({ action: "scrape", info_hash: H }),
+      JSON.stringify({ action: "announce", info_hash: "short" }),
+      JSON.stringify({ action: "announce", info_hash: 12 }),
+      JSON.stringify({ action: "announce" }),
+      JSON.stringify({
+        action: "announce",
+        info_hash: H,
+        junk: "x".repeat(MAX_TRACKER_MESSAGE_CHARS),
+      }),
+      new Uint8Array([0xff, 0xfe, 0x00]),
+      { data: "object" },
+      undefined,
+    ];
+    for (const b of bad) expect(parseTrackerMessage(b)).toBeUndefined();
+    // an offer with a wrong type, missing sdp, oversized sdp, or a short peer id carries no offer
+    for (const offer of [
+      { type: "answer", sdp: "x" },
+      { type: "offer" },
+      { type: "offer", sdp: 5 },
+      { type: "offer", sdp: "x".repeat(40_000) },
+      "offer",
+    ]) {
+      const m = parseTrackerMessage(
+        JSON.stringify({ action: "announce", info_hash: H, peer_id: P, offer_id: O, offer }),
+      );
+      expect(m?.offer).toBeUndefined();
+      expect(m?.peerId).toBeUndefined();
+    }
+    const noId = parseTrackerMessage(
+      JSON.stringify({
+        action: "announce",
+        info_hash: H,
+        peer_id: "short",
+        offer_id: O,
+        offer: SDP,
+      }),
+    );
+    expect(noId?.offer).toBeUndefined();
+  });
+
+  it("never throws on random input", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.uint8Array(),
+          fc
+            .record({
+              action: fc.constantFrom("announce", "scrape", 1),
+              info_hash: fc.oneof(fc.string({ minLength: 20, maxLength: 20 }), fc.anything()),
+              peer_id: fc.anything(),
+              offer_id: fc.anything(),
+              offer: fc.anything(),
+              answer: fc.anything(),
+              interval: fc.anything(),
+            })
+            .map((r) => JSON.stringify(r) ?? ""),
+        ),
+        (input) => {
+          const m: TrackerAnnounce | undefined = parseTrackerMessage(input);
+          if (m) expect(m.infoHash).toHaveLength(20);
+        },
+      ),
+      { numRuns: 5000, seed: 11 },
+    );
+  });
+});
+
+describe("r10 tracker restarts", () => {
+  beforeEach(() => {
+    vi.useFakeTimers(FAKE);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("the client reconnects with jittered exponential backoff and re-announces", async () => {
+    const tracker = new MemoryTracker({ clock: testClock });
+    const retry = p2pConfig().p2p.trackerRetry;
+    const draws = [0.1, 0.9, 0.5, 0.3];
+    let i = 0;
+    const random = (): number => draws[i++ % draws.length] ?? 0.5;
+    const client = new TrackerClient({
+      url: TRACKER_URL,
+      clock: testClock,
+      random,
+      retry,
+      connectTimeoutMs: 2000,
+      WebSocket: tracker.WebSocket,
+    });
+    const opened: number[] = [];
+    const sub: TrackerSubscriber = {
+      infoHash: H,
+      onTrackerOpen: () => opened.push(Date.now()),
+      onTrackerMessage: () => undefined,
+    };
+    const t0 = Date.now();
+    client.subscribe(sub);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(client.connected).toBe(true);
+    expect(opened).toHaveLength(1);
+
+    tracker.stop(); // restart begins: sockets close, new ones are refused
+    await vi.advanceTimersByTimeAsync(5); // close delivered
+    expect(client.connected).toBe(false);
+    const expected = [0, 1, 2].map((n, k) =>
+      backoffDelay(n, retry, () => draws[k % draws.length] ?? 0.5),
+    );
+    expect(expected[0]).toBe(600); // 1000 × (1 + 0.5 × (0.2 − 1))
+    expect(expected[1]).toBe(2800); // 2000 × (1 + 0.5 × (1.8 − 1))
+    let attempts = client.socketsOpened;
+    for (const d of expected) {
+      await vi.advanceTimersByTimeAsync(d - 1);
+      expect(client.socketsOpened).toBe(attempts);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(client.socketsOpened).toBe(attempts + 1);
+      attempts++;
+      await vi.advanceTimersByTimeAsync(5); // refused
+    }
+    tracker.start();
+    const next = backoffDelay(3, retry, () => draws[3] ?? 0.5);
+    await vi.advanceTimersByTimeAsync(next + 10);
+    expect(client.connected).toBe(true);
+    expect(opened).toHaveLength(2);
+    expect(opened[1]).toBeGreaterThan(t0);
+    client.destroy();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("peers stay connected while the tracker is down; the swarm re-forms after it returns", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    const info = playlist("live/a.m3u8", true, 5, 10);
+    const k: SegmentKey = { swarmId: info.swarmId, segmentId: "seg-11.ts" };
+    for (const v of [a, b]) {
+      v.source.updatePlaylist(info);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    await vi.advanceTimersByTimeAsync(200);
+    expect(a.source.peerCount()).toBe(1);
+    tracker.stop();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(a.source.peerCount()).toBe(1); // playback never depended on the tracker
+    a.host.put(k, bytes(5000));
+    a.source.announce(k, 5000);
+    await vi.advanceTimersByTimeAsync(20);
+    const p = b.source.download(k, {
+      signal: new AbortController().signal,
+      giveUpAt: Date.now() + 2000,
+    });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sameBytes((await p)?.data, bytes(5000))).toBe(true);
+    // a newcomer while the tracker is down finds nobody
+    const c = makeViewer(net, tracker);
+    c.source.updatePlaylist(info);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(c.source.peerCount()).toBe(0);
+    tracker.start();
+    // every client's backoff is at most maxRetryDelayMs × 1.5; announces follow
+    await vi.advanceTimersByTimeAsync(8000 * 1.5 + 6000);
+    expect(tracker.openSockets()).toHaveLength(3);
+    expect(c.source.peerCount()).toBe(2);
+    expect(a.source.peerCount()).toBe(2);
+    for (const v of [a, b, c]) v.source.destroy();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("destroy while waiting to reconnect leaves no timer and opens nothing more", async () => {
+    const tracker = new MemoryTracker({ clock: testClock });
+    tracker.stop();
+    const client = new TrackerClient({
+      url: TRACKER_URL,
+      clock: testClock,
+      random: () => 0.5,
+      retry: p2pConfig().p2p.trackerRetry,
+      connectTimeoutMs: 2000,
+      WebSocket: tracker.WebSocket,
+    });
+    client.subscribe({
+      infoHash: H,
+      onTrackerOpen: () => undefined,
+      onTrackerMessage: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(20);
+    const n = client.socketsOpened;
+    client.destroy();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(client.socketsOpened).toBe(n);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a socket that never opens is abandoned after connectTimeoutMs", async () => {
+    let made = 0;
+    const Hanging = class {
+      readyState = 0;
+      onopen = null;
+      onmessage = null;
+      onclose = null;
+      onerror = null;
+      closed = false;
+      constructor(_url: string) {
+        made++;
+      }
+      send(): void {}
+      close(): void {
+        this.closed = true;
+      }
+    };
+    const client = new TrackerClient({
+      url: TRACKER_URL,
+      clock: testClock,
+      random: () => 0.5,
+      retry: p2pConfig().p2p.trackerRetry,
+      connectTimeoutMs: 2000,
+      WebSocket: Hanging,
+    });
+    client.subscribe({
+      infoHash: H,
+      onTrackerOpen: () => undefined,
+      onTrackerMessage: () => undefined,
+    });
+    expect(made).toBe(1);
+    await vi.advanceTimersByTimeAsync(2000 + 1000);
+    expect(made).toBe(2);
+    client.destroy();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
