@@ -266,7 +266,13 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     const start = this.deps.clock.now();
     const key = this.keyOf(req);
     const cached = this.store.get(key);
-    if (cached) {
+    // Unverified bytes kept while no hash existed must not be replayed once one is known.
+    const trusted =
+      cached &&
+      (cached.verified ||
+        this.cfg.integrity === "off" ||
+        (req.hash === undefined && this.index.get(key.segmentId) === undefined));
+    if (cached && trusted) {
       return this.deliver(req, {
         data: cached.data,
         source: "cache",

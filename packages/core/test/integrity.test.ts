@@ -298,6 +298,18 @@ describe("integrity in the engine", () => {
     expect([o.source, o.verified]).toEqual(["http", false]);
     expect(pick(optional.events, "error")).toEqual([]);
   });
+  it("unverified bytes cached before a hash existed are not replayed once the hash is known", async () => {
+    const { engine, net } = setup();
+    const hashes = await segments(net, 1);
+    net.files.set("v/index.m3u8", playlist(1));
+    await engine.loadPlaylist(PLAYLIST);
+    expect((await engine.loadSegment(segReq(0))).verified).toBe(false);
+    expect((await engine.loadSegment(segReq(0))).source).toBe("cache"); // still no hash: fine
+    net.faults.set(A, () => ({ corrupt: true })); // A now serves bad bytes
+    const r = await engine.loadSegment(segReq(0, { hash: hashes[0] }));
+    expect([r.source, r.verified, r.origin]).toEqual(["http", true, B]);
+    expect((await engine.loadSegment(segReq(0))).source).toBe("cache");
+  });
 });
 
 describe("r04 live: a new segment appears before its hash", () => {
