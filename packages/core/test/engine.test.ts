@@ -5,19 +5,10 @@ import type { PeerDownload } from "../src/p2p/contract.js";
 import { SegmentStore, type StoredSegment } from "../src/segment-store.js";
 import type { SegmentRequest } from "../src/types.js";
 import { FakePeers, P2P_ON, pick, PLAYLIST, seg, setup } from "./engine-harness.js";
-import { bytes, FAKE_TIMERS, ORIGINS, sameBytes, sha } from "./fake-net.js";
+import { bytes, FAKE_TIMERS, ORIGINS, sameBytes, sha, rejection } from "./fake-net.js";
 
 const [A, B] = ORIGINS;
 const KEY0 = { swarmId: "v/index.m3u8", segmentId: "v/seg0.ts" };
-
-async function rejection(p: Promise<unknown>): Promise<HivecastError> {
-  const e: unknown = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(HivecastError);
-  return e as HivecastError;
-}
 
 /** seg0 (20 000 bytes) on every origin, with its hash passed the way the adapter passes tags. */
 async function oneSegment(

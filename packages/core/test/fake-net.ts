@@ -3,8 +3,9 @@
  * per origin (status, refused, slow headers, trickle, stall, reset, truncation, lying
  * Content-Length, corruption), and a clock on the global (fakeable) timers.
  */
-import type { vi } from "vitest";
+import { expect, type vi } from "vitest";
 import type { Clock } from "../src/clock.js";
+import { HivecastError } from "../src/errors.js";
 
 export const ORIGINS = [
   "http://a.test/live/",
@@ -248,4 +249,14 @@ export function mediaPlaylist(
   }
   if (!opts.live) lines.push("#EXT-X-ENDLIST");
   return lines.join("\n") + "\n";
+}
+
+/** The HivecastError a promise rejects with (fails the test if it resolves or throws something else). */
+export async function rejection(p: Promise<unknown>): Promise<HivecastError> {
+  const e: unknown = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(HivecastError);
+  return e as HivecastError;
 }

@@ -3,20 +3,11 @@ import { HivecastError } from "../src/errors.js";
 import { MANIFEST_MAX_BYTES, parseIntegrityManifest } from "../src/integrity-index.js";
 import { resourceId } from "../src/origin-url.js";
 import { parsePlaylist } from "../src/playlist-parser.js";
-import { bytes, FAKE_TIMERS, ORIGINS, sameBytes, sha } from "./fake-net.js";
+import { bytes, FAKE_TIMERS, ORIGINS, sameBytes, sha, rejection } from "./fake-net.js";
 import { FakePeers, P2P_ON, pick, PLAYLIST, seg, setup } from "./engine-harness.js";
 
 const [A, B, C] = ORIGINS;
 const MANIFEST = "v/segments-sha256.json";
-
-async function rejection(p: Promise<unknown>): Promise<HivecastError> {
-  const e: unknown = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(HivecastError);
-  return e as HivecastError;
-}
 
 /** Segments seg0..seg{n-1} of distinct bytes on every origin, with their true hashes. */
 async function segments(

@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type HttpConfig, resolveConfig } from "../src/config.js";
-import { HivecastError } from "../src/errors.js";
 import { OriginPool, type PoolRequest } from "../src/origin-pool.js";
 import { planRanges } from "../src/range-plan.js";
 import type { OriginState } from "../src/types.js";
@@ -13,6 +12,7 @@ import {
   sameBytes,
   seededRandom,
   testClock,
+  rejection,
 } from "./fake-net.js";
 
 function makePool(
@@ -40,15 +40,6 @@ const req = (path: string, extra: Partial<PoolRequest> = {}): PoolRequest => ({
   ...extra,
 });
 const [A, B, C] = ORIGINS;
-
-async function rejection(p: Promise<unknown>): Promise<HivecastError> {
-  const e: unknown = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(HivecastError);
-  return e as HivecastError;
-}
 
 describe("OriginPool failover", () => {
   afterEach(() => vi.useRealTimers());
