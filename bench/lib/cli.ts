@@ -64,9 +64,12 @@ export function writeResult(path: string, result: unknown): void {
   writeFileSync(path, `${json}\n`);
 }
 
-/** Default output path of benchmark `name`: bench/results/<name>.json. */
-export function defaultOut(name: string): string {
-  return `${repoRoot}bench/results/${name}.json`;
+/**
+ * Default output path of benchmark `name`: bench/results/<name>.json, or <name>-quick.json for
+ * a `--quick` smoke run (so a smoke never overwrites a full run's numbers).
+ */
+export function defaultOut(name: string, quick = false): string {
+  return `${repoRoot}bench/results/${name}${quick ? "-quick" : ""}.json`;
 }
 
 /** Prints rows as an aligned text table (first row is the header). */

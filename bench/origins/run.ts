@@ -93,7 +93,7 @@ function parseOptions(): Options {
     splitBytes: a.int("--split-bytes", quick ? 1024 * 1024 : 4 * 1024 * 1024, 64 * 1024),
     splitCapBps: a.int("--split-cap", quick ? 1024 * 1024 : 1024 * 1024, 1024),
     splitReps: a.int("--split-reps", quick ? 1 : 5, 1),
-    out: a.value("--out") ?? defaultOut("origins"),
+    out: a.value("--out") ?? defaultOut("origins", quick),
   };
 }
 

@@ -39,7 +39,7 @@ function parseOptions(): Options {
     quick,
     build: !a.flag("--no-build"),
     budgetBytes: Math.round(a.number("--budget-kib", 30, 1) * 1024),
-    out: a.value("--out") ?? defaultOut("size"),
+    out: a.value("--out") ?? defaultOut("size", quick),
   };
 }
 

@@ -42,7 +42,7 @@ function parseOptions(): Options {
     reps: a.int("--reps", quick ? 2 : 5, 1),
     minMs: a.int("--min-ms", quick ? 60 : 400, 1),
     segmentSec: a.number("--segment-sec", 2, 0.1),
-    out: a.value("--out") ?? defaultOut("verify"),
+    out: a.value("--out") ?? defaultOut("verify", quick),
   };
 }
 
