@@ -190,8 +190,7 @@ abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
     pending.then(
       (res) => {
         if (!current()) return;
-        this.settle();
-        this.succeed(context, res, t0);
+        this.succeed(context, res, t0, current);
       },
       (e: unknown) => {
         if (!current()) return;
@@ -245,7 +244,9 @@ abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
     controller?.abort();
   }
 
-  private succeed(context: T, res: EngineResponse, t0: number): void {
+  private succeed(context: T, res: EngineResponse, t0: number, current: () => boolean): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const stats = this.stats;
     const end = Math.max(this.host.now(), t0);
     // Time the engine deliberately waited for peers is not transfer time: the load "starts" when
@@ -261,14 +262,12 @@ abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
     stats.total = res.length;
     stats.chunkCount = Math.max(stats.chunkCount, 1);
     stats.bwEstimate = (res.length * 8000) / Math.max(1, end - first);
-    const callbacks = this.callbacks;
-    if (!callbacks) return;
-    if (this.reportsPayloadProgress && callbacks.onProgress) {
-      callbacks.onProgress(stats, context, res.data, null);
-      // hls.js may abort or destroy us from inside onProgress.
-      if (this.callbacks !== callbacks || this.context !== context || stats.aborted) return;
-    }
-    callbacks.onSuccess({ url: res.url, data: res.data, code: 200 }, stats, context, null);
+    const onProgress = this.reportsPayloadProgress ? this.callbacks?.onProgress : undefined;
+    // Still in flight during onProgress: hls.js may abort or destroy us from inside it.
+    if (onProgress) onProgress(stats, context, res.data, null);
+    if (!current()) return;
+    this.settle();
+    this.callbacks?.onSuccess({ url: res.url, data: res.data, code: 200 }, stats, context, null);
   }
 
   private fail(context: T, config: LoaderConfiguration, e: unknown, t0: number): void {
