@@ -200,6 +200,35 @@ describe("PeerSegmentSource over the in-memory transport", () => {
   });
 });
 
+describe("several trackers", () => {
+  it("announces to every tracker URL; duplicate connections to one peer collapse to one on both ends", async () => {
+    const { net, tracker } = world();
+    const cfg = p2pConfig({ trackers: ["ws://127.0.0.1:9/a", "ws://127.0.0.1:9/b"] });
+    const a = makeViewer(net, tracker, { config: cfg });
+    const b = makeViewer(net, tracker, { config: cfg });
+    await join([a, b]);
+    await vi.advanceTimersByTimeAsync(12_000); // a few announce rounds on both trackers
+    expect(new Set(tracker.sockets.map((x) => x.url)).size).toBe(2);
+    expect(a.source.peerCount()).toBe(1);
+    expect(b.source.peerCount()).toBe(1);
+    // both offers (one per tracker) were answered; one connection survived on both ends
+    expect(net.opened).toBeGreaterThanOrEqual(4);
+    const open = net.connections().filter((c) => c.connected);
+    expect(open).toHaveLength(2);
+    expect(open[0]?.remote).toBe(open[1]);
+    expect(a.host.connected).toEqual([b.id]);
+    expect(a.host.disconnected).toEqual([]);
+    give(a, "seg-0.ts", bytes(20_000));
+    await vi.advanceTimersByTimeAsync(20);
+    const { value } = await settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 2000 }),
+    );
+    expect(value?.peerId).toBe(a.id);
+    destroyAll(a, b);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 describe("r01 a peer sends wrong bytes", () => {
   it("reportBad bans the peer: closed, peerBanned reported, never reconnected this session", async () => {
     const { net, tracker } = world();

@@ -112,6 +112,7 @@ export class MemoryPeerConnection
   private open(): void {
     if (this.connected || this.closed) return;
     this.connected = true;
+    this.net.opened++;
     this.emit("connect");
   }
 
@@ -180,6 +181,8 @@ export class MemoryNetwork {
   readonly clock: Clock;
   readonly latencyMs: number;
   readonly bytesPerSec: number;
+  /** Connection ends that ever opened (each link counts twice). */
+  opened = 0;
   private nextId = 1;
   private readonly live = new Map<number, MemoryPeerConnection>();
 
