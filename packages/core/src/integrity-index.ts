@@ -56,7 +56,8 @@ function invalid(url: string, why: string): HivecastError {
 /**
  * Validates a sidecar manifest `{ "<uri>": "<sha-256 hex>" }` strictly — any bad entry rejects
  * the whole file, since a half-trusted manifest is not trusted. URIs resolve against the
- * manifest's own URL; a key may end in `@start-end` (end exclusive) for a byte range.
+ * manifest's own URL; a key may end in `#bytes=first-last` (inclusive, as in an HTTP Range
+ * header and as `hivecast-origin hash` writes it) for an EXT-X-BYTERANGE resource.
  */
 export function parseIntegrityManifest(
   bytes: Uint8Array,
@@ -78,10 +79,10 @@ export function parseIntegrityManifest(
     if (key.length === 0) throw invalid(manifestUrl, "empty key");
     if (!isSha256Hex(value))
       throw invalid(manifestUrl, `entry "${key.slice(0, 200)}" is not 64 hex digits`);
-    const m = /^(.*)@(\d+)-(\d+)$/.exec(key);
+    const m = /^(.*)#bytes=(\d+)-(\d+)$/.exec(key);
     const uri = m?.[1] ?? key;
-    const range = m ? { start: Number(m[2]), end: Number(m[3]) } : undefined;
-    if (range && range.end <= range.start)
+    const range = m ? { start: Number(m[2]), end: Number(m[3]) + 1 } : undefined;
+    if (range && (range.end <= range.start || !Number.isSafeInteger(range.end)))
       throw invalid(manifestUrl, `entry "${key.slice(0, 200)}" has an empty range`);
     let url: string;
     try {

@@ -110,7 +110,7 @@ describe("playlist and manifest parsing", () => {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
     const h = "0f".repeat(32);
     const ok = parseIntegrityManifest(
-      enc({ "seg1.ts": h.toUpperCase(), "x/all.mp4@0-100": h }),
+      enc({ "seg1.ts": h.toUpperCase(), "x/all.mp4#bytes=0-99": h }),
       `${B}v/m.json`,
       idOf,
     );
@@ -124,7 +124,7 @@ describe("playlist and manifest parsing", () => {
       [enc({ "seg1.ts": "abc" }), "64 hex"],
       [enc({ "seg1.ts": h, "seg2.ts": 5 }), "seg2.ts"],
       [enc({ "": h }), "empty key"],
-      [enc({ "a.ts@5-5": h }), "empty range"],
+      [enc({ "a.ts#bytes=5-4": h }), "empty range"],
       [new TextEncoder().encode("{not json"), "JSON"],
       [new Uint8Array([0x7b, 0xff, 0x7d]), "UTF-8"],
       [new Uint8Array(MANIFEST_MAX_BYTES + 1), "larger than"],
