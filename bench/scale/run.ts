@@ -46,7 +46,7 @@ function parseArgs(argv: readonly string[]): {
   return {
     quick,
     viewers,
-    out: value("--out") ?? `${root}bench/results/scale.json`,
+    out: value("--out") ?? `${root}bench/results/scale${quick ? "-quick" : ""}.json`,
     base: {
       seconds: num("--seconds", quick ? 30 : 60),
       joinSpreadS: num("--join-spread", quick ? 6 : 10),

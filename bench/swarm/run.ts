@@ -9,7 +9,7 @@
  * with its defaults, p2p-media-loader-hlsjs tuned for live as its docs suggest, and Hivecast.
  * Every arm gets fresh origins and a fresh tracker. Origin bytes are counted by a proxy in front
  * of the origins (per viewer), so every arm is measured the same way at the network layer.
- * Writes bench/results/swarm.json and prints a table. Never fails on a number.
+ * Writes bench/results/swarm.json (quick: swarm-quick.json) and prints a table. Never fails on a number.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -81,7 +81,7 @@ function parseArgs(argv: readonly string[]): Options {
     staggerMs: int("--stagger-ms", 1000, 0),
     liveWindow: int("--live-window", 6, 3),
     origins: int("--origins", 3, 1),
-    out: value("--out") ?? `${root}bench/results/swarm.json`,
+    out: value("--out") ?? `${root}bench/results/swarm${quick ? "-quick" : ""}.json`,
     tune: parseTune(value("--tune")),
   };
 }
