@@ -3,8 +3,12 @@ import type { SegmentKey } from "../src/p2p/contract.js";
 import { fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import { infoHashOf } from "../src/p2p/swarm.js";
+import { parseSignal } from "../src/p2p/peer-transport.js";
+import type { MemoryPeerConnection } from "../src/p2p/memory-transport.js";
 import {
   FAKE,
+  TRACKER_URL,
   bytes,
   makeViewer,
   p2pConfig,
@@ -286,6 +290,69 @@ describe("r01 a peer sends wrong bytes", () => {
     expect(a.source.peerCount()).toBe(0);
     expect(b.source.peerCount()).toBe(0);
     destroyAll(a, b);
+  });
+});
+
+/** A hand-driven peer: joins the swarm through the tracker and connects to whoever answers. */
+async function rawPeer(
+  net: MemoryNetwork,
+  tracker: MemoryTracker,
+  swarmId: string,
+  peerId: string,
+): Promise<MemoryPeerConnection> {
+  const ws = new tracker.WebSocket(TRACKER_URL);
+  await vi.advanceTimersByTimeAsync(20); // open
+  const conn = net.create({ initiator: true, rtcConfig: { iceServers: [] } });
+  const offerId = "o".repeat(20);
+  ws.onmessage = (ev) => {
+    const m: unknown = JSON.parse(String(ev.data));
+    const answer = parseSignal(Reflect.get(m as object, "answer"), "answer");
+    if (answer) conn.signal(answer);
+  };
+  conn.on("signal", (offer) => {
+    ws.send(
+      JSON.stringify({
+        action: "announce",
+        info_hash: infoHashOf(swarmId),
+        peer_id: peerId,
+        numwant: 1,
+        offers: [{ offer, offer_id: offerId }],
+      }),
+    );
+  });
+  await vi.advanceTimersByTimeAsync(100);
+  return conn;
+}
+
+describe("foreign and hostile peers", () => {
+  it("a peer speaking another protocol version is disconnected, not banned", async () => {
+    const { net, tracker } = world();
+    const b = makeViewer(net, tracker);
+    await join([b]);
+    const raw = await rawPeer(net, tracker, SWARM, "-XX0200-future000000");
+    expect(raw.connected).toBe(true);
+    raw.send(Uint8Array.of(0x01, 0x48, 0x56, 0x43, 2, 0)); // handshake, version 2
+    await vi.advanceTimersByTimeAsync(50);
+    expect(raw.closed).toBe(true);
+    expect(b.host.banned).toEqual([]);
+    expect(b.host.connected).toEqual([]);
+    expect(b.source.isBanned("-XX0200-future000000")).toBe(false);
+    destroyAll(b);
+  });
+
+  it("garbage instead of a handshake bans the sender", async () => {
+    const { net, tracker } = world();
+    const b = makeViewer(net, tracker);
+    await join([b]);
+    const raw = await rawPeer(net, tracker, SWARM, "-XX0100-garbage00000");
+    raw.send(Uint8Array.of(0x04, 0, 0, 0, 1, 0, 1, 0x61)); // a request before the handshake
+    await vi.advanceTimersByTimeAsync(50);
+    expect(raw.closed).toBe(true);
+    expect(b.host.banned).toEqual([
+      ["-XX0100-garbage00000", "protocol violation: UNEXPECTED_MESSAGE"],
+    ]);
+    expect(b.host.disconnected).toEqual([]); // it never counted as connected
+    destroyAll(b);
   });
 });
 

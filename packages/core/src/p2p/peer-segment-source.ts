@@ -99,6 +99,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly banned = new Set<string>();
   /** Ready sessions per peer id (a peer may be in several swarms). */
   private readonly connected = new Map<string, number>();
+  /** Sessions counted in `connected`. */
+  private readonly counted = new WeakSet<PeerSession>();
   private readonly playlists = new Map<string, PlaylistInfo>();
   private readonly playhead = new Map<string, number>();
   private readonly prefetched = new Map<string, Prefetched>();
@@ -222,6 +224,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
   private sessionReady(s: PeerSession): void {
     const id = displayPeerId(s.peerId);
+    this.counted.add(s);
     const n = this.connected.get(id) ?? 0;
     this.connected.set(id, n + 1);
     if (n === 0) this.hostCall((h) => h.onPeerConnected(id));
@@ -229,10 +232,13 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
   private sessionClosed(s: PeerSession, reason: string, violation: string | undefined): void {
     const id = displayPeerId(s.peerId);
-    if (violation !== undefined) {
+    // A peer speaking another protocol version is dropped, not punished.
+    if (violation !== undefined && violation !== "UNSUPPORTED_VERSION") {
       this.ban(id, `protocol violation: ${violation}`);
       return;
     }
+    if (!this.counted.has(s)) return;
+    this.counted.delete(s);
     this.decConnected(id, reason);
   }
 

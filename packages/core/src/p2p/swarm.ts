@@ -374,17 +374,6 @@ export class Swarm implements TrackerSubscriber {
     return this.readySession(peerId);
   }
 
-  /** Sessions (any state) with `peerId`. */
-  hasPeer(peerId: string): boolean {
-    for (const s of this.sessions.values()) if (s.peerId === peerId) return true;
-    return false;
-  }
-
-  /** Segments we announced. */
-  haveCount(): number {
-    return this.localHaves.size;
-  }
-
   /** Announces a verified segment to every peer. */
   announceHave(segmentId: string, size: number): void {
     if (this.localHaves.get(segmentId) === size) return;
