@@ -45,6 +45,7 @@ describe("scale simulation smoke", () => {
     const r = await simulate(base);
     expect(r.viewers).toBe(10);
     expect(r.segmentsCounted).toBeGreaterThan(0);
+    expect(r.corruptSegments).toBe(0);
     // Every counted segment came from the CDN at least once; nobody beats the live limit.
     expect(r.cdnCopiesPerSegmentMean).toBeGreaterThanOrEqual(1);
     expect(r.offload).toBeGreaterThanOrEqual(0);
