@@ -248,6 +248,8 @@ interface ArmRun {
   originRatio: number | null;
   startupMs: number;
   startupMaxMs: number;
+  /** Median navigation → first video frame presented (requestVideoFrameCallback). */
+  firstFrameMs: number;
   viewersStarted: number;
   stalls: number;
   stallMs: number;
@@ -357,6 +359,7 @@ function summarizeRun(
   let libSegErr = 0;
   let originErrors = 0;
   const startups: number[] = [];
+  const firstFrames: number[] = [];
   const latencies: number[] = [];
   const pageErrors: string[] = [];
   for (const v of viewers) {
@@ -372,8 +375,8 @@ function summarizeRun(
     failed += m.fragErrors;
     fatal += m.fatalErrors;
     libSegErr += m.lib.segErrors;
-    const s = m.firstFrameMs ?? m.startupMs;
-    if (s !== null) startups.push(Math.min(s, m.startupMs ?? s));
+    if (m.startupMs !== null) startups.push(m.startupMs);
+    if (m.firstFrameMs !== null) firstFrames.push(m.firstFrameMs);
     if (m.latency.length > 0) latencies.push(median(m.latency));
     for (const e of m.pageErrors) pageErrors.push(`viewer ${v.viewer}: ${e}`);
     if (arm.startsWith("p2pml")) {
@@ -401,6 +404,7 @@ function summarizeRun(
     originRatio: null,
     startupMs: median(startups),
     startupMaxMs: startups.length ? Math.max(...startups) : Number.NaN,
+    firstFrameMs: median(firstFrames),
     viewersStarted: startups.length,
     stalls,
     stallMs,
@@ -422,6 +426,7 @@ interface ArmSummary {
   libP2pShare: Spread;
   originRatio: Spread;
   startupMs: Spread;
+  firstFrameMs: Spread;
   startupVsPlain: Spread;
   stalls: Spread;
   stallMs: Spread;
@@ -508,6 +513,7 @@ async function main(): Promise<void> {
       libP2pShare: spread(rs.map((r) => r.libP2pShare ?? Number.NaN)),
       originRatio: spread(rs.map((r) => r.originRatio ?? Number.NaN)),
       startupMs: spread(rs.map((r) => r.startupMs)),
+      firstFrameMs: spread(rs.map((r) => r.firstFrameMs)),
       startupVsPlain: spread(vsPlain((r) => r.startupMs, "ratio")),
       stalls: spread(rs.map((r) => r.stalls)),
       stallMs: spread(rs.map((r) => r.stallMs)),
