@@ -1,4 +1,4 @@
-import type { HivecastStats, OriginStats } from "@hivecast/core";
+import type { HivecastStats, OriginState, OriginStats } from "@hivecast/core";
 import { loadDemoConfig, type DemoConfig } from "./config.js";
 import {
   cssVar,
@@ -35,6 +35,31 @@ const ORIGIN_FALLBACK = ["#0072b2", "#e69f00", "#cc79a7", "#56b4e9", "#d55e00"];
 const LOG_KEEP = 50;
 /** Samples (seconds) the byte rates are averaged over. */
 const RATE_WINDOW = 3;
+
+/** How long a failure keeps a breaker-closed origin shown as degraded. */
+const DEGRADED_WINDOW_MS = 20_000;
+
+/** What the origin badge shows: the breaker state, or "degraded" when it failed recently. */
+type DisplayState = OriginState | "degraded" | "idle";
+
+const STATE_HELP: Record<DisplayState, string> = {
+  healthy: "circuit breaker closed, no recent failures",
+  degraded: "circuit breaker closed, but requests failed in the last 20 s",
+  open: "circuit breaker open: the player avoids this origin until a probe succeeds",
+  "half-open": "circuit breaker half-open: a probe request decides",
+  idle: "not used yet",
+};
+
+/**
+ * The engine may simply route around a failing origin before its breaker opens (the breaker
+ * needs consecutive failures), so recent failures are shown too, or a dead origin would look
+ * healthy.
+ */
+function displayState(o: OriginStats | undefined, recentFailures: number): DisplayState {
+  if (!o) return "idle";
+  if (o.state === "healthy" && recentFailures > 0) return "degraded";
+  return o.state;
+}
 
 /** Per-origin DOM handles. */
 interface OriginView {
@@ -83,6 +108,8 @@ class Dashboard {
   private readonly originViews: OriginView[] = [];
   private readonly log: LogEntry[] = [];
   private logDirty = false;
+  /** Per origin: recent (time, cumulative failures) marks, to spot an origin failing now. */
+  private failureMarks: { t: number; failures: number }[][] = [];
   /** Recent samples; rates are averaged over the window they span. */
   private history: PlayerSample[] = [];
 
@@ -248,7 +275,16 @@ class Dashboard {
     );
   }
 
+  /** Failures of origin `i` that happened within the last {@link DEGRADED_WINDOW_MS}. */
+  private failuresAt(i: number, now: number, failures: number): number {
+    const marks = (this.failureMarks[i] ??= []);
+    marks.push({ t: now, failures });
+    while (marks.length > 1 && (marks[0]?.t ?? now) < now - DEGRADED_WINDOW_MS) marks.shift();
+    return failures - (marks[0]?.failures ?? failures);
+  }
+
   reset(): void {
+    this.failureMarks = [];
     this.history = [];
     this.bytesChart.clear();
     for (const s of Object.values(this.sparks)) s.clear();
@@ -307,9 +343,10 @@ class Dashboard {
       const view = this.originViews[i];
       if (!view) return;
       const o = originStats(stats, origin);
-      const state = o?.state ?? "idle";
+      const state = displayState(o, this.failuresAt(i, sample.t, o?.failures ?? 0));
       view.root.dataset.state = state;
       view.badge.textContent = state;
+      view.badge.title = STATE_HELP[state];
       view.throughput.textContent = o && o.throughputBps > 0 ? formatRate(o.throughputBps) : "—";
       view.ttfb.textContent = o && o.ttfbMs > 0 ? `${Math.round(o.ttfbMs)} ms` : "—";
       view.bytes.textContent = o ? formatBytes(o.bytes) : "—";
