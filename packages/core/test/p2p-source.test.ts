@@ -306,7 +306,8 @@ async function rawPeer(
   const offerId = "o".repeat(20);
   ws.onmessage = (ev) => {
     const m: unknown = JSON.parse(String(ev.data));
-    const answer = parseSignal(Reflect.get(m as object, "answer"), "answer");
+    const raw = typeof m === "object" && m !== null ? Reflect.get(m, "answer") : undefined;
+    const answer = parseSignal(raw, "answer");
     if (answer) conn.signal(answer);
   };
   conn.on("signal", (offer) => {
@@ -459,6 +460,37 @@ describe("live offload near the edge", () => {
     expect(lateGot?.waitMs).toBe(0);
     expect(sameBytes(lateGot?.data, data)).toBe(true);
     destroyAll(...viewers, late);
+  });
+
+  it("with one upload slot per viewer, busy fetchers do not send the rest to HTTP: it cascades peer to peer", async () => {
+    const { net, tracker } = world({ bytesPerSec: 5_000_000, latencyMs: 10 });
+    const cfg = p2pConfig({ maxUploads: 1 });
+    const viewers = Array.from({ length: 12 }, (_, i) =>
+      makeViewer(net, tracker, { seed: 500 + i, config: cfg }),
+    );
+    const info = playlist(SWARM, true, 5, 100);
+    await join(viewers, info);
+    await vi.advanceTimersByTimeAsync(6000);
+    const data = bytes(300_000, 4);
+    const giveUpAt = Date.now() + 4000;
+    let http = 0;
+    const results = viewers.map(async (v) => {
+      const got = await v.source.download(key("seg-104.ts"), { signal: never(), giveUpAt });
+      if (!got) {
+        http++;
+        await new Promise((r) => setTimeout(r, 150));
+        give(v, "seg-104.ts", data);
+        return true;
+      }
+      give(v, "seg-104.ts", got.data); // verified by the Engine, stored, announced
+      return sameBytes(got.data, data);
+    });
+    const { value } = await settle(Promise.all(results));
+    expect(value.every(Boolean)).toBe(true);
+    expect(http).toBe(fetcherCount(12, 0.15));
+    const uploads = viewers.map((v) => v.host.uploaded.length);
+    expect(uploads.reduce((a, b) => a + b, 0)).toBe(12 - http);
+    destroyAll(...viewers);
   });
 
   it("when the designated fetchers never deliver, everyone else falls back before giveUpAt", async () => {

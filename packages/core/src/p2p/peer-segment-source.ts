@@ -14,7 +14,7 @@ import type {
   SegmentKey,
 } from "./contract.js";
 import { isShareableSegmentId } from "./peer-protocol.js";
-import type { PeerSession } from "./peer-session.js";
+import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
 import type { PeerTransport } from "./peer-transport.js";
 import {
   isFallingBehind,
@@ -32,6 +32,8 @@ export const PEER_STALL_MS = 2000;
 export const LIVE_EDGE_SEGMENTS = 2;
 /** Most peers tried for one download. */
 export const MAX_PEER_ATTEMPTS = 3;
+/** A peer that answered "busy" is asked again after this, ms. */
+export const BUSY_RETRY_MS = 250;
 /** VOD prefetch: concurrent peer transfers. */
 export const MAX_PREFETCH_INFLIGHT = 2;
 /** VOD prefetch: byte cap of prefetched (unverified, never re-served) segments. */
@@ -75,7 +77,8 @@ export function displayPeerId(raw: string): string {
 }
 
 type TransferResult =
-  { ok: true; data: Uint8Array; firstByteAt: number } | { ok: false; retry: boolean };
+  | { ok: true; data: Uint8Array; firstByteAt: number }
+  | { ok: false; retry: boolean; busy: boolean };
 
 interface Prefetched {
   download: PeerDownload;
@@ -373,13 +376,24 @@ export class P2PSegmentSource implements PeerSegmentSource {
     const { clock, config } = this.deps;
     const { signal, giveUpAt } = opts;
     const tried = new Set<string>();
+    /** Peers that were busy, and when to ask them again. Busy is not a failure. */
+    const busy = new Map<string, number>();
     let waitMs = 0;
     for (let round = 0; round < 1000; round++) {
       if (this.destroyed) return null;
       if (signal.aborted) throw signal.reason;
       const now = clock.now();
       if (now >= giveUpAt || tried.size >= MAX_PEER_ATTEMPTS) return null;
-      const sessions = swarm.candidates(key.segmentId, tried);
+      let retryBusyAt = Number.POSITIVE_INFINITY;
+      const excluded = new Set(tried);
+      for (const [id, at] of busy) {
+        if (at <= now) busy.delete(id);
+        else {
+          excluded.add(id);
+          retryBusyAt = Math.min(retryBusyAt, at);
+        }
+      }
+      const sessions = swarm.candidates(key.segmentId, excluded);
       const candidates: Candidate[] = sessions.map((s) => ({
         peerId: s.peerId,
         throughputBps: s.throughputBps,
@@ -407,7 +421,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       if (plan.kind === "http") return null;
       if (plan.kind === "wait") {
         const t0 = clock.now();
-        await swarm.waitForChange(key.segmentId, plan.until, signal);
+        await swarm.waitForChange(key.segmentId, Math.min(plan.until, retryBusyAt), signal);
         waitMs += clock.now() - t0;
         continue;
       }
@@ -427,7 +441,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
         };
       }
       if (!r.retry) return null;
-      tried.add(plan.peerId);
+      if (r.busy) busy.set(plan.peerId, clock.now() + BUSY_RETRY_MS);
+      else tried.add(plan.peerId);
     }
     return null;
   }
@@ -489,7 +504,13 @@ export class P2PSegmentSource implements PeerSegmentSource {
         this.lifetime.signal.removeEventListener("abort", onDestroy);
         if (aborted) reject(abortReason);
         else if (o.ok) resolve(o);
-        else resolve({ ok: false, retry });
+        else
+          resolve({
+            ok: false,
+            retry,
+            busy:
+              o.reason === "rejected" && (o.detail === "busy" || o.detail === LOCAL_BUSY_DETAIL),
+          });
       });
     });
   }

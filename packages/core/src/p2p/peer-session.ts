@@ -34,6 +34,8 @@ export const SEND_HIGH_WATER_BYTES = 256 * 1024;
 /** How often a paused upload looks at `bufferedAmount` again, ms. */
 export const BACKPRESSURE_POLL_MS = 20;
 const RECENT_CANCELS = 32;
+/** `detail` of a request refused locally because too many are in flight to the peer. */
+export const LOCAL_BUSY_DETAIL = "too many requests to this peer";
 
 /** Shared upload admission: concurrent slots and a byte-rate cap. */
 export interface UploadGate {
@@ -287,7 +289,7 @@ export class PeerSession {
       return { done, cancel: () => undefined };
     }
     if (this.downloads.size >= MAX_OUTGOING_PER_PEER) {
-      resolve({ ok: false, reason: "rejected", detail: "too many requests to this peer" });
+      resolve({ ok: false, reason: "rejected", detail: LOCAL_BUSY_DETAIL });
       return { done, cancel: () => undefined };
     }
     const requestId = this.nextRequestId;
