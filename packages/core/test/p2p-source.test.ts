@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { SegmentKey } from "../src/p2p/contract.js";
-import { fetcherCount } from "../src/p2p/scheduler.js";
+import { fetchRank, fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import { infoHashOf } from "../src/p2p/swarm.js";
@@ -36,6 +36,13 @@ async function join(viewers: Viewer[], info = playlist(SWARM, false, 10)): Promi
     await vi.advanceTimersByTimeAsync(100);
   }
   await vi.advanceTimersByTimeAsync(200);
+}
+
+/** Steady state at the live edge: everyone has the segment before the newest (seg-103). */
+async function steady(viewers: Viewer[]): Promise<void> {
+  await vi.advanceTimersByTimeAsync(6000);
+  for (const v of viewers) give(v, "seg-103.ts", bytes(1000, 103));
+  await vi.advanceTimersByTimeAsync(50);
 }
 
 function give(v: Viewer, segmentId: string, data: Uint8Array): void {
@@ -426,7 +433,7 @@ describe("live offload near the edge", () => {
     );
     const info = playlist(SWARM, true, 5, 100);
     await join(viewers, info);
-    await vi.advanceTimersByTimeAsync(6000);
+    await steady(viewers);
     for (const v of viewers) expect(v.source.peerCount()).toBe(9);
     const segmentId = "seg-104.ts"; // the newest
     const data = bytes(400_000, 9);
@@ -470,7 +477,7 @@ describe("live offload near the edge", () => {
     );
     const info = playlist(SWARM, true, 5, 100);
     await join(viewers, info);
-    await vi.advanceTimersByTimeAsync(6000);
+    await steady(viewers);
     const data = bytes(300_000, 4);
     const giveUpAt = Date.now() + 4000;
     let http = 0;
@@ -493,6 +500,43 @@ describe("live offload near the edge", () => {
     destroyAll(...viewers);
   });
 
+  it("viewers that are not following the live edge (paused, behind) are never counted on as fetchers", async () => {
+    const { net, tracker } = world({ bytesPerSec: 5_000_000, latencyMs: 10 });
+    const viewers = Array.from({ length: 8 }, (_, i) =>
+      makeViewer(net, tracker, { seed: 700 + i }),
+    );
+    const info = playlist(SWARM, true, 5, 100);
+    await join(viewers, info);
+    await vi.advanceTimersByTimeAsync(6000);
+    // The active viewers are the three ranked last for seg-104: counting the paused ones, every
+    // active viewer would leave the fetching to paused viewers and wait in vain.
+    const ranked = [...viewers].sort(
+      (x, y) => fetchRank(x.id, "seg-104.ts") - fetchRank(y.id, "seg-104.ts"),
+    );
+    const active = ranked.slice(-3);
+    for (const v of active) give(v, "seg-103.ts", bytes(1000, 103)); // the others are paused
+    await vi.advanceTimersByTimeAsync(50);
+    const data = bytes(200_000, 6);
+    const giveUpAt = Date.now() + 3000;
+    let http = 0;
+    const out = await settle(
+      Promise.all(
+        active.map(async (v) => {
+          const got = await v.source.download(key("seg-104.ts"), { signal: never(), giveUpAt });
+          if (!got) {
+            http++;
+            await new Promise((r) => setTimeout(r, 150));
+            give(v, "seg-104.ts", data);
+          }
+          return Date.now();
+        }),
+      ),
+    );
+    expect(http).toBe(fetcherCount(3, 0.15)); // one of the three active viewers
+    for (const at of out.value) expect(at).toBeLessThan(giveUpAt - 1000); // nobody waited it out
+    destroyAll(...viewers);
+  });
+
   it("when the designated fetchers never deliver, everyone else falls back before giveUpAt", async () => {
     const { net, tracker } = world();
     const viewers = Array.from({ length: 6 }, (_, i) =>
@@ -500,7 +544,7 @@ describe("live offload near the edge", () => {
     );
     const info = playlist(SWARM, true, 5, 100);
     await join(viewers, info);
-    await vi.advanceTimersByTimeAsync(6000);
+    await steady(viewers);
     const giveUpAt = Date.now() + 2000;
     const results = await settle(
       Promise.all(
@@ -537,7 +581,7 @@ describe("live offload near the edge", () => {
       makeViewer(net, tracker, { seed: 300 + i }),
     );
     await join(viewers, playlist(SWARM, true, 5, 100));
-    await vi.advanceTimersByTimeAsync(6000);
+    await steady(viewers);
     const ac = new AbortController();
     const waits = viewers.map((v) =>
       v.source.download(key("seg-104.ts"), { signal: ac.signal, giveUpAt: Date.now() + 5000 }).then(
@@ -684,7 +728,7 @@ describe("r17 destroy() during every stage", () => {
     const { net, tracker } = world({ bytesPerSec: 1_000_000 });
     const vs = Array.from({ length: 5 }, (_, i) => makeViewer(net, tracker, { seed: 400 + i }));
     await join(vs, playlist(SWARM, true, 5, 100));
-    await vi.advanceTimersByTimeAsync(6000);
+    await steady(vs);
     // waiting stage
     const waits = vs.map((v) =>
       v.source.download(key("seg-104.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),

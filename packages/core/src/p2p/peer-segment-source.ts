@@ -319,12 +319,15 @@ export class P2PSegmentSource implements PeerSegmentSource {
       giveUpAt,
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
+      previousId: pos?.previousId,
     });
     this.schedulePrefetch(key.swarmId);
     return result;
   }
 
-  private position(key: SegmentKey): { sn: number; nearLiveEdge: boolean } | undefined {
+  private position(
+    key: SegmentKey,
+  ): { sn: number; nearLiveEdge: boolean; previousId: string | undefined } | undefined {
     const info = this.playlists.get(key.swarmId);
     if (!info) return undefined;
     const i = info.segments.findIndex((s) => s.segmentId === key.segmentId);
@@ -333,6 +336,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     return {
       sn: seg.sn,
       nearLiveEdge: info.live && i >= info.segments.length - LIVE_EDGE_SEGMENTS,
+      previousId: info.segments[i - 1]?.segmentId,
     };
   }
 
@@ -371,6 +375,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
       giveUpAt: number;
       size: number | undefined;
       nearLiveEdge: boolean;
+      /** The segment before this one: peers that have it are following the live edge. */
+      previousId?: string | undefined;
     },
   ): Promise<PeerDownload | null> {
     const { clock, config } = this.deps;
@@ -411,7 +417,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
           isHttpFetcher(
             this.peerId,
             !this.downloadOnly,
-            serving.map((s) => s.peerId),
+            serving
+              .filter((s) => !opts.previousId || s.remoteHaves.has(opts.previousId))
+              .map((s) => s.peerId),
             key.segmentId,
             config.p2p.liveHttpFetchShare,
           ),
