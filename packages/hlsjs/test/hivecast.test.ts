@@ -5,7 +5,8 @@ import type {
   LoaderCallbacks,
   PlaylistLoaderContext,
 } from "hls.js";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { EngineDeps } from "../src/index.js";
 import { DEFAULT_CONFIG, Hivecast, HivecastError } from "../src/index.js";
 import { FakeHls } from "./fake-hls.js";
 import {
@@ -317,6 +318,62 @@ describe("Hivecast with the real engine (fake fetch)", () => {
     expect(seenSignal?.aborted).toBe(true);
     await new Promise((r) => setTimeout(r, 20));
     expect(calls.map((c) => c.kind)).toEqual(["abort"]);
+  });
+});
+
+describe("Hivecast with the real engine and a P2P layer that makes it wait", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("the engine's deliberate peer wait is excluded from LoaderStats (ABR sees only the transfer)", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance", "Date"] });
+    const PEER_WAIT_MS = 400;
+    const hash = await sha256Hex(SEG);
+    const { fetch } = tableFetch({ [SEG_URL]: { status: 200, body: SEG } });
+    // Peers "might get it soon": the P2P layer waits, then gives up, and the engine goes to HTTP.
+    const peerSourceFactory: NonNullable<EngineDeps["peerSourceFactory"]> = ({ clock }) => ({
+      download: (_key, { signal, giveUpAt }) =>
+        new Promise((resolve, reject) => {
+          const wait = Math.min(PEER_WAIT_MS, giveUpAt - clock.now());
+          const h = clock.setTimeout(() => resolve(null), wait);
+          signal.addEventListener("abort", () => {
+            clock.clearTimeout(h);
+            reject(signal.reason);
+          });
+        }),
+      reportBad: () => {},
+      announce: () => {},
+      forget: () => {},
+      updatePlaylist: () => {},
+      peerCount: () => 0,
+      destroy: () => {},
+    });
+    const hivecast = make(
+      { origins: ["https://a.example/"], p2p: { enabled: true, trackers: ["ws://127.0.0.1:9/"] } },
+      { fetch, peerSourceFactory },
+    );
+    const cfg = hivecast.hlsConfig();
+    const loader = new cfg.fLoader(cfg as HlsConfig);
+    const { calls, callbacks } = recorder<FragmentLoaderContext>();
+    const t0 = performance.now();
+    loader.load(
+      fragmentContext(frag({ tagList: [["EXT-X-HIVECAST-SHA256", hash]] }), { url: SEG_URL }),
+      loaderConfig(),
+      callbacks,
+    );
+    expect(loader.stats.loading.start).toBe(t0);
+    await vi.advanceTimersByTimeAsync(PEER_WAIT_MS);
+    for (let i = 0; i < 50 && calls.length === 0; i++) await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.kind)).toEqual(["success"]);
+    const s = calls[0]!.stats;
+    // load() was at t0, the engine waited ≥ 400 ms for peers, then HTTP took (fake) no time
+    expect(s.loading.end - t0).toBeGreaterThanOrEqual(PEER_WAIT_MS);
+    expect(s.loading.start - t0).toBeGreaterThanOrEqual(PEER_WAIT_MS);
+    expect(s.loading.end - s.loading.start).toBeLessThan(50);
+    expect(s.loading.start).toBeLessThanOrEqual(s.loading.first);
+    expect(s.loading.first).toBeLessThanOrEqual(s.loading.end);
+    expect(s.loaded).toBe(SEG.length);
   });
 });
 
