@@ -52,13 +52,18 @@ export class MemoryPeerConnection
   private readonly inFlight: InFlight[] = [];
   private linkFreeAt = 0;
 
+  /** Send rate of this end, bytes/second (0 = unlimited). */
+  private readonly bytesPerSec: number;
+
   constructor(
     private readonly net: MemoryNetwork,
     id: number,
     opts: CreatePeerOptions,
+    bytesPerSec: number,
   ) {
     super();
     this.id = id;
+    this.bytesPerSec = bytesPerSec;
     this.initiator = opts.initiator;
     if (opts.initiator) this.later(() => this.emit("signal", { type: "offer", sdp: this.sdp() }));
   }
@@ -127,8 +132,8 @@ export class MemoryPeerConnection
     this.sentMessages++;
     const copy = data.slice();
     const now = this.net.clock.now();
-    const serializeMs =
-      this.net.bytesPerSec > 0 ? (copy.byteLength / this.net.bytesPerSec) * 1000 : 0;
+    this.net.bytesSent += copy.byteLength;
+    const serializeMs = this.bytesPerSec > 0 ? (copy.byteLength / this.bytesPerSec) * 1000 : 0;
     const sentAt = Math.max(now, this.linkFreeAt) + serializeMs;
     this.linkFreeAt = sentAt;
     if (serializeMs > 0) this.inFlight.push({ bytes: copy.byteLength, sentAt });
@@ -168,11 +173,15 @@ export class MemoryTransport implements PeerTransport {
   /** Connections created through this transport. */
   created = 0;
 
-  constructor(private readonly net: MemoryNetwork) {}
+  constructor(
+    private readonly net: MemoryNetwork,
+    /** Upload rate of this viewer's connections, bytes/second (0 = unlimited). */
+    private readonly bytesPerSec: number,
+  ) {}
 
   createPeer(opts: CreatePeerOptions): PeerConnection {
     this.created++;
-    return this.net.create(opts);
+    return this.net.create(opts, this.bytesPerSec);
   }
 }
 
@@ -183,6 +192,8 @@ export class MemoryNetwork {
   readonly bytesPerSec: number;
   /** Connection ends that ever opened (each link counts twice). */
   opened = 0;
+  /** Bytes sent over all connections. */
+  bytesSent = 0;
   private nextId = 1;
   private readonly live = new Map<number, MemoryPeerConnection>();
 
@@ -192,14 +203,17 @@ export class MemoryNetwork {
     this.bytesPerSec = opts.bytesPerSec ?? 0;
   }
 
-  /** A new transport (one per simulated viewer). */
-  transport(): MemoryTransport {
-    return new MemoryTransport(this);
+  /**
+   * A new transport (one per simulated viewer); `bytesPerSec` overrides the network's link
+   * rate for what this viewer sends (its upload capacity per connection).
+   */
+  transport(opts: { bytesPerSec?: number } = {}): MemoryTransport {
+    return new MemoryTransport(this, opts.bytesPerSec ?? this.bytesPerSec);
   }
 
   /** @internal */
-  create(opts: CreatePeerOptions): MemoryPeerConnection {
-    const c = new MemoryPeerConnection(this, this.nextId++, opts);
+  create(opts: CreatePeerOptions, bytesPerSec = this.bytesPerSec): MemoryPeerConnection {
+    const c = new MemoryPeerConnection(this, this.nextId++, opts, bytesPerSec);
     this.live.set(c.id, c);
     return c;
   }
