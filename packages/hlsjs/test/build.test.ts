@@ -81,6 +81,27 @@ describe("ESM build (dist/index.js)", () => {
   });
 });
 
+describe("package.json points at what the builds write", () => {
+  it("exports map, main and CDN fields name the ESM and IIFE outputs", () => {
+    const pkg: unknown = JSON.parse(
+      readFileSync(fileURLToPath(new URL("../package.json", import.meta.url)), "utf8"),
+    );
+    expect(pkg).toMatchObject({
+      main: "./dist/index.js",
+      types: "./dist/index.d.ts",
+      unpkg: "./dist/hivecast.iife.js",
+      exports: {
+        ".": { types: "./dist/index.d.ts", import: "./dist/index.js" },
+        "./iife": "./dist/hivecast.iife.js",
+      },
+      peerDependencies: { "hls.js": expect.stringMatching(/^\^1\.5/) },
+    });
+    expect(pkg).not.toHaveProperty(["dependencies", "hls.js"]);
+    expect(esm.length).toBeGreaterThan(0);
+    expect(iife.length).toBeGreaterThan(0);
+  });
+});
+
 describe("IIFE build (hivecast.iife.js)", () => {
   it("defines the global Hivecast: a class with the package's exports as statics, no hls.js inside", () => {
     expect(HLS_JS_MARKERS.filter((m) => iife.includes(m))).toEqual([]);
