@@ -176,8 +176,10 @@ abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
       // Lets hls.js's abandon rules see a transfer in progress.
       if (stats.loading.first === 0 && loaded > 0)
         stats.loading.first = Math.max(this.host.now(), t0);
-      stats.loaded = Math.max(stats.loaded, loaded);
       if (total !== undefined && total > 0) stats.total = total;
+      // Monotonic, and never past the size (parallel hedged attempts may both count).
+      const grown = Math.max(stats.loaded, loaded);
+      stats.loaded = stats.total > 0 ? Math.min(grown, stats.total) : grown;
     };
 
     let pending: Promise<EngineResponse>;

@@ -139,6 +139,8 @@ describe("fragment loader: stats", () => {
     onProgress?.(3000, 20_000); // a retry on another origin restarts its count: stays monotonic
     expect(fLoader.stats.loaded).toBe(4000);
     expect(fLoader.stats.loading.first).toBe(1200);
+    onProgress?.(26_000, 20_000); // two hedged attempts counted together: capped at the size
+    expect(fLoader.stats.loaded).toBe(20_000);
   });
 
   it("hands hls.js a buffer it may transfer, even when the engine returns a view", async () => {
