@@ -3,6 +3,12 @@
  * {@link PeerSegmentSource} seam. Internal to @hivecast/core except what the Engine, the
  * adapters' tests and the simulator inject.
  */
+import type { PeerSegmentSourceFactory } from "./contract.js";
+import { createPeerSegmentSource } from "./peer-segment-source.js";
+
+/** The production P2P layer as the Engine's `peerSourceFactory` (WebRTC, global WebSocket). */
+export const peerSegmentSourceFactory: PeerSegmentSourceFactory = createPeerSegmentSource;
+
 export {
   createPeerSegmentSource,
   P2PSegmentSource,
