@@ -684,6 +684,8 @@ describe("VOD prefetch", () => {
     });
     expect(Date.now()).toBe(t0);
     expect(sameBytes(next?.data, bytes(10_000, 1))).toBe(true);
+    expect(next?.firstByteAt).toBe(t0); // timings never precede the Engine's request
+    expect(next?.waitMs).toBe(0);
     await vi.advanceTimersByTimeAsync(500);
     expect(a.host.uploaded.length).toBe(5); // window moved: seg-4
     destroyAll(a, b);

@@ -106,6 +106,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly counted = new WeakSet<PeerSession>();
   private readonly playlists = new Map<string, PlaylistInfo>();
   private readonly playhead = new Map<string, number>();
+  /** Index of each segment id in its playlist, per swarm (O(1) lookups on hot paths). */
+  private readonly segmentIndex = new Map<string, Map<string, number>>();
+  /** Playlist index of the last segment the Engine asked for, per swarm. */
+  private readonly playheadIndex = new Map<string, number>();
   private readonly prefetched = new Map<string, Prefetched>();
   private readonly prefetching = new Map<string, Promise<PeerDownload | null>>();
   private prefetchedBytes = 0;
@@ -296,22 +300,26 @@ export class P2PSegmentSource implements PeerSegmentSource {
     const pos = this.position(key);
     if (pos) {
       this.playhead.set(key.swarmId, pos.sn);
+      this.playheadIndex.set(key.swarmId, pos.index);
       this.evictPrefetched(key.swarmId, pos.sn);
     }
     const k = keyOf(key);
+    const asked = this.deps.clock.now();
     const pre = this.prefetched.get(k);
     if (pre) {
       this.dropPrefetched(k);
       this.schedulePrefetch(key.swarmId);
-      return { ...pre.download, waitMs: 0 };
+      // Bytes already here: no first byte before the Engine asked, no waiting.
+      return { ...pre.download, firstByteAt: asked, waitMs: 0 };
     }
     const inflight = this.prefetching.get(k);
     if (inflight) {
       const got = await this.raceUntil(inflight, giveUpAt, signal);
+      if (this.destroyed) return null;
       if (got) {
         this.dropPrefetched(k);
         this.schedulePrefetch(key.swarmId);
-        return got;
+        return { ...got, firstByteAt: Math.max(got.firstByteAt, asked), waitMs: 0 };
       }
     }
     const result = await this.fetch(swarm, key, {
@@ -327,14 +335,17 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
   private position(
     key: SegmentKey,
-  ): { sn: number; nearLiveEdge: boolean; previousId: string | undefined } | undefined {
+  ):
+    | { sn: number; index: number; nearLiveEdge: boolean; previousId: string | undefined }
+    | undefined {
     const info = this.playlists.get(key.swarmId);
-    if (!info) return undefined;
-    const i = info.segments.findIndex((s) => s.segmentId === key.segmentId);
+    const i = this.segmentIndex.get(key.swarmId)?.get(key.segmentId);
+    if (!info || i === undefined) return undefined;
     const seg = info.segments[i];
     if (!seg) return undefined;
     return {
       sn: seg.sn,
+      index: i,
       nearLiveEdge: info.live && i >= info.segments.length - LIVE_EDGE_SEGMENTS,
       previousId: info.segments[i - 1]?.segmentId,
     };
@@ -541,6 +552,13 @@ export class P2PSegmentSource implements PeerSegmentSource {
   updatePlaylist(info: PlaylistInfo): void {
     if (this.destroyed) return;
     this.playlists.set(info.swarmId, info);
+    const index = new Map<string, number>();
+    info.segments.forEach((seg, i) => index.set(seg.segmentId, i));
+    this.segmentIndex.set(info.swarmId, index);
+    const head = this.playhead.get(info.swarmId);
+    const headIndex = info.segments.findIndex((seg) => seg.sn === head);
+    if (headIndex >= 0) this.playheadIndex.set(info.swarmId, headIndex);
+    else this.playheadIndex.delete(info.swarmId);
     this.swarm(info.swarmId);
     this.schedulePrefetch(info.swarmId);
   }
@@ -568,13 +586,16 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (this.destroyed) return;
     const info = this.playlists.get(swarmId);
     const head = this.playhead.get(swarmId);
+    const headIndex = this.playheadIndex.get(swarmId);
     const swarm = this.swarms.get(swarmId);
     const n = this.deps.config.p2p.vodPrefetchSegments;
-    if (!info || info.live || head === undefined || !swarm || n <= 0) return;
-    for (const seg of info.segments) {
+    if (!info || info.live || head === undefined || headIndex === undefined || !swarm || n <= 0)
+      return;
+    for (let i = headIndex + 1; i <= headIndex + n; i++) {
+      const seg = info.segments[i];
+      if (!seg) return;
       if (this.prefetching.size >= MAX_PREFETCH_INFLIGHT) return;
       if (this.prefetchedBytes >= MAX_PREFETCH_BYTES) return;
-      if (seg.sn <= head || seg.sn > head + n) continue;
       const key: SegmentKey = { swarmId, segmentId: seg.segmentId };
       const k = keyOf(key);
       if (this.prefetched.has(k) || this.prefetching.has(k)) continue;
