@@ -136,6 +136,23 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     destroyAll(a, b);
   });
 
+  it("a peer announcing another size than the Engine expects is not asked", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    give(a, "seg-0.ts", bytes(1000));
+    await vi.advanceTimersByTimeAsync(50);
+    const opts = { signal: never(), giveUpAt: Date.now() + 3000 };
+    expect(await b.source.download(key("seg-0.ts"), { ...opts, expectedSize: 999 })).toBeNull();
+    expect(a.host.uploaded).toEqual([]);
+    const { value } = await settle(
+      b.source.download(key("seg-0.ts"), { ...opts, expectedSize: 1000 }),
+    );
+    expect(value?.data.byteLength).toBe(1000);
+    destroyAll(a, b);
+  });
+
   it("uploads only verified bytes from the store: a request for anything else is refused", async () => {
     const { net, tracker } = world();
     const a = makeViewer(net, tracker);

@@ -410,7 +410,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
           retryBusyAt = Math.min(retryBusyAt, at);
         }
       }
-      const sessions = swarm.candidates(key.segmentId, excluded);
+      // A peer announcing another size than the Engine expects cannot have the right bytes.
+      const sessions = swarm
+        .candidates(key.segmentId, excluded)
+        .filter((x) => opts.size === undefined || x.remoteHaves.get(key.segmentId) === opts.size);
       const candidates: Candidate[] = sessions.map((s) => ({
         peerId: s.peerId,
         throughputBps: s.throughputBps,
