@@ -17,9 +17,9 @@ stamp=node_modules/.hivecast-install
 if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || { [ -f pnpm-lock.yaml ] && [ pnpm-lock.yaml -nt "$stamp" ]; }; then
   echo "› installing dependencies"
   if [ -f pnpm-lock.yaml ]; then
-    pnpm install --frozen-lockfile --reporter=silent
+    pnpm install --frozen-lockfile --loglevel=error
   else
-    pnpm install --reporter=silent
+    pnpm install --loglevel=error
   fi
   touch "$stamp"
 fi
