@@ -33,5 +33,9 @@ export default defineConfig({
       },
     },
   },
-  server: { host: "127.0.0.1", strictPort: false },
+  // `vite` in demo/ (hot reload) while `npm start` runs: config.json comes from the launcher.
+  server: {
+    host: "127.0.0.1",
+    proxy: { "/config.json": `http://127.0.0.1:${process.env.PORT ?? "8080"}` },
+  },
 });
