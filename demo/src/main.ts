@@ -380,6 +380,25 @@ async function main(): Promise<void> {
   const onLog = (entry: LogEntry): void => dashboard.addLog(entry);
   let player: DemoPlayer = createPlayer({ config, video, stream, p2p, onLog });
 
+  let last: PlayerSample | undefined;
+  const renderStatus = (): void => {
+    const state = video.paused
+      ? video.ended
+        ? "ended"
+        : "paused"
+      : video.readyState < 3
+        ? "buffering"
+        : "playing";
+    const height = last?.levelHeight ? ` · ${last.levelHeight}p` : "";
+    status.dataset.bad = "false";
+    status.textContent = `${stream === "live" ? "Live" : "VOD"} · ${state}${height} · position ${video.currentTime.toFixed(1)} s · P2P ${p2p ? "on" : "off"}`;
+  };
+  const tick = (): void => {
+    last = player.sample();
+    dashboard.update(last);
+    renderStatus();
+  };
+
   streamSelect.addEventListener("change", () => {
     stream = streamSelect.value === "vod" ? "vod" : "live";
     const url = new URL(location.href);
@@ -395,26 +414,16 @@ async function main(): Promise<void> {
       text: `switched to ${stream}`,
     });
     player = createPlayer({ config, video, stream, p2p, onLog });
+    // Baseline at zero bytes, so the first second's burst (VOD fills its buffer fast) is charted.
+    tick();
   });
   p2pToggle.addEventListener("change", () => {
     p2p = p2pToggle.checked;
     writeP2PConsent(p2p);
     player.setP2P(p2p);
+    renderStatus();
   });
 
-  const tick = (): void => {
-    const s = player.sample();
-    dashboard.update(s);
-    const state = video.paused
-      ? video.ended
-        ? "ended"
-        : "paused"
-      : video.readyState < 3
-        ? "buffering"
-        : "playing";
-    status.dataset.bad = "false";
-    status.textContent = `${stream === "live" ? "Live" : "VOD"} · ${state}${s.levelHeight ? ` · ${s.levelHeight}p` : ""} · position ${s.currentTime.toFixed(1)} s · P2P ${p2p ? "on" : "off"}`;
-  };
   setInterval(tick, 1000);
   setInterval(() => void dashboard.refreshFaults(), 2000);
   void dashboard.refreshFaults();
