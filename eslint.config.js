@@ -20,7 +20,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.browser, ...globals.node } },
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
     },
   },
   {
@@ -32,7 +35,21 @@ export default tseslint.config(
         {
           patterns: [
             { group: ["node:*"], message: "Browser packages use no Node built-ins." },
-            { group: ["buffer", "stream", "crypto", "fs", "path", "os", "util", "http", "https", "net"], message: "Browser packages use no Node built-ins." },
+            {
+              group: [
+                "buffer",
+                "stream",
+                "crypto",
+                "fs",
+                "path",
+                "os",
+                "util",
+                "http",
+                "https",
+                "net",
+              ],
+              message: "Browser packages use no Node built-ins.",
+            },
           ],
         },
       ],

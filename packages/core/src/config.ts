@@ -123,8 +123,20 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     firstByteTimeoutMs: 4000,
     stallTimeoutMs: 3000,
     requestTimeoutMs: 20_000,
-    segmentRetry: retry({ maxNumRetry: 4, retryDelayMs: 250, maxRetryDelayMs: 4000, backoff: "exponential", jitter: 0.3 }),
-    playlistRetry: retry({ maxNumRetry: 4, retryDelayMs: 250, maxRetryDelayMs: 4000, backoff: "exponential", jitter: 0.3 }),
+    segmentRetry: retry({
+      maxNumRetry: 4,
+      retryDelayMs: 250,
+      maxRetryDelayMs: 4000,
+      backoff: "exponential",
+      jitter: 0.3,
+    }),
+    playlistRetry: retry({
+      maxNumRetry: 4,
+      retryDelayMs: 250,
+      maxRetryDelayMs: 4000,
+      backoff: "exponential",
+      jitter: 0.3,
+    }),
     hedgeFactor: 2,
     minHedgeDelayMs: 800,
     splitThresholdBytes: 1024 * 1024,
@@ -145,7 +157,13 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     uploadBytesPerSec: 0,
     downloadOnly: "auto",
     announceIntervalMs: 30_000,
-    trackerRetry: retry({ maxNumRetry: Number.POSITIVE_INFINITY, retryDelayMs: 1000, maxRetryDelayMs: 30_000, backoff: "exponential", jitter: 0.5 }),
+    trackerRetry: retry({
+      maxNumRetry: Number.POSITIVE_INFINITY,
+      retryDelayMs: 1000,
+      maxRetryDelayMs: 30_000,
+      backoff: "exponential",
+      jitter: 0.5,
+    }),
     liveHttpFetchShare: 0.15,
     vodPrefetchSegments: 5,
   }),
@@ -180,7 +198,8 @@ function checkUrl(field: string, v: unknown, protocols: readonly string[]): void
   } catch {
     fail(field, `not an absolute URL: ${v}`);
   }
-  if (!protocols.includes(u.protocol)) fail(field, `protocol must be one of ${protocols.join(", ")}`);
+  if (!protocols.includes(u.protocol))
+    fail(field, `protocol must be one of ${protocols.join(", ")}`);
 }
 
 /** Merges a user's partial config over {@link DEFAULT_CONFIG} and validates the result once. */
@@ -219,7 +238,8 @@ export function resolveConfig(user: UserConfig = {}): Config {
   p.trackers.forEach((t, i) => checkUrl(`p2p.trackers[${i}]`, t, ["ws:", "wss:"]));
   if (p.swarmId !== undefined && (typeof p.swarmId !== "string" || p.swarmId.length === 0))
     fail("p2p.swarmId", "expected a non-empty string");
-  if (typeof p.rtcConfig !== "object" || p.rtcConfig === null) fail("p2p.rtcConfig", "expected an RTCConfiguration object");
+  if (typeof p.rtcConfig !== "object" || p.rtcConfig === null)
+    fail("p2p.rtcConfig", "expected an RTCConfiguration object");
   checkNumber("p2p.maxPeers", p.maxPeers, 0, 200);
   checkNumber("p2p.connectTimeoutMs", p.connectTimeoutMs, 1);
   checkNumber("p2p.maxUploads", p.maxUploads, 0);

@@ -15,6 +15,7 @@ import type {
   SegmentKey,
 } from "./p2p/contract.js";
 import { parsePlaylist } from "./playlist-parser.js";
+import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
 import { isSha256Hex, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
 import type {
@@ -37,7 +38,7 @@ export interface EngineDeps {
   random: () => number;
   /** SHA-256 as 64 lowercase hex digits. @default WebCrypto */
   sha256: (data: Uint8Array) => Promise<string>;
-  /** Builds the P2P layer once P2P is enabled. @default undefined (HTTP only) */
+  /** Builds the P2P layer once P2P is enabled (consent). @default the WebRTC P2P layer; `undefined` = HTTP only */
   peerSourceFactory: PeerSegmentSourceFactory | undefined;
 }
 
@@ -104,7 +105,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       clock: deps.clock ?? systemClock,
       random: deps.random ?? Math.random,
       sha256: deps.sha256 ?? sha256Hex,
-      peerSourceFactory: deps.peerSourceFactory,
+      // The real P2P layer unless a test or simulator injects its own (or `undefined` for none).
+      peerSourceFactory:
+        "peerSourceFactory" in deps ? deps.peerSourceFactory : createPeerSegmentSource,
     };
     const { clock, random } = this.deps;
     this.pool = new OriginPool({

@@ -108,6 +108,7 @@ describe("IIFE build (hivecast.iife.js)", () => {
     const sandbox: Record<string, unknown> = {
       performance: globalThis.performance,
       AbortController,
+      TextEncoder,
       TextDecoder,
       URL,
       crypto: globalThis.crypto,
