@@ -11,7 +11,7 @@ import {
   resolveDownloadOnly,
   type PlanInput,
 } from "../src/p2p/scheduler.js";
-import { backoffDelay } from "../src/p2p/backoff.js";
+import { backoffDelay } from "../src/backoff.js";
 import { DEFAULT_CONFIG } from "../src/config.js";
 import { makePeerId } from "../src/p2p/peer-segment-source.js";
 import { seeded } from "./p2p-helpers.js";
@@ -163,16 +163,16 @@ describe("backoff", () => {
 
   it("grows exponentially up to the cap, jittered within ±jitter", () => {
     const mid = (): number => 0.5;
-    expect([0, 1, 2, 3, 10, 100].map((n) => backoffDelay(n, retry, mid))).toEqual([
+    expect([0, 1, 2, 3, 10, 100].map((n) => backoffDelay(retry, n, mid))).toEqual([
       1000, 2000, 4000, 8000, 30_000, 30_000,
     ]);
-    expect(backoffDelay(0, retry, () => 0)).toBe(500);
-    expect(backoffDelay(0, retry, () => 1)).toBe(1500);
-    expect(backoffDelay(2, { ...retry, backoff: "linear" }, mid)).toBe(3000);
+    expect(backoffDelay(retry, 0, () => 0)).toBe(500);
+    expect(backoffDelay(retry, 0, () => 1)).toBe(1500);
+    expect(backoffDelay({ ...retry, backoff: "linear" }, 2, mid)).toBe(3000);
   });
 
   it("spreads clients that lost the same server", () => {
-    const delays = Array.from({ length: 50 }, (_, i) => backoffDelay(3, retry, seeded(i)));
+    const delays = Array.from({ length: 50 }, (_, i) => backoffDelay(retry, 3, seeded(i)));
     expect(new Set(delays).size).toBeGreaterThan(40);
     for (const d of delays) {
       expect(d).toBeGreaterThanOrEqual(4000);

@@ -7,7 +7,7 @@ import {
   type TrackerAnnounce,
   type TrackerSubscriber,
 } from "../src/p2p/tracker-client.js";
-import { backoffDelay } from "../src/p2p/backoff.js";
+import { backoffDelay } from "../src/backoff.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import type { SegmentKey } from "../src/p2p/contract.js";
 import {
@@ -172,7 +172,7 @@ describe("r10 tracker restarts", () => {
     await vi.advanceTimersByTimeAsync(5); // close delivered
     expect(client.connected).toBe(false);
     const expected = [0, 1, 2].map((n, k) =>
-      backoffDelay(n, retry, () => draws[k % draws.length] ?? 0.5),
+      backoffDelay(retry, n, () => draws[k % draws.length] ?? 0.5),
     );
     expect(expected[0]).toBe(600); // 1000 × (1 + 0.5 × (0.2 − 1))
     expect(expected[1]).toBe(2800); // 2000 × (1 + 0.5 × (1.8 − 1))
@@ -186,7 +186,7 @@ describe("r10 tracker restarts", () => {
       await vi.advanceTimersByTimeAsync(5); // refused
     }
     tracker.start();
-    const next = backoffDelay(3, retry, () => draws[3] ?? 0.5);
+    const next = backoffDelay(retry, 3, () => draws[3] ?? 0.5);
     await vi.advanceTimersByTimeAsync(next + 10);
     expect(client.connected).toBe(true);
     expect(opened).toHaveLength(2);

@@ -6,7 +6,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { RetryConfig } from "../config.js";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "../backoff.js";
 import { parseSignal, type SignalData } from "./peer-transport.js";
 
 type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
@@ -243,7 +243,7 @@ export class TrackerClient {
       this.opts.onWarning?.(`tracker ${this.url}: giving up after ${this.retries} retries`);
       return;
     }
-    const delay = backoffDelay(this.retries, this.opts.retry, this.opts.random);
+    const delay = backoffDelay(this.opts.retry, this.retries, this.opts.random);
     this.retries++;
     this.reconnectTimer = this.opts.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
