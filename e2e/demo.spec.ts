@@ -112,7 +112,7 @@ test("r06 player page plays live, draws its charts, and keeps playing when origi
   expect(pageErrors).toEqual([]);
 });
 
-test("swarm page runs two viewers that both play and report", async ({ page }) => {
+test("swarm page runs two viewers that both play and share segments over P2P", async ({ page }) => {
   test.setTimeout(90_000);
   await page.goto(`${demo.url}swarm.html?n=2`);
   await expect(page.locator("iframe.viewer")).toHaveCount(2, { timeout: 10_000 });
@@ -126,4 +126,10 @@ test("swarm page runs two viewers that both play and report", async ({ page }) =
       })
       .toBeGreaterThan(2);
   }
+  // The viewers found each other through the tracker and moved verified bytes peer to peer.
+  await expect
+    .poll(async () => Number(await page.locator("#swarm-totals").getAttribute("data-p2p")), {
+      timeout: 45_000,
+    })
+    .toBeGreaterThan(0);
 });

@@ -65,6 +65,15 @@ const shortUrl = (u: string): string => {
   }
 };
 
+/**
+ * Short form of a peer id for the log. Tracker ids start with a client prefix shared by every
+ * viewer ("-HC0001-"), so the distinctive part is the end.
+ */
+export function shortPeer(id: string | undefined): string {
+  if (id === undefined || id === "") return "?";
+  return id.length > 8 ? `…${id.slice(-6)}` : id;
+}
+
 /** Human label of an origin base URL: "origin 1 (127.0.0.1:8082)". */
 export function originLabel(config: DemoConfig, origin: string | undefined): string {
   if (origin === undefined) return "origin ?";
@@ -107,7 +116,7 @@ export function createPlayer(opts: PlayerOptions): DemoPlayer {
       e.source === "http"
         ? originLabel(config, e.origin)
         : e.source === "p2p"
-          ? `peer ${(e.peerId ?? "?").slice(0, 6)}`
+          ? `peer ${shortPeer(e.peerId)}`
           : "cache";
     log(
       e.source === "p2p" ? "good" : "info",
@@ -115,12 +124,12 @@ export function createPlayer(opts: PlayerOptions): DemoPlayer {
       `${shortUrl(e.url)} ${(e.bytes / 1024).toFixed(0)} KiB from ${from} in ${Math.round(e.ms)} ms`,
     );
   });
-  hivecast.on("peerConnected", (e) => log("good", "peer", `connected ${e.peerId.slice(0, 8)}`));
+  hivecast.on("peerConnected", (e) => log("good", "peer", `connected ${shortPeer(e.peerId)}`));
   hivecast.on("peerDisconnected", (e) =>
-    log("info", "peer", `disconnected ${e.peerId.slice(0, 8)} (${e.reason})`),
+    log("info", "peer", `disconnected ${shortPeer(e.peerId)} (${e.reason})`),
   );
   hivecast.on("peerBanned", (e) =>
-    log("error", "peer", `banned ${e.peerId.slice(0, 8)}: ${e.reason}`),
+    log("error", "peer", `banned ${shortPeer(e.peerId)}: ${e.reason}`),
   );
   hivecast.on("originStateChanged", (e) =>
     log(
@@ -133,7 +142,7 @@ export function createPlayer(opts: PlayerOptions): DemoPlayer {
     log(
       "error",
       "integrity",
-      `${shortUrl(e.url)} from ${e.source === "http" ? originLabel(config, e.origin) : `peer ${(e.peerId ?? "?").slice(0, 6)}`}: hash mismatch, discarded`,
+      `${shortUrl(e.url)} from ${e.source === "http" ? originLabel(config, e.origin) : `peer ${shortPeer(e.peerId)}`}: hash mismatch, discarded`,
     ),
   );
   hivecast.on("error", (e) => log(e.fatal ? "error" : "warn", "error", `${e.code}: ${e.message}`));

@@ -98,6 +98,8 @@ function main(): void {
     }
     prev = { t, http, p2p };
     const offload = http + p2p > 0 ? p2p / (http + p2p) : 0;
+    totals.dataset.http = String(http);
+    totals.dataset.p2p = String(p2p);
     totals.textContent = `${latest.size}/${n} viewers reporting · swarm offload ${(offload * 100).toFixed(1)}% · HTTP ${formatBytes(http)} · P2P ${formatBytes(p2p)} · uploaded ${formatBytes(uploaded)}`;
     canvas.setAttribute(
       "aria-label",
