@@ -393,10 +393,19 @@ async function main(): Promise<void> {
     status.dataset.bad = "false";
     status.textContent = `${stream === "live" ? "Live" : "VOD"} · ${state}${height} · position ${video.currentTime.toFixed(1)} s · P2P ${p2p ? "on" : "off"}`;
   };
+  const peersHint = $("n-peers", HTMLParagraphElement);
+  const renderText = (): void => {
+    renderStatus();
+    peersHint.textContent = !p2p
+      ? "P2P sharing is off"
+      : (last?.stats.peers ?? 0) === 0
+        ? "open another tab for peers"
+        : "";
+  };
   const tick = (): void => {
     last = player.sample();
     dashboard.update(last);
-    renderStatus();
+    renderText();
   };
 
   streamSelect.addEventListener("change", () => {
@@ -421,7 +430,7 @@ async function main(): Promise<void> {
     p2p = p2pToggle.checked;
     writeP2PConsent(p2p);
     player.setP2P(p2p);
-    renderStatus();
+    renderText();
   });
 
   setInterval(tick, 1000);
