@@ -66,9 +66,13 @@ function instrument(hls, video) {
       B.failedKeys[keyOf(d.frag)] = true;
     }
     if (d.fatal) {
+      // Recover as a careful player would: a manifest that never loaded needs loadSource again
+      // (startLoad alone does nothing then); other network errors restart loading.
       B.fatalErrors++;
-      if (d.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 1000);
-      else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      if (d.type === Hls.ErrorTypes.NETWORK_ERROR) {
+        const manifest = /^manifest/.test(d.details);
+        setTimeout(() => (manifest ? hls.loadSource(cfg.src) : hls.startLoad()), 1000);
+      } else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
     }
   });
   B.snapshot = () => {

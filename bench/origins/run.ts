@@ -264,6 +264,7 @@ interface ArmAggregate {
   startupMs: Spread;
   fragErrors: Spread;
   failedSegments: Spread;
+  fatalErrors: Spread;
   segments: Spread;
   playedSec: Spread;
   affectedOriginShare: Spread;
@@ -307,6 +308,7 @@ function aggregate(runs: readonly RunSummary[], scenario: Scenario, arm: Arm): A
     startupMs: col((r) => r.startupMs),
     fragErrors: col((r) => r.fragErrors),
     failedSegments: col((r) => r.failedSegments),
+    fatalErrors: col((r) => r.fatalErrors),
     segments: col((r) => r.segments),
     playedSec: col((r) => r.playedSec),
     affectedOriginShare: col((r) => r.affectedOriginShare),
@@ -368,9 +370,7 @@ interface SplitRun {
   bytesByOrigin: number[];
 }
 
-async function runSplit(
-  opts: Options,
-): Promise<{
+async function runSplit(opts: Options): Promise<{
   runs: SplitRun[];
   arms: Record<SplitArm, { ms: Spread; mbPerSec: Spread }>;
   ratio3v1: Spread;
