@@ -52,6 +52,8 @@ interface Measured {
   brotliBytes: number;
   /** Minified bytes per package (from the source map), largest first. */
   inside: { pkg: string; bytes: number }[];
+  /** Files of a multi-file bundle (entry first loaded; the others on demand). */
+  files?: { file: string; entry: boolean; rawBytes: number; gzipBytes: number }[];
 }
 
 function measure(name: string, what: string, code: string, map: unknown): Measured {
@@ -82,11 +84,20 @@ function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null;
 }
 
-/** Bundles `entry` as one minified ES module in memory; returns its code and source map. */
-async function bundle(
-  entry: string,
-  external: (id: string) => boolean,
-): Promise<{ code: string; map: unknown }> {
+/** One output file of a bundle, minified. */
+interface Chunk {
+  fileName: string;
+  /** The entry chunk (loaded up front); others are loaded by dynamic import when needed. */
+  isEntry: boolean;
+  code: string;
+  map: unknown;
+}
+
+/**
+ * Bundles `entry` as minified ES modules in memory: the entry chunk plus any chunk split off
+ * at a dynamic `import()` (the P2P transport is one: loaded only when P2P is enabled).
+ */
+async function bundle(entry: string, external: (id: string) => boolean): Promise<Chunk[]> {
   const out: unknown = await build({
     configFile: false,
     logLevel: "silent",
@@ -102,27 +113,51 @@ async function bundle(
       rolldownOptions: { external },
     },
   });
+  const chunks: Chunk[] = [];
   const outputs: unknown[] = Array.isArray(out) ? out : [out];
   for (const o of outputs) {
     const items: unknown = isRecord(o) ? o.output : undefined;
     if (!Array.isArray(items)) continue;
     for (const item of items) {
-      if (isRecord(item) && item.type === "chunk" && typeof item.code === "string") {
-        const chunkMap: unknown = item.map;
-        const m = await minify("bundle.js", item.code, {
-          module: true,
-          compress: true,
-          mangle: true,
-          sourcemap: true,
-          inputMap: isRecord(chunkMap) ? parseFullMap(chunkMap) : undefined,
-        });
-        if (m.errors.length > 0)
-          throw new Error(`minify: ${m.errors.map((e) => e.message).join("; ")}`);
-        return { code: m.code, map: m.map };
-      }
+      if (!isRecord(item) || item.type !== "chunk" || typeof item.code !== "string") continue;
+      const chunkMap: unknown = item.map;
+      const fileName = typeof item.fileName === "string" ? item.fileName : "chunk.js";
+      const m = await minify(fileName, item.code, {
+        module: true,
+        compress: true,
+        mangle: true,
+        sourcemap: true,
+        inputMap: isRecord(chunkMap) ? parseFullMap(chunkMap) : undefined,
+      });
+      if (m.errors.length > 0)
+        throw new Error(`minify: ${m.errors.map((e) => e.message).join("; ")}`);
+      chunks.push({ fileName, isEntry: item.isEntry === true, code: m.code, map: m.map });
     }
   }
-  throw new Error(`bundle of ${entry}: no chunk in the build output`);
+  if (!chunks.some((c) => c.isEntry)) throw new Error(`bundle of ${entry}: no entry chunk`);
+  return chunks;
+}
+
+/** Sizes of a multi-file bundle: per-file compression (files travel separately), summed. */
+function measureChunks(name: string, what: string, chunks: readonly Chunk[]): Measured {
+  const parts = chunks.map((c) => ({ chunk: c, m: measure(c.fileName, "", c.code, c.map) }));
+  const inside = new Map<string, number>();
+  for (const { m } of parts)
+    for (const i of m.inside) inside.set(i.pkg, (inside.get(i.pkg) ?? 0) + i.bytes);
+  return {
+    name,
+    what,
+    rawBytes: parts.reduce((s, p) => s + p.m.rawBytes, 0),
+    gzipBytes: parts.reduce((s, p) => s + p.m.gzipBytes, 0),
+    brotliBytes: parts.reduce((s, p) => s + p.m.brotliBytes, 0),
+    inside: [...inside].map(([pkg, bytes]) => ({ pkg, bytes })).sort((a, b) => b.bytes - a.bytes),
+    files: parts.map(({ chunk, m }) => ({
+      file: chunk.isEntry ? "(entry)" : chunk.fileName.replace(/(-[A-Za-z0-9_-]{8})+\.js$/, ".js"),
+      entry: chunk.isEntry,
+      rawBytes: m.rawBytes,
+      gzipBytes: m.gzipBytes,
+    })),
+  };
 }
 
 /** A source map object as the minifier wants it (only the fields it reads, validated). */
@@ -212,30 +247,34 @@ async function main(): Promise<void> {
     );
   });
   await attempt("hivecast esm", async () => {
-    const b = await bundle(hlsjsEntry, isHls);
-    return measure(
+    const chunks = await bundle(hlsjsEntry, isHls);
+    measured.push(
+      measureChunks(
+        "hivecast-esm-initial",
+        "entry chunk only of hivecast-esm: what loads before P2P is enabled",
+        chunks.filter((c) => c.isEntry),
+      ),
+    );
+    return measureChunks(
       "hivecast-esm",
-      "hlsjs dist/index.js + core + all dependencies, bundled and minified (hls.js external)",
-      b.code,
-      b.map,
+      "hlsjs dist/index.js + core + all dependencies, bundled and minified, all chunks (hls.js external)",
+      chunks,
     );
   });
   await attempt("hivecast esm own code", async () => {
-    const b = await bundle(hlsjsEntry, (id) => isHls(id) || isThirdParty(id));
-    return measure(
+    const chunks = await bundle(hlsjsEntry, (id) => isHls(id) || isThirdParty(id));
+    return measureChunks(
       "hivecast-esm-own",
-      "as hivecast-esm, third-party dependencies (simple-peer, events, …) left out",
-      b.code,
-      b.map,
+      "as hivecast-esm, third-party dependencies (simple-peer and what it pulls in, events) left out",
+      chunks,
     );
   });
   await attempt("hivecast core", async () => {
-    const b = await bundle(coreEntry, () => false);
-    return measure(
+    const chunks = await bundle(coreEntry, () => false);
+    return measureChunks(
       "hivecast-core",
-      "@hivecast/core alone with its dependencies, bundled and minified",
-      b.code,
-      b.map,
+      "@hivecast/core alone with its dependencies, bundled and minified, all chunks",
+      chunks,
     );
   });
   const beside = (pkg: string, file: string): string =>
@@ -276,12 +315,10 @@ async function main(): Promise<void> {
   });
   await attempt("p2pml rebundled", async () => {
     const entry = fileURLToPath(import.meta.resolve("p2p-media-loader-hlsjs"));
-    const b = await bundle(entry, isHls);
-    return measure(
+    return measureChunks(
       "p2pml-esm",
       "p2p-media-loader-hlsjs + core, re-bundled and minified by the same pipeline (hls.js external)",
-      b.code,
-      b.map,
+      await bundle(entry, isHls),
     );
   });
 
@@ -303,6 +340,8 @@ async function main(): Promise<void> {
       artifact: ours?.name ?? null,
       gzipBytes: ours?.gzipBytes ?? null,
       met: ours ? ours.gzipBytes <= opts.budgetBytes : null,
+      /** Before P2P is enabled only the entry chunk loads. */
+      initialGzipBytes: by("hivecast-esm-initial")?.gzipBytes ?? null,
     },
     ratioVsP2pml:
       ours && theirs ? Math.round((ours.gzipBytes / theirs.gzipBytes) * 1000) / 1000 : null,
@@ -316,8 +355,15 @@ async function main(): Promise<void> {
     ["artifact", "min", "min+gzip", "min+brotli"],
     ...measured.map((m) => [m.name, kib(m.rawBytes), kib(m.gzipBytes), kib(m.brotliBytes)]),
   ]);
-  for (const m of measured.filter((x) => x.inside.length > 0 && x.name.startsWith("hivecast"))) {
-    console.log(`  ${m.name}: ${m.inside.map((i) => `${i.pkg} ${kib(i.bytes)}`).join(", ")}`);
+  console.log("\nInside (minified KiB by package, from source maps):");
+  for (const m of measured.filter((x) => x.inside.length > 0 && x.name !== "p2pml-shipped")) {
+    const top = m.inside.filter((i) => i.bytes >= 512);
+    console.log(`  ${m.name}: ${top.map((i) => `${i.pkg} ${kib(i.bytes)}`).join(", ")}`);
+    for (const f of m.files ?? [])
+      if (m.files && m.files.length > 1)
+        console.log(
+          `      file ${f.file}${f.entry ? "" : " (lazy)"}: ${kib(f.rawBytes)} min, ${kib(f.gzipBytes)} gzip`,
+        );
   }
   if (ours)
     console.log(
