@@ -4,7 +4,7 @@
 /**
  * A simulated live audience for the scale benchmark: N viewers, each running the engine's real
  * P2P layer (`P2PSegmentSource`: tracker client, swarm, peer protocol, scheduler) over the
- * in-memory transport and tracker, all on one virtual clock. Each viewer plays the part of the
+ * in-memory transport and a random-peer tracker (tracker.ts), all on one virtual clock. Each viewer plays the part of the
  * Engine + hls.js: it refreshes the live playlist every target duration, loads segments in
  * order, asks the P2P layer first with the Engine's deadline budget and falls back to HTTP,
  * stores and announces what it got, and plays (stalling when a segment is late).
@@ -14,12 +14,12 @@ import { resolveConfig } from "../../packages/core/src/config.js";
 import {
   createPeerSegmentSource,
   MemoryNetwork,
-  MemoryTracker,
   type P2PSegmentSource,
   type PeerHost,
   type PlaylistInfo,
   type SegmentKey,
 } from "../../packages/core/src/p2p/index.js";
+import { SimTracker } from "./tracker.js";
 
 // ---------------------------------------------------------------------------------------------
 // Virtual time
@@ -150,6 +150,8 @@ export interface SimOptions {
   /** Tracker one-way latency, ms. */
   trackerLatencyMs: number;
   seed: number;
+  /** Called every 10 virtual seconds with the seconds simulated so far (progress, probes). */
+  progress?: (virtualS: number, events: number) => void;
 }
 
 /** What one simulation measured. Segment-level figures cover the steady state only. */
@@ -209,7 +211,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     latencyMs: opts.peerLatencyMs,
     bytesPerSec: opts.peerLinkBytesPerSec,
   });
-  const tracker = new MemoryTracker({ clock, latencyMs: opts.trackerLatencyMs });
+  const tracker = new SimTracker(clock, opts.trackerLatencyMs, prng(opts.seed ^ 0x5eed));
   const config = resolveConfig({
     origins: ["http://origin.invalid/"],
     p2p: {
@@ -376,6 +378,22 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     );
   }
 
+  // MemoryPeerConnection prunes its sent-message log only when `bufferedAmount` is read, which
+  // the P2P layer does for chunk frames only: read it now and then, or the log of every
+  // control message grows for the whole run (memory and GC time, not results).
+  const prune = (): void => {
+    for (const c of net.connections()) void c.bufferedAmount;
+    if (clock.now() + 5_000 < end) clock.setTimeout(prune, 5_000);
+  };
+  clock.setTimeout(prune, 5_000);
+  if (opts.progress) {
+    const report = opts.progress;
+    const tick = (): void => {
+      report((clock.now() - t0) / 1000, clock.events);
+      if (clock.now() + 10_000 < end) clock.setTimeout(tick, 10_000);
+    };
+    clock.setTimeout(tick, t0 + 10_000 - clock.now());
+  }
   await clock.runUntil(end);
   const peers = sources.map((s) => s.peerCount());
   for (const s of sources) s.destroy();
