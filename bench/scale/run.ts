@@ -71,7 +71,11 @@ async function main(): Promise<void> {
   const results: SimResult[] = [];
   for (const n of viewers) {
     process.stderr.write(`scale: ${n} viewers ...`);
-    const r = await simulate({ ...base, viewers: n });
+    const r = await simulate({
+      ...base,
+      viewers: n,
+      progress: n >= 1000 ? (s) => process.stderr.write(` ${s}s`) : undefined,
+    });
     results.push(r);
     process.stderr.write(
       ` offload ${r.offload.toFixed(3)} (limit ${r.limit.toFixed(3)}), CDN copies/segment ${r.cdnCopiesPerSegmentMean.toFixed(1)}, stalls ${r.stalls}, ${r.wallS.toFixed(1)} s\n`,
