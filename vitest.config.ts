@@ -32,6 +32,7 @@ export default defineConfig({
       project("origin", "packages/origin"),
       project("signaling", "signaling-server"),
       project("bench", "bench"),
+      project("demo", "demo"),
     ],
   },
 });

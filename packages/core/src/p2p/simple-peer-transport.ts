@@ -3,6 +3,7 @@
  * one answer travel through the tracker). In Node, simple-peer finds WebRTC through
  * `webrtc-polyfill` (node-datachannel).
  */
+/// <reference path="./simple-peer.d.ts" />
 import Peer from "@thaunknown/simple-peer/lite.js";
 import { TypedEmitter } from "../events.js";
 import type {
