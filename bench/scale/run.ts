@@ -1,7 +1,7 @@
 /**
  * Scale benchmark (BENCHMARKS.md item 5).
  *
- *   npx tsx bench/scale/run.ts [--quick] [--viewers 10,100,1000,10000] [--seconds 60] [--seed 1]
+ *   npx tsx bench/scale/run.ts [--quick] [--viewers 10,100,1000,10000] [--seconds 40] [--seed 1]
  *
  * The engine's P2P layer (real `P2PSegmentSource`, swarm, peer protocol and scheduler) for N
  * simulated viewers of one live stream, over the in-memory transport and tracker, in virtual
@@ -48,7 +48,7 @@ function parseArgs(argv: readonly string[]): {
     viewers,
     out: value("--out") ?? `${root}bench/results/scale${quick ? "-quick" : ""}.json`,
     base: {
-      seconds: num("--seconds", quick ? 30 : 60),
+      seconds: num("--seconds", quick ? 30 : 40),
       joinSpreadS: num("--join-spread", quick ? 6 : 10),
       segmentS: 2,
       liveWindow: 6,
@@ -69,6 +69,28 @@ function parseArgs(argv: readonly string[]): {
 async function main(): Promise<void> {
   const { quick, viewers, base, out } = parseArgs(process.argv.slice(2));
   const results: SimResult[] = [];
+  const write = (): void => {
+    const result = {
+      bench: "scale",
+      date: new Date().toISOString(),
+      complete: results.length === viewers.length,
+      mode: quick ? "quick" : "full",
+      model: {
+        what: "real @hivecast/core P2P layer (P2PSegmentSource, Swarm, peer protocol, Scheduler) per viewer, MemoryNetwork + a random-peer in-memory tracker (tracker.ts), virtual clock",
+        viewer:
+          "refreshes the live playlist every target duration (own phase), loads segments in order from liveSyncDurationCount behind the edge, asks peers first with the Engine's budget (deadline − 1.5 × expected HTTP − 300 ms), else HTTP; stores, announces, evicts after the window; stalls when a segment is late",
+        notSimulated:
+          "SHA-256 verification cost, ABR (one rendition), churn, NAT failures, CPU limits of real browsers",
+        ...base,
+      },
+      results,
+    };
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(
+      out,
+      `${JSON.stringify(result, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`,
+    );
+  };
   for (const n of viewers) {
     process.stderr.write(`scale: ${n} viewers ...`);
     const r = await simulate({
@@ -77,29 +99,11 @@ async function main(): Promise<void> {
       progress: n >= 1000 ? (s) => process.stderr.write(` ${s}s`) : undefined,
     });
     results.push(r);
+    write(); // after each audience size, so a long run keeps what it finished
     process.stderr.write(
       ` offload ${r.offload.toFixed(3)} (limit ${r.limit.toFixed(3)}), CDN copies/segment ${r.cdnCopiesPerSegmentMean.toFixed(1)}, stalls ${r.stalls}, ${r.wallS.toFixed(1)} s\n`,
     );
   }
-  const result = {
-    bench: "scale",
-    date: new Date().toISOString(),
-    mode: quick ? "quick" : "full",
-    model: {
-      what: "real @hivecast/core P2P layer (P2PSegmentSource, Swarm, peer protocol, Scheduler) per viewer, MemoryNetwork + MemoryTracker, virtual clock",
-      viewer:
-        "refreshes the live playlist every target duration (own phase), loads segments in order from liveSyncDurationCount behind the edge, asks peers first with the Engine's budget (deadline − 1.5 × expected HTTP − 300 ms), else HTTP; stores, announces, evicts after the window; stalls when a segment is late",
-      notSimulated:
-        "SHA-256 verification cost, ABR (one rendition), churn, NAT failures, CPU limits of real browsers",
-      ...base,
-    },
-    results,
-  };
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(
-    out,
-    `${JSON.stringify(result, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`,
-  );
   const rows = [
     [
       "viewers",
