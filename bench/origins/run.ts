@@ -126,6 +126,8 @@ interface RunSummary {
   pageErrors: string[];
   /** Per-segment wall times (ms), rounded, for pooled percentiles. */
   samplesMs: number[];
+  /** Per segment in load order: [sn, level, wall ms, loader-reported ms or null, bytes]. */
+  fragLog: [number, number, number | null, number | null, number][];
 }
 
 function summarize(
@@ -168,6 +170,13 @@ function summarize(
     errorDetails: m.errorDetails,
     pageErrors: m.pageErrors.slice(0, 5),
     samplesMs: wall.map((v) => round(v, 1)),
+    fragLog: segs.map((f) => [
+      f.sn,
+      f.level,
+      f.wallMs === null ? null : round(f.wallMs, 0),
+      f.statsMs === null ? null : round(f.statsMs, 0),
+      f.bytes,
+    ]),
   };
 }
 
@@ -196,6 +205,7 @@ function failedRun(rep: number, scenario: Scenario, arm: Arm, error: string): Ru
     errorDetails: {},
     pageErrors: [],
     samplesMs: [],
+    fragLog: [],
   };
 }
 
