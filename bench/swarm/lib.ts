@@ -73,6 +73,11 @@ export interface CountingProxy {
   viewer(viewer: number): ViewerOriginBytes;
   /** Sum over all viewers. */
   total(): ViewerOriginBytes;
+  /**
+   * How many times each media segment left the origins (bytes served ÷ segment size, all
+   * viewers and origins; byte ranges add up), by path. Init segments and playlists excluded.
+   */
+  segmentCopies(): Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -87,6 +92,7 @@ const zeroBytes = (): ViewerOriginBytes => ({ segments: 0, playlists: 0, errors:
 export async function startCountingProxy(origins: readonly string[]): Promise<CountingProxy> {
   const counters = new Map<number, ViewerOriginBytes>();
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const perPath = new Map<string, { bytes: number; size: number }>();
   const get = (v: number): ViewerOriginBytes => {
     let c = counters.get(v);
     if (!c) {
@@ -116,9 +122,23 @@ export async function startCountingProxy(origins: readonly string[]): Promise<Co
       outHeaders["access-control-allow-origin"] ??= "*";
       outHeaders["timing-allow-origin"] = "*";
       res.writeHead(status, outHeaders);
+      const path = rest.replace(/\?.*$/, "");
+      const media = !isPlaylist && !/init[^/]*\.mp4$/.test(path);
+      const entry = media ? (perPath.get(path) ?? { bytes: 0, size: 0 }) : undefined;
+      if (entry) {
+        perPath.set(path, entry);
+        const total = /\/(\d+)$/.exec(String(up.headers["content-range"] ?? ""));
+        const size = total
+          ? Number(total[1])
+          : status === 200
+            ? Number(up.headers["content-length"])
+            : 0;
+        if (Number.isFinite(size) && size > entry.size) entry.size = size;
+      }
       up.on("data", (chunk: Buffer) => {
         if (isPlaylist) counter.playlists += chunk.length;
         else counter.segments += chunk.length;
+        if (entry) entry.bytes += chunk.length;
       });
       up.pipe(res);
       up.on("error", () => res.destroy());
@@ -148,6 +168,11 @@ export async function startCountingProxy(origins: readonly string[]): Promise<Co
         t.requests += c.requests;
       }
       return t;
+    },
+    segmentCopies: () => {
+      const out = new Map<string, number>();
+      for (const [path, e] of perPath) if (e.size > 0) out.set(path, e.bytes / e.size);
+      return out;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -193,7 +193,7 @@ async function startTracker(): Promise<Tracker> {
   const mod = await importIfExists("signaling-server/src/index.ts").catch(() => undefined);
   const start = mod?.startSignalingServer;
   if (isFn(start) && process.env.SWARM_TRACKER !== "bittorrent-tracker") {
-    const s: unknown = await start({ port: 0, host: "127.0.0.1" });
+    const s: unknown = await start({ port: 0, host: "127.0.0.1", logLevel: "warn" });
     if (isRecord(s) && typeof s.url === "string" && isFn(s.close)) {
       const close = s.close;
       return {
@@ -244,6 +244,10 @@ interface ArmRun {
   libP2pShare: number | null;
   libP2pBytes: number | null;
   libHttpBytes: number | null;
+  /** Mean over media segments of how many times each left the origins (all viewers, whole run). */
+  cdnCopiesPerSegment: number;
+  /** Share of loaded fragments at the top rendition (ABR outcome; arms may differ). */
+  topLevelShare: number;
   /** origin segment bytes ÷ (N × one plain viewer's origin bytes in the same rep); set later. */
   originRatio: number | null;
   startupMs: number;
@@ -276,6 +280,7 @@ async function runArm(
   const contexts: BrowserContext[] = [];
   const results: ViewerResult[] = [];
   const swarmId = `bench-swarm-${arm}-${rep}`;
+  let copies: number[] = [];
   try {
     // Let the live window exist before the first viewer asks for it.
     await sleep(500);
@@ -330,6 +335,7 @@ async function runArm(
       );
     }
     await Promise.all(viewerTasks);
+    copies = [...proxy.segmentCopies().values()];
   } finally {
     await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
     await proxy.close();
@@ -337,7 +343,24 @@ async function runArm(
     await origins.close().catch(() => undefined);
   }
   results.sort((a, b) => a.viewer - b.viewer);
-  return summarizeRun(arm, rep, tracker.kind, results);
+  const run = summarizeRun(arm, rep, tracker.kind, results);
+  run.cdnCopiesPerSegment = copies.length
+    ? copies.reduce((a, b) => a + b, 0) / copies.length
+    : Number.NaN;
+  run.topLevelShare = topLevelShare(results);
+  return run;
+}
+
+function topLevelShare(viewers: readonly ViewerResult[]): number {
+  let top = 0;
+  let all = 0;
+  for (const v of viewers) {
+    for (const [level, n] of Object.entries(v.metrics?.levels ?? {})) {
+      all += n;
+      if (level === "0") top += n;
+    }
+  }
+  return all > 0 ? top / all : Number.NaN;
 }
 
 function summarizeRun(
@@ -402,6 +425,8 @@ function summarizeRun(
     libP2pBytes: libSeen ? libP2p : null,
     libHttpBytes: libSeen ? libHttp : null,
     originRatio: null,
+    cdnCopiesPerSegment: Number.NaN,
+    topLevelShare: Number.NaN,
     startupMs: median(startups),
     startupMaxMs: startups.length ? Math.max(...startups) : Number.NaN,
     firstFrameMs: median(firstFrames),
@@ -425,6 +450,8 @@ interface ArmSummary {
   offload: Spread;
   libP2pShare: Spread;
   originRatio: Spread;
+  cdnCopiesPerSegment: Spread;
+  topLevelShare: Spread;
   startupMs: Spread;
   firstFrameMs: Spread;
   startupVsPlain: Spread;
@@ -512,6 +539,8 @@ async function main(): Promise<void> {
       offload: spread(rs.map((r) => r.offload)),
       libP2pShare: spread(rs.map((r) => r.libP2pShare ?? Number.NaN)),
       originRatio: spread(rs.map((r) => r.originRatio ?? Number.NaN)),
+      cdnCopiesPerSegment: spread(rs.map((r) => r.cdnCopiesPerSegment)),
+      topLevelShare: spread(rs.map((r) => r.topLevelShare)),
       startupMs: spread(rs.map((r) => r.startupMs)),
       firstFrameMs: spread(rs.map((r) => r.firstFrameMs)),
       startupVsPlain: spread(vsPlain((r) => r.startupMs, "ratio")),
@@ -597,6 +626,7 @@ function printTable(
       "offload",
       "lib p2p",
       "origin/N×1",
+      "copies/seg",
       "startup ms",
       "×plain",
       "stalls",
@@ -616,6 +646,7 @@ function printTable(
       f(s.offload),
       f(s.libP2pShare),
       f(s.originRatio),
+      f(s.cdnCopiesPerSegment, 2),
       f(s.startupMs, 0),
       f(s.startupVsPlain, 2),
       f(s.stalls, 0),
