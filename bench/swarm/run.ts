@@ -130,7 +130,11 @@ function armConfig(
       return { hls: {}, p2pml: {} };
     case "p2pml-live":
       return {
-        hls: { liveSyncDurationCount: Math.max(3, liveWindow - 1) },
+        // enableWorker: false works around a p2p-media-loader 2.3 + hls.js 1.7 problem seen
+        // here: with hls.js's transmuxer worker, segments peers serve fail to parse ("Found no
+        // media", stalls) — p2pml hands hls.js the ArrayBuffer it also keeps for peers, and
+        // hls.js transfers (detaches) it to the worker. Off, the tuned arm plays cleanly.
+        hls: { liveSyncDurationCount: Math.max(3, liveWindow - 1), enableWorker: false },
         p2pml: { highDemandTimeWindow: 4 },
       };
     case "hivecast":
