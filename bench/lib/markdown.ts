@@ -54,6 +54,7 @@ for (const name of ["origins", "origins-vod"]) {
         "arm",
         "segment p50 ms",
         "segment p95 ms",
+        "loader p95 ms",
         "p95 ÷ healthy p95",
         "rebuffers",
         "stall ms",
@@ -66,6 +67,7 @@ for (const name of ["origins", "origins-vod"]) {
         String(at(a, "arm")),
         sp(at(a, "p50Ms")),
         sp(at(a, "p95Ms")),
+        sp(at(a, "statsP95Ms")),
         sp(at(a, "p95VsHealthy"), 2),
         sp(at(a, "stalls")),
         sp(at(a, "stallMs")),
@@ -76,7 +78,7 @@ for (const name of ["origins", "origins-vod"]) {
     ),
   );
   const split = at(origins, "split");
-  if (split !== undefined) {
+  if (typeof split === "object" && split !== null) {
     console.log(
       `\nSplit ranges: ${((num(at(split, "bytes")) ?? 0) / 1048576).toFixed(0)} MiB segment, each origin capped at ${((num(at(split, "capBytesPerSec")) ?? 0) / 1048576).toFixed(2)} MiB/s\n`,
     );

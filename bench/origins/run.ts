@@ -245,7 +245,7 @@ async function runPage(
       const b: unknown = Reflect.get(window, "__bench");
       const f: unknown =
         typeof b === "object" && b !== null ? Reflect.get(b, "snapshot") : undefined;
-      return typeof f === "function" ? (f as () => unknown)() : null;
+      return typeof f === "function" ? (Reflect.apply(f, b, []) as unknown) : null;
     });
     if (snap === null)
       return failedRun(rep, scenario, arm, "page did not set up (player script missing?)");
