@@ -494,11 +494,20 @@ export class OriginPool {
     return ctx.total ?? this.avgSegmentSize.value ?? 0;
   }
 
-  /** hedgeFactor × expected time, never under minHedgeDelayMs; unmeasured: hedgeFactor × minHedgeDelayMs. */
+  /**
+   * When to hedge: hedgeFactor × the time the best healthy origin is expected to take (an
+   * unmeasured one is assumed to manage it in minHedgeDelayMs), never under minHedgeDelayMs.
+   * Measured against the best rather than the primary's own estimate, so a slow origin cannot
+   * set its own, slow, deadline — and the hedge is how the faster origins get measured at all.
+   */
   private hedgeDelay(ctx: RequestCtx, part: Part, origin: string): number {
-    const expected =
-      this.healthOf(origin).expectedMs(this.expectedBytes(ctx, part)) ?? this.cfg.minHedgeDelayMs;
-    return Math.max(this.cfg.minHedgeDelayMs, this.cfg.hedgeFactor * expected);
+    const bytes = this.expectedBytes(ctx, part);
+    const expected = (o: string): number =>
+      this.healthOf(o).expectedMs(bytes) ?? this.cfg.minHedgeDelayMs;
+    let best = expected(origin);
+    for (const t of ctx.targets)
+      if (this.healthOf(t.origin).state === "healthy") best = Math.min(best, expected(t.origin));
+    return Math.max(this.cfg.minHedgeDelayMs, this.cfg.hedgeFactor * best);
   }
 
   // ---- one attempt and the health it feeds ------------------------------------------------

@@ -340,6 +340,36 @@ describe("OriginPool timeouts, truncation, hedging (r08)", () => {
     expect(net.calls.map((c) => c.origin)).toEqual([B]);
     expect(pool.hedges).toBe(1);
   });
+  it("a measured slow origin is hedged against the best healthy origin, not its own estimate, and loses its place", async () => {
+    const net = new FakeNet([A, B]);
+    net.files.set("seg.ts", bytes(1000));
+    net.faults.set(A, () => ({ headerDelayMs: 2000 }));
+    net.faults.set(B, () => ({ status: 500 }));
+    const { pool } = makePool(net, {
+      hedgeFactor: 2,
+      minHedgeDelayMs: 100,
+      splitThresholdBytes: 0,
+    });
+    // Round 1: B fails, so only A gets measured — at 2000 ms.
+    const first = pool.fetch(req("seg.ts"));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect((await first).origin).toBe(A);
+    // Round 2: B has recovered but is unmeasured, so A still ranks first. The hedge fires at
+    // hedgeFactor × minHedgeDelayMs (B's assumed time), not at 2 × A's own 2000 ms.
+    net.faults.delete(B);
+    net.calls.length = 0;
+    const second = pool.fetch(req("seg.ts"));
+    await vi.advanceTimersByTimeAsync(199);
+    expect(net.calls.map((c) => c.origin)).toEqual([A]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(net.calls.map((c) => c.origin)).toEqual([A, B]);
+    expect((await second).origin).toBe(B);
+    // Round 3: B is measured fast now and goes first.
+    net.calls.length = 0;
+    await pool.fetch(req("seg.ts"));
+    expect(net.calls.map((c) => c.origin)).toEqual([B]);
+    pool.destroy();
+  });
 });
 
 describe("OriginPool split ranges", () => {
