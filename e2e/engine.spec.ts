@@ -383,6 +383,29 @@ test("r07 404 on one origin: not retried there, playback continues from the othe
   await expectOnlyTrustedAppends(page, 3);
 });
 
+test("r07 404 on every origin: each asked once, then a clear fatal error in hls.js", async ({
+  page,
+}) => {
+  for (let i = 0; i < origins.urls.length; i++)
+    origins.setFaults(i, { statusRate: 1, status: 404, seed: SEED });
+  await open(page, `${origins.urls[0]}master.m3u8`);
+  await expect
+    .poll(() => page.evaluate(() => window.__hc.fatal), { timeout: 30_000 })
+    .toEqual(["manifestLoadError"]);
+  const s = (await snapshot(page)).state;
+  // 404 is final: the playlist was asked of each origin exactly once, and nothing played.
+  expect(s.requests.map((r) => r.url).sort()).toEqual(
+    origins.urls.map((o) => `${o}master.m3u8`).sort(),
+  );
+  expect(s.requests.map((r) => r.status)).toEqual([404, 404, 404]);
+  expect(s.appends).toEqual([]);
+  expect(s.playingAt).toBe(-1);
+  // Hivecast's own error names every origin and its status.
+  expect(s.hivecastErrors).toHaveLength(1);
+  expect(s.hivecastErrors[0]).toMatchObject({ code: "ALL_ORIGINS_FAILED", fatal: true });
+  for (const o of origins.urls) expect(s.hivecastErrors[0]?.message).toContain(`${o}: HTTP 404`);
+});
+
 test("r08 truncating origin: truncated bodies never reach the player, playback continues", async ({
   page,
 }) => {
