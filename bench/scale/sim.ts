@@ -1,6 +1,3 @@
-// The core P2P index pulls in the WebRTC transport, typed by an ambient declaration there.
-// eslint-disable-next-line @typescript-eslint/triple-slash-reference
-/// <reference path="../../packages/core/src/p2p/simple-peer.d.ts" />
 /**
  * A simulated live audience for the scale benchmark: N viewers, each running the engine's real
  * P2P layer (`P2PSegmentSource`: tracker client, swarm, peer protocol, scheduler) over the
