@@ -3,6 +3,8 @@
  * one answer travel through the tracker). In Node, simple-peer finds WebRTC through
  * `webrtc-polyfill` (node-datachannel).
  */
+// The ambient module declaration must be visible to every program compiling core (hlsjs, demo).
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="./simple-peer.d.ts" />
 import Peer from "@thaunknown/simple-peer/lite.js";
 import { TypedEmitter } from "../events.js";
