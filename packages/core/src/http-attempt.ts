@@ -173,7 +173,12 @@ export async function httpAttempt(
     } catch (e) {
       throw controller.signal.aborted
         ? controller.signal.reason
-        : httpError("HTTP_NETWORK", `Network error for ${req.url}`, { url: req.url }, e);
+        : httpError(
+            "HTTP_NETWORK",
+            `Network error for ${req.url}`,
+            { url: req.url, stage: "connect" },
+            e,
+          );
     }
     if (res.status < 200 || res.status > 299) {
       void res.body?.cancel().catch(() => undefined);

@@ -54,15 +54,21 @@ export class OriginHealth {
     return true;
   }
 
-  /** Records a failure; returns true when that opened the breaker. */
-  recordFailure(): boolean {
+  /**
+   * Records a failure; returns true when that opened the breaker. `unreachable` (no response at
+   * all: refused, reset, DNS) opens it at once — unlike a bad response it is no fluke, and once
+   * traffic moves to a healthy origin the dead one would otherwise never reach the threshold
+   * and stay "healthy" in stats for ever. The half-open probe re-admits it.
+   */
+  recordFailure(unreachable = false): boolean {
     this.requests++;
     this.failures++;
     this.consecutiveFailures++;
     // A failed half-open probe reopens at once; a healthy origin needs `threshold` in a row.
     const open =
       this.state === "half-open" ||
-      (this.state === "healthy" && this.consecutiveFailures >= this.breakerThreshold);
+      (this.state === "healthy" &&
+        (unreachable || this.consecutiveFailures >= this.breakerThreshold));
     if (!open) return false;
     this.state = "open";
     this.opens++;

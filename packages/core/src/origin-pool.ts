@@ -540,7 +540,7 @@ export class OriginPool {
       return { ...result, origin: target.origin };
     } catch (e) {
       // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health.
-      if (!signal.aborted) this.noteFailure(h);
+      if (!signal.aborted) this.noteFailure(h, isUnreachable(e));
       throw e;
     }
   }
@@ -569,8 +569,8 @@ export class OriginPool {
     this.deps.onStateChange(h.origin, h.state);
   }
 
-  private noteFailure(h: OriginHealth): void {
-    if (this.lifetime.signal.aborted || !h.recordFailure()) return;
+  private noteFailure(h: OriginHealth, unreachable = false): void {
+    if (this.lifetime.signal.aborted || !h.recordFailure(unreachable)) return;
     this.deps.onStateChange(h.origin, h.state);
     this.scheduleProbe(h);
   }
@@ -631,4 +631,9 @@ export class OriginPool {
     }
     return h;
   }
+}
+
+/** No response at all (refused, reset before headers): the origin is down, not flaky. */
+function isUnreachable(e: unknown): boolean {
+  return isHivecastError(e) && e.code === "HTTP_NETWORK" && e.details["stage"] === "connect";
 }

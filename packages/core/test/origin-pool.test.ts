@@ -111,6 +111,26 @@ describe("OriginPool failover", () => {
     expect((await pool.fetch(req("seg.ts"))).origin).toBe(C);
   });
 
+  it("r06 an origin refusing connections is marked open at once, though traffic moved elsewhere", async () => {
+    vi.useFakeTimers(FAKE_TIMERS);
+    const net = new FakeNet();
+    net.files.set("seg.ts", bytes(1000));
+    net.faults.set(A, () => ({ refuse: true }));
+    const { pool, events } = makePool(net, { splitThresholdBytes: 0, breakerThreshold: 3 });
+    expect((await pool.fetch(req("seg.ts"))).origin).toBe(B);
+    // One refused connection is enough: a dead origin must not show "healthy" in stats.
+    expect(pool.stats()[A]?.state).toBe("open");
+    expect(events).toEqual([[A, "open"]]);
+    // A 5xx, by contrast, is a bad response: below the threshold the origin stays healthy.
+    const { pool: p2 } = makePool(net, { splitThresholdBytes: 0, breakerThreshold: 3 });
+    net.faults.set(A, () => ({ status: 503 }));
+    expect((await p2.fetch(req("seg.ts"))).origin).toBe(B);
+    expect(p2.stats()[A]?.state).toBe("healthy");
+    pool.destroy();
+    p2.destroy();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it("r06 open breaker is probed after a jittered exponential backoff, reopens on failure and closes on success", async () => {
     vi.useFakeTimers(FAKE_TIMERS);
     try {
