@@ -5,6 +5,7 @@ import {
   MIN_WAIT_MS,
   estimateTransferMs,
   fetcherCount,
+  isBackupFetcher,
   isFallingBehind,
   isHttpFetcher,
   planDownload,
@@ -90,13 +91,15 @@ describe("planDownload", () => {
           }),
           { maxLength: 5 },
         ),
-        (now, budget, size, edge, fetcher, candidates) => {
+        fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: undefined }),
+        (now, budget, size, edge, fetcher, candidates, backupAt) => {
           const plan = planDownload({
             now,
             giveUpAt: now + budget,
             size,
             nearLiveEdge: edge,
             selfIsFetcher: fetcher,
+            backupAt,
             candidates,
             servingPeers: candidates.length,
           });
@@ -110,9 +113,9 @@ describe("planDownload", () => {
 });
 
 describe("live HTTP fetchers", () => {
-  it("fetcherCount: one for tiny groups, a share with at least two beyond", () => {
-    expect([0, 1, 2, 3, 4, 10, 20, 100].map((n) => fetcherCount(n, 0.15))).toEqual([
-      0, 1, 1, 1, 2, 2, 3, 15,
+  it("fetcherCount: a share of the group, at least one", () => {
+    expect([0, 1, 2, 3, 4, 8, 10, 20, 100].map((n) => fetcherCount(n, 0.15))).toEqual([
+      0, 1, 1, 1, 1, 2, 2, 3, 15,
     ]);
     expect(fetcherCount(10, 1)).toBe(10);
   });
@@ -138,6 +141,39 @@ describe("live HTTP fetchers", () => {
     // spread: every viewer takes its turn, nobody carries most of the load
     expect(perViewer.size).toBe(12);
     for (const n of perViewer.values()) expect(n).toBeLessThan(200 * 0.5);
+  });
+
+  it("in a full mesh of four or more exactly one backup fetcher, never a fetcher; none below four", () => {
+    const rnd = seeded(9);
+    for (const n of [3, 4, 8]) {
+      const ids = Array.from({ length: n }, () => makePeerId(rnd));
+      for (let sn = 0; sn < 50; sn++) {
+        const seg = `live/seg-${sn}.ts`;
+        const others = (id: string): string[] => ids.filter((x) => x !== id);
+        const backups = ids.filter((id) => isBackupFetcher(id, true, others(id), seg, 0.15));
+        expect(backups).toHaveLength(n >= 4 ? 1 : 0);
+        for (const b of backups) expect(isHttpFetcher(b, true, others(b), seg, 0.15)).toBe(false);
+      }
+    }
+    expect(isBackupFetcher("me", false, ["a", "b", "c", "d"], "s", 0.15)).toBe(false);
+  });
+
+  it("the backup fetcher waits for a have until backupAt, then goes to HTTP; never past giveUpAt", () => {
+    const live = { ...base, nearLiveEdge: true, giveUpAt: 9000 };
+    expect(planDownload({ ...live, backupAt: 2500 })).toEqual({ kind: "wait", until: 2500 });
+    expect(planDownload({ ...live, now: 2500, backupAt: 2500 })).toEqual({
+      kind: "http",
+      reason: "backup",
+    });
+    // A backup deadline beyond the peers' budget changes nothing: giveUpAt still rules.
+    expect(planDownload({ ...live, backupAt: 20_000 })).toEqual({
+      kind: "wait",
+      until: 9000 - estimateTransferMs(500_000, DEFAULT_PEER_BPS),
+    });
+    // A peer that has it beats the backup role.
+    const withPeer = { ...live, now: 2600, backupAt: 2500 };
+    const c = [{ peerId: "p", throughputBps: 5_000_000, activeDownloads: 0 }];
+    expect(planDownload({ ...withPeer, candidates: c }).kind).toBe("peer");
   });
 
   it("a download-only viewer fetches only when nobody around it serves", () => {

@@ -17,6 +17,8 @@ import { isShareableSegmentId } from "./peer-protocol.js";
 import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
 import type { PeerTransport } from "./peer-transport.js";
 import {
+  BACKUP_FETCH_DELAY_MS,
+  isBackupFetcher,
   isFallingBehind,
   isHttpFetcher,
   planDownload,
@@ -328,6 +330,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
       previousId: pos?.previousId,
+      targetDurationMs: (this.playlists.get(key.swarmId)?.targetDuration ?? 0) * 1000,
     });
     this.schedulePrefetch(key.swarmId);
     return result;
@@ -388,10 +391,13 @@ export class P2PSegmentSource implements PeerSegmentSource {
       nearLiveEdge: boolean;
       /** The segment before this one: peers that have it are following the live edge. */
       previousId?: string | undefined;
+      /** The playlist's target duration, ms (0 when unknown). */
+      targetDurationMs?: number;
     },
   ): Promise<PeerDownload | null> {
     const { clock, config } = this.deps;
     const { signal, giveUpAt } = opts;
+    const backupAfter = clock.now() + (opts.targetDurationMs ?? 0) + BACKUP_FETCH_DELAY_MS;
     const tried = new Set<string>();
     /** Peers that were busy, and when to ask them again. Busy is not a failure. */
     const busy = new Map<string, number>();
@@ -421,22 +427,22 @@ export class P2PSegmentSource implements PeerSegmentSource {
       }));
       const serving = swarm.readySessions().filter((s) => !s.remoteDownloadOnly);
       const size = opts.size ?? sessions[0]?.remoteHaves.get(key.segmentId);
+      const fetchRoleArgs = [
+        this.peerId,
+        !this.downloadOnly,
+        serving
+          .filter((s) => !opts.previousId || s.remoteHaves.has(opts.previousId))
+          .map((s) => s.peerId),
+        key.segmentId,
+        config.p2p.liveHttpFetchShare,
+      ] as const;
       const plan = planDownload({
         now,
         giveUpAt,
         size,
         nearLiveEdge: opts.nearLiveEdge,
-        selfIsFetcher:
-          opts.nearLiveEdge &&
-          isHttpFetcher(
-            this.peerId,
-            !this.downloadOnly,
-            serving
-              .filter((s) => !opts.previousId || s.remoteHaves.has(opts.previousId))
-              .map((s) => s.peerId),
-            key.segmentId,
-            config.p2p.liveHttpFetchShare,
-          ),
+        selfIsFetcher: opts.nearLiveEdge && isHttpFetcher(...fetchRoleArgs),
+        backupAt: opts.nearLiveEdge && isBackupFetcher(...fetchRoleArgs) ? backupAfter : undefined,
         candidates,
         servingPeers: serving.length,
       });

@@ -29,14 +29,32 @@ export function fetchRank(peerId: string, segmentId: string): number {
 }
 
 /**
- * How many of `n` viewers should fetch a new live segment from HTTP at once: a `share` of
- * them, at least one, and at least two once the group has four or more members, so that one
- * slow or departing fetcher does not leave the rest waiting.
+ * How many of `n` viewers fetch a new live segment from HTTP at once: a `share` of them, at
+ * least one. Robustness against a slow or departing fetcher comes from the backup fetcher
+ * ({@link isBackupFetcher}), which fetches only when no `have` arrived in time — not from a
+ * second copy of every segment, which would cap offload at 1 − 2/n.
  */
 export function fetcherCount(n: number, share: number): number {
   if (n <= 0) return 0;
-  if (n <= 3) return 1;
-  return Math.min(n, Math.max(2, Math.ceil(share * n)));
+  return Math.min(n, Math.max(1, Math.ceil(share * n)));
+}
+
+/** How many viewers of `pool ∪ {self}` rank before this one for `segmentId`, and the group size. */
+function fetchPosition(
+  selfId: string,
+  pool: readonly string[],
+  segmentId: string,
+): { better: number; size: number } {
+  const mine = fetchRank(selfId, segmentId);
+  let better = 0;
+  let size = 1;
+  for (const p of pool) {
+    if (p === selfId) continue;
+    size++;
+    const r = fetchRank(p, segmentId);
+    if (r < mine || (r === mine && p < selfId)) better++;
+  }
+  return { better, size };
 }
 
 /**
@@ -53,17 +71,31 @@ export function isHttpFetcher(
   share: number,
 ): boolean {
   if (!selfServes) return pool.length === 0;
-  const group = [selfId, ...pool.filter((p) => p !== selfId)];
-  const k = fetcherCount(group.length, share);
-  const mine = fetchRank(selfId, segmentId);
-  let better = 0;
-  for (const p of group) {
-    if (p === selfId) continue;
-    const r = fetchRank(p, segmentId);
-    if (r < mine || (r === mine && p < selfId)) better++;
-  }
-  return better < k;
+  const { better, size } = fetchPosition(selfId, pool, segmentId);
+  return better < fetcherCount(size, share);
 }
+
+/**
+ * Whether this viewer is the backup fetcher of a new live segment: the one ranked right after
+ * the fetchers, in groups of four or more. It waits for a `have` like everyone else, but only
+ * until {@link BACKUP_FETCH_DELAY_MS} past one target duration (the fetcher may see the new
+ * segment up to one playlist refresh later), then fetches over HTTP, so a slow or departed
+ * fetcher does not leave the whole group waiting until its deadline.
+ */
+export function isBackupFetcher(
+  selfId: string,
+  selfServes: boolean,
+  pool: readonly string[],
+  segmentId: string,
+  share: number,
+): boolean {
+  if (!selfServes) return false;
+  const { better, size } = fetchPosition(selfId, pool, segmentId);
+  return size >= 4 && better === fetcherCount(size, share);
+}
+
+/** The backup fetcher's wait beyond one target duration, ms. */
+export const BACKUP_FETCH_DELAY_MS = 500;
 
 /** Expected transfer time of `bytes` at `bps` plus the request overhead, ms. */
 export function estimateTransferMs(bytes: number, bps: number): number {
@@ -91,6 +123,8 @@ export interface PlanInput {
   nearLiveEdge: boolean;
   /** This viewer is a designated HTTP fetcher for the segment ({@link isHttpFetcher}). */
   selfIsFetcher: boolean;
+  /** For the backup fetcher ({@link isBackupFetcher}): when it stops waiting and fetches. */
+  backupAt?: number | undefined;
   /** Connected peers that announced the segment (already tried ones removed). */
   candidates: readonly Candidate[];
   /** Connected peers that serve uploads. */
@@ -101,7 +135,7 @@ export interface PlanInput {
 export type Plan =
   | { kind: "peer"; peerId: string; estimatedMs: number }
   | { kind: "wait"; until: number }
-  | { kind: "http"; reason: "no-peers" | "fetcher" | "not-announced" | "no-time" };
+  | { kind: "http"; reason: "no-peers" | "fetcher" | "backup" | "not-announced" | "no-time" };
 
 /** Estimated time to get the segment from `c`, accounting for its current load. */
 export function candidateCost(c: Candidate, size: number): number {
@@ -133,7 +167,12 @@ export function planDownload(input: PlanInput): Plan {
   if (input.servingPeers === 0) return { kind: "http", reason: "no-peers" };
   if (!input.nearLiveEdge) return { kind: "http", reason: "not-announced" };
   if (input.selfIsFetcher) return { kind: "http", reason: "fetcher" };
-  const until = input.giveUpAt - estimateTransferMs(size, DEFAULT_PEER_BPS);
+  if (input.backupAt !== undefined && input.now >= input.backupAt)
+    return { kind: "http", reason: "backup" };
+  const until = Math.min(
+    input.giveUpAt - estimateTransferMs(size, DEFAULT_PEER_BPS),
+    input.backupAt ?? Number.POSITIVE_INFINITY,
+  );
   if (until - input.now < MIN_WAIT_MS) return { kind: "http", reason: "no-time" };
   return { kind: "wait", until };
 }
