@@ -7,14 +7,16 @@ import type { AddressInfo } from "node:net";
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+/** A file in a dependency's dist/, for packages whose `exports` map hides it. */
+const distFile = (pkg: string, file: string): string =>
+  `${root}e2e/node_modules/${pkg}/dist/${file}`;
+
 /** Files the test pages may load, by URL path. Nothing else is served. */
 const files: Record<string, () => string> = {
   "/hls.js": () => require.resolve("hls.js/dist/hls.min.js"),
   "/hivecast.iife.js": () => `${root}packages/hlsjs/dist/hivecast.iife.js`,
-  "/p2pml-core.js": () =>
-    require.resolve("p2p-media-loader-core/dist/p2p-media-loader-core.es.min.js"),
-  "/p2pml-hlsjs.js": () =>
-    require.resolve("p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js"),
+  "/p2pml-core.js": () => distFile("p2p-media-loader-core", "p2p-media-loader-core.es.min.js"),
+  "/p2pml-hlsjs.js": () => distFile("p2p-media-loader-hlsjs", "p2p-media-loader-hlsjs.es.min.js"),
 };
 
 /** A loopback HTTP server on port 0 for e2e pages: static test pages plus the player scripts. */
