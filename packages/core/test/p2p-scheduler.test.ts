@@ -113,9 +113,9 @@ describe("planDownload", () => {
 });
 
 describe("live HTTP fetchers", () => {
-  it("fetcherCount: a share of the group, at least one", () => {
+  it("fetcherCount: a share of the group, rounded, at least one", () => {
     expect([0, 1, 2, 3, 4, 8, 10, 20, 100].map((n) => fetcherCount(n, 0.15))).toEqual([
-      0, 1, 1, 1, 1, 2, 2, 3, 15,
+      0, 1, 1, 1, 1, 1, 2, 3, 15,
     ]);
     expect(fetcherCount(10, 1)).toBe(10);
   });

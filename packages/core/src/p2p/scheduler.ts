@@ -29,14 +29,14 @@ export function fetchRank(peerId: string, segmentId: string): number {
 }
 
 /**
- * How many of `n` viewers fetch a new live segment from HTTP at once: a `share` of them, at
- * least one. Robustness against a slow or departing fetcher comes from the backup fetcher
+ * How many of `n` viewers fetch a new live segment from HTTP at once: a `share` of them,
+ * rounded, at least one. Robustness against a slow or departing fetcher comes from the backup fetcher
  * ({@link isBackupFetcher}), which fetches only when no `have` arrived in time — not from a
  * second copy of every segment, which would cap offload at 1 − 2/n.
  */
 export function fetcherCount(n: number, share: number): number {
   if (n <= 0) return 0;
-  return Math.min(n, Math.max(1, Math.ceil(share * n)));
+  return Math.min(n, Math.max(1, Math.round(share * n)));
 }
 
 /** How many viewers of `pool ∪ {self}` rank before this one for `segmentId`, and the group size. */
