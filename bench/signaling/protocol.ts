@@ -1,0 +1,39 @@
+/** IPC messages between the signaling benchmark's orchestrator and its child processes. */
+
+/** Which tracker a server process runs. */
+export type ServerKind = "hivecast" | "bittorrent-tracker";
+
+/** Orchestrator → server process. */
+export type ServerCommand = { type: "mem" } | { type: "cpu" } | { type: "stop" };
+
+/** Server process → orchestrator. */
+export type ServerReply =
+  | { type: "ready"; port: number }
+  | { type: "mem"; rss: number; heapUsed: number }
+  | { type: "cpu"; userUs: number; systemUs: number };
+
+/** Orchestrator → load generator. */
+export type LoadCommand =
+  | { type: "connect"; url: string; connections: number; swarmSize: number }
+  | { type: "throughput"; seconds: number; window: number }
+  | { type: "latency"; seconds: number; rate: number }
+  | { type: "close" };
+
+/** Load generator → orchestrator. */
+export type LoadReply =
+  | { type: "connected"; connections: number; ms: number; failed: number }
+  | {
+      type: "throughput";
+      relays: number;
+      relaysTotal: number;
+      seconds: number;
+      lost: number;
+      cpuShare: number;
+    }
+  | { type: "latency"; sent: number; received: number; p50Ms: number; p99Ms: number; maxMs: number }
+  | { type: "closed" };
+
+/** Reads a typed message from IPC (values come from our own child processes). */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null;
+}

@@ -1,0 +1,282 @@
+/**
+ * Signaling benchmark (BENCHMARKS.md item 4): our tracker vs bittorrent-tracker's server, same
+ * load generator, same run, loopback only.
+ *
+ *   npx tsx bench/signaling/run.ts [--quick] [--reps 3] [--sizes 1000,5000,10000] [--out file]
+ *
+ * Per server × connection count × repetition, fresh processes: the server pinned to CPU 0, the
+ * load generator to CPU 1 (taskset, when present). Measures
+ *  - RSS per idle connection: server RSS (after GC) with N connections announced into swarms,
+ *    minus its RSS before they connected, ÷ N;
+ *  - relays per second: closed loop, a window of announces each carrying one offer; counted when
+ *    the offer arrives at the peer the server picked;
+ *  - p50/p99 relay latency: open loop at a fixed rate (announce sent → offer received).
+ * Writes bench/results/signaling.json (quick mode: signaling-quick.json) and prints a table.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isObject, type LoadCommand, type ServerCommand, type ServerKind } from "./protocol.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const quick = process.argv.includes("--quick");
+const sizes = (arg("sizes") ?? (quick ? "200" : "1000,5000,10000")).split(",").map(Number);
+const reps = Number(arg("reps") ?? (quick ? 1 : 3));
+const swarmSize = Number(arg("swarm-size") ?? 100);
+const throughputSeconds = Number(arg("seconds") ?? (quick ? 1 : 4));
+const latencySeconds = quick ? 1 : 4;
+const latencyRate = Number(arg("rate") ?? (quick ? 200 : 1000));
+const window = Number(arg("window") ?? 2000);
+const out =
+  arg("out") ?? join(root, "bench", "results", quick ? "signaling-quick.json" : "signaling.json");
+const kinds: ServerKind[] = ["hivecast", "bittorrent-tracker"];
+const hasTaskset = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
+
+function spawnChild(script: string, args: string[], cpu: number): ChildProcess {
+  const pin = hasTaskset ? `taskset -c ${cpu} ` : "";
+  // Raise the fd limit as far as allowed (10k sockets per process).
+  const cmd = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${pin}"${process.execPath}" ${process.env.SIGNALING_BENCH_NODE_FLAGS ?? ""} --expose-gc --import tsx "${join(here, script)}" ${args.join(" ")}`;
+  return spawn("bash", ["-c", cmd], { cwd: root, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+}
+
+function next<T extends Record<string, unknown>>(
+  child: ChildProcess,
+  type: string,
+  timeoutMs = 120_000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${type}`)), timeoutMs);
+    const onMsg = (m: unknown): void => {
+      if (isObject(m) && m.type === type) {
+        clearTimeout(t);
+        child.off("message", onMsg);
+        resolve(m as T);
+      }
+    };
+    child.on("message", onMsg);
+    child.once("exit", (code) =>
+      reject(new Error(`child exited (${String(code)}) waiting for ${type}`)),
+    );
+  });
+}
+
+function ask<T extends Record<string, unknown>>(
+  child: ChildProcess,
+  cmd: ServerCommand | LoadCommand,
+  type: string,
+): Promise<T> {
+  const p = next<T>(child, type);
+  child.send(cmd);
+  return p;
+}
+
+interface Run {
+  server: ServerKind;
+  connections: number;
+  rep: number;
+  connected: number;
+  failedConnections: number;
+  connectMs: number;
+  rssPerIdleConnBytes: number;
+  relaysPerSec: number;
+  relaysPerCpuSecond: number;
+  lostRelays: number;
+  loadgenCpuShare: number;
+  serverCpuShare: number;
+  latencyRate: number;
+  latencySent: number;
+  latencyReceived: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+async function runOne(server: ServerKind, connections: number, rep: number): Promise<Run> {
+  const srv = spawnChild("server-proc.ts", [server], 0);
+  const { port } = await next<{ port: number }>(srv, "ready");
+  const gen = spawnChild("loadgen.ts", [], 1);
+  try {
+    const before = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
+    const conn = await ask<{ connections: number; ms: number; failed: number }>(
+      gen,
+      { type: "connect", url: `ws://127.0.0.1:${port}`, connections, swarmSize },
+      "connected",
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
+    const cpu0 = await ask<{ userUs: number; systemUs: number }>(srv, { type: "cpu" }, "cpu");
+    const tp = await ask<{
+      relays: number;
+      relaysTotal: number;
+      seconds: number;
+      lost: number;
+      cpuShare: number;
+    }>(gen, { type: "throughput", seconds: throughputSeconds, window }, "throughput");
+    const cpu1 = await ask<{ userUs: number; systemUs: number }>(srv, { type: "cpu" }, "cpu");
+    const cpuSeconds = (cpu1.userUs + cpu1.systemUs - cpu0.userUs - cpu0.systemUs) / 1e6;
+    const lat = await ask<{
+      sent: number;
+      received: number;
+      p50Ms: number;
+      p99Ms: number;
+      maxMs: number;
+    }>(gen, { type: "latency", seconds: latencySeconds, rate: latencyRate }, "latency");
+    return {
+      server,
+      connections,
+      rep,
+      connected: conn.connections,
+      failedConnections: conn.failed,
+      connectMs: Math.round(conn.ms),
+      rssPerIdleConnBytes: Math.round((idle.rss - before.rss) / Math.max(1, conn.connections)),
+      relaysPerSec: Math.round(tp.relays / tp.seconds),
+      // Server efficiency: every relay of the phase over the server's CPU time in the phase
+      // = relays per second one fully used core would sustain.
+      relaysPerCpuSecond: Math.round(tp.relaysTotal / cpuSeconds),
+      lostRelays: tp.lost,
+      loadgenCpuShare: Number(tp.cpuShare.toFixed(2)),
+      // CPU seconds over the throughput phase (warm-up + measure + drain) per wall second.
+      serverCpuShare: Number((cpuSeconds / (tp.seconds + 1.5)).toFixed(2)),
+      latencyRate,
+      latencySent: lat.sent,
+      latencyReceived: lat.received,
+      p50Ms: Number(lat.p50Ms.toFixed(3)),
+      p99Ms: Number(lat.p99Ms.toFixed(3)),
+      maxMs: Number(lat.maxMs.toFixed(3)),
+    };
+  } finally {
+    gen.send({ type: "close" } satisfies LoadCommand);
+    await Promise.race([
+      new Promise((r) => gen.once("exit", r)),
+      new Promise((r) => setTimeout(r, 3000)),
+    ]);
+    gen.kill("SIGKILL");
+    srv.send({ type: "stop" } satisfies ServerCommand);
+    await Promise.race([
+      new Promise((r) => srv.once("exit", r)),
+      new Promise((r) => setTimeout(r, 5000)),
+    ]);
+    srv.kill("SIGKILL");
+  }
+}
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+function spread(values: number[]): Spread {
+  const v = [...values].sort((a, b) => a - b);
+  const mid =
+    v.length % 2 === 1
+      ? (v[(v.length - 1) / 2] ?? NaN)
+      : ((v[v.length / 2 - 1] ?? NaN) + (v[v.length / 2] ?? NaN)) / 2;
+  return { median: Number(mid.toFixed(3)), min: v[0] ?? NaN, max: v.at(-1) ?? NaN };
+}
+
+const runs: Run[] = [];
+for (let rep = 1; rep <= reps; rep++) {
+  for (const n of sizes) {
+    // Alternate which server goes first so drift on a shared machine does not favour one.
+    const order = (rep + n) % 2 === 0 ? kinds : [...kinds].reverse();
+    for (const kind of order) {
+      const r = await runOne(kind, n, rep);
+      runs.push(r);
+      console.error(
+        `rep ${rep} ${kind.padEnd(18)} ${String(n).padStart(6)} conns: ${r.relaysPerCpuSecond} relays/cpu-s, ${r.relaysPerSec} relays/s (cpu server ${r.serverCpuShare} loadgen ${r.loadgenCpuShare}), ` +
+          `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${(r.rssPerIdleConnBytes / 1024).toFixed(1)} KiB/conn`,
+      );
+    }
+  }
+}
+
+const summary = sizes.map((n) => {
+  const by = (k: ServerKind) => runs.filter((r) => r.server === k && r.connections === n);
+  const stats = (k: ServerKind) => ({
+    relaysPerSec: spread(by(k).map((r) => r.relaysPerSec)),
+    p50Ms: spread(by(k).map((r) => r.p50Ms)),
+    p99Ms: spread(by(k).map((r) => r.p99Ms)),
+    rssPerIdleConnBytes: spread(by(k).map((r) => r.rssPerIdleConnBytes)),
+    serverCpuShare: spread(by(k).map((r) => r.serverCpuShare)),
+    connected: spread(by(k).map((r) => r.connected)),
+  });
+  const ours = stats("hivecast");
+  const theirs = stats("bittorrent-tracker");
+  // Ratio per repetition (same rep = measured side by side), then the median of those.
+  const ratios = by("hivecast").map((r) => {
+    const other = by("bittorrent-tracker").find((o) => o.rep === r.rep);
+    return other === undefined || other.relaysPerSec === 0
+      ? NaN
+      : r.relaysPerSec / other.relaysPerSec;
+  });
+  return {
+    connections: n,
+    hivecast: ours,
+    "bittorrent-tracker": theirs,
+    throughputRatio: spread(ratios),
+  };
+});
+
+const largest = summary.at(-1);
+const result = {
+  benchmark: "signaling",
+  quick,
+  date: new Date().toISOString(),
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "",
+    node: process.version,
+    pinned: hasTaskset,
+  },
+  params: {
+    sizes,
+    reps,
+    swarmSize,
+    throughputSeconds,
+    throughputWindow: window,
+    latencyRate,
+    latencySeconds,
+  },
+  goals: {
+    throughputAtLeast2x: summary.every((s) => s.throughputRatio.median >= 2),
+    rssPerIdleConnAtMost10KB: summary.every((s) => s.hivecast.rssPerIdleConnBytes.median <= 10_000),
+    largestSizeHeldWithP99AtMost50ms:
+      largest !== undefined &&
+      largest.hivecast.connected.min === largest.connections &&
+      largest.hivecast.p99Ms.median <= 50,
+  },
+  summary,
+  runs,
+};
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+
+const rows = [
+  ["conns", "server", "relays/s (min–max)", "ratio", "p50 ms", "p99 ms", "KiB/idle conn", "cpu"],
+];
+for (const s of summary) {
+  for (const k of kinds) {
+    const v = s[k];
+    rows.push([
+      String(s.connections),
+      k,
+      `${v.relaysPerSec.median} (${v.relaysPerSec.min}–${v.relaysPerSec.max})`,
+      k === "hivecast" ? `${s.throughputRatio.median.toFixed(2)}×` : "",
+      String(v.p50Ms.median),
+      String(v.p99Ms.median),
+      (v.rssPerIdleConnBytes.median / 1024).toFixed(1),
+      String(v.serverCpuShare.median),
+    ]);
+  }
+}
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  "));
+console.log(`goals: ${JSON.stringify(result.goals)}  → ${out}`);
