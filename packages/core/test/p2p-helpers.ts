@@ -1,5 +1,5 @@
 /** Shared fixtures of the p2p-*.test.ts files (not a test file itself). */
-import type { vi } from "vitest";
+import { FAKE_TIMERS, seededRandom } from "./fake-net.js";
 import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
 import type { Clock } from "../src/clock.js";
 import type { PeerHost, PlaylistInfo, SegmentKey } from "../src/p2p/contract.js";
@@ -19,21 +19,9 @@ export const testClock: Clock = {
 };
 
 /** Timers vitest fakes in these tests (microtasks stay real). */
-export const FAKE: Parameters<typeof vi.useFakeTimers>[0] = {
-  toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
-};
-
-/** Deterministic PRNG (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The PRNG and fake-timer settings shared with the HTTP tests. */
+export const FAKE = FAKE_TIMERS;
+export const seeded = seededRandom;
 
 /** A tracker URL that is never dialled for real (memory tracker / fakes only). */
 export const TRACKER_URL = "ws://127.0.0.1:9/announce";
