@@ -113,10 +113,16 @@ let viewerSeq = 0;
 export function makeViewer(
   net: MemoryNetwork,
   tracker: MemoryTracker | undefined,
-  opts: { config?: Config; seed?: number; deps?: Partial<PeerSegmentSourceDeps> } = {},
+  opts: {
+    config?: Config;
+    seed?: number;
+    deps?: Partial<PeerSegmentSourceDeps>;
+    /** This viewer's `connect` comes that much after the remote can send (simple-peer skew). */
+    connectDelayMs?: number;
+  } = {},
 ): Viewer {
   const host = new FakeHost();
-  const transport = net.transport();
+  const transport = net.transport({ connectDelayMs: opts.connectDelayMs ?? 0 });
   const seed = opts.seed ?? ++viewerSeq;
   const source = createPeerSegmentSource({
     config: opts.config ?? p2pConfig(),

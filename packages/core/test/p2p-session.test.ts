@@ -62,9 +62,12 @@ interface Rig {
   uploaded: number[];
 }
 
-function rig(opts: { handshake?: boolean; maxUploads?: number; rate?: number } = {}): Rig {
+function rig(
+  opts: { handshake?: boolean; connect?: boolean; maxUploads?: number; rate?: number } = {},
+): Rig & { ready: number } {
   const conn = new FakeConn();
   const closed: Rig["closed"] = [];
+  let ready = 0;
   const store = new Map<string, Uint8Array>();
   const uploaded: number[] = [];
   const session = new PeerSession(conn, {
@@ -77,16 +80,27 @@ function rig(opts: { handshake?: boolean; maxUploads?: number; rate?: number } =
     gate: new UploadLimiter(testClock, opts.maxUploads ?? 4, opts.rate ?? 0),
     ewmaAlpha: 0.3,
     hooks: {
-      onReady: () => undefined,
+      onReady: () => {
+        ready++;
+      },
       onClose: (_s, reason, error) => closed.push({ reason, error }),
       onHave: () => undefined,
       serve: (id) => store.get(id) ?? "not-found",
       onUploaded: (_s, n) => uploaded.push(n),
     },
   });
-  conn.open();
+  if (opts.connect !== false) conn.open();
   if (opts.handshake !== false) conn.deliver(encodeHandshake(false));
-  return { conn, session, closed, store, uploaded };
+  return {
+    conn,
+    session,
+    closed,
+    store,
+    uploaded,
+    get ready() {
+      return ready;
+    },
+  };
 }
 
 function expectDropped(r: Rig, reason: PeerProtocolErrorReason): void {
@@ -179,6 +193,35 @@ describe("peer session", () => {
     expect(r.closed[0]?.reason).toBe("connection closed");
     expect(r.closed[0]?.error).toBeUndefined();
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("the peer's handshake and haves before our own connect: ready only once ours went out", () => {
+    // WebRTC delivers data on an open channel before simple-peer emits `connect` here.
+    const r = rig({ connect: false });
+    r.conn.deliver(encodeHave([{ segmentId: "a.ts", size: 1000 }])[0]);
+    expect(r.session.state).toBe("connecting");
+    expect(r.ready).toBe(0);
+    expect(r.session.remoteHaves.get("a.ts")).toBe(1000);
+    // Nothing may be sent yet: a request now would reach a peer that has not seen our handshake.
+    const early = r.session.request("a.ts");
+    expect(r.conn.sent).toEqual([]);
+    r.conn.open();
+    expect(r.conn.sent[0]).toEqual({ type: "handshake", version: 1, downloadOnly: false });
+    expect(r.session.state).toBe("ready");
+    expect(r.ready).toBe(1);
+    expect(r.closed).toEqual([]);
+    r.session.request("a.ts");
+    expect(r.conn.sent.at(-1)).toMatchObject({ type: "request", segmentId: "a.ts" });
+    r.session.close("done", undefined, true);
+    return expect(early.done).resolves.toMatchObject({ ok: false, reason: "gone" });
+  });
+
+  it("a request before our handshake went out is a protocol violation", () => {
+    const r = rig({ connect: false });
+    r.store.set("a.ts", bytes(100));
+    r.conn.deliver(encodeRequest(1, "a.ts"));
+    expectDropped(r, "UNEXPECTED_MESSAGE");
+    expect(r.conn.sent).toEqual([]);
   });
 
   it("a peer that never handshakes is dropped after the connect timeout", () => {

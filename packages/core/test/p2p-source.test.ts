@@ -3,7 +3,7 @@ import type { SegmentKey } from "../src/p2p/contract.js";
 import { fetchRank, fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
-import { infoHashOf } from "../src/p2p/swarm.js";
+import { MIN_REFILL_GAP_MS, REFILL_DELAY_MS, infoHashOf } from "../src/p2p/swarm.js";
 import { parseSignal } from "../src/p2p/peer-transport.js";
 import type { MemoryPeerConnection } from "../src/p2p/memory-transport.js";
 import {
@@ -253,6 +253,71 @@ describe("several trackers", () => {
     );
     expect(value?.peerId).toBe(a.id);
     destroyAll(a, b);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("connection set-up and loss", () => {
+  it("one end's connect comes late (data first): it asks nothing before its handshake went out, nobody is dropped", async () => {
+    // simple-peer emits `connect` after a candidate-pair lookup; the far end may send first.
+    const { net, tracker } = world();
+    const vod = playlist("vod/720p.m3u8", false, 10);
+    const b = makeViewer(net, tracker, {
+      config: p2pConfig({ vodPrefetchSegments: 3 }),
+      connectDelayMs: 300,
+    });
+    b.source.updatePlaylist(vod);
+    await vi.advanceTimersByTimeAsync(100);
+    // b plays seg-0 over HTTP (no peer yet), so it wants to prefetch seg-1… once a peer has them.
+    const first = b.source.download(key("seg-0.ts", vod.swarmId), {
+      signal: never(),
+      giveUpAt: Date.now() + 3000,
+    });
+    expect((await settle(first)).value).toBeNull();
+    const a = makeViewer(net, tracker);
+    a.source.updatePlaylist(vod);
+    for (let i = 0; i < 10; i++) {
+      const k = key(`seg-${i}.ts`, vod.swarmId);
+      a.host.put(k, bytes(10_000, i));
+      a.source.announce(k, 10_000);
+    }
+    // a's handshake and haves reach b 300 ms before b's own connect.
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(a.host.connected).toEqual([b.id]);
+    expect(b.host.connected).toEqual([a.id]);
+    expect([...a.host.disconnected, ...b.host.disconnected, ...a.host.banned]).toEqual([]);
+    // the prefetch went through once b was connected
+    expect(a.host.uploaded.map(([peer]) => peer)).toEqual([b.id, b.id, b.id]);
+    destroyAll(a, b);
+  });
+
+  it("a lost peer is replaced by an early announce, not at the tracker's (long) interval", async () => {
+    const { net, tracker } = world();
+    const cfg = p2pConfig({ announceIntervalMs: 120_000 });
+    const [a, b, c] = [0, 1, 2].map(() => makeViewer(net, tracker, { config: cfg })) as [
+      Viewer,
+      Viewer,
+      Viewer,
+    ];
+    await join([a, b, c]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(a.source.peerCount()).toBe(2);
+    expect(b.source.peerCount()).toBe(2);
+    // The a–b link dies (an ICE failure, say); a and c stay.
+    const link = a.transport.ends.filter(
+      (x) => x.connected && x.remote !== undefined && b.transport.ends.includes(x.remote),
+    );
+    expect(link).toHaveLength(1);
+    link[0]?.remote?.closeFromRemote();
+    link[0]?.closeFromRemote();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(a.source.peerCount()).toBe(1);
+    expect(b.source.peerCount()).toBe(1);
+    // Well before the 120 s interval, a and b find each other again.
+    await vi.advanceTimersByTimeAsync(MIN_REFILL_GAP_MS + 2 * REFILL_DELAY_MS);
+    expect(a.source.peerCount()).toBe(2);
+    expect(b.source.peerCount()).toBe(2);
+    destroyAll(a, b, c);
     expect(vi.getTimerCount()).toBe(0);
   });
 });

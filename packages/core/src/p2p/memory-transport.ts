@@ -23,6 +23,17 @@ export interface MemoryNetworkOptions {
   bytesPerSec?: number;
 }
 
+/** Per-viewer properties of the connections a {@link MemoryTransport} creates. */
+interface LinkOptions {
+  /** Upload rate, bytes/second (0 = unlimited). */
+  bytesPerSec: number;
+  /**
+   * Delay of this end's `connect` after the link opened, ms. Models simple-peer, which emits
+   * `connect` only after a candidate-pair lookup while the remote can already send.
+   */
+  connectDelayMs: number;
+}
+
 interface InFlight {
   bytes: number;
   /** When the last byte has left the sender (bufferedAmount drops then). */
@@ -54,16 +65,19 @@ export class MemoryPeerConnection
 
   /** Send rate of this end, bytes/second (0 = unlimited). */
   private readonly bytesPerSec: number;
+  /** How much later than the link this end emits `connect`; data may arrive before. */
+  private readonly connectDelayMs: number;
 
   constructor(
     private readonly net: MemoryNetwork,
     id: number,
     opts: CreatePeerOptions,
-    bytesPerSec: number,
+    link: LinkOptions,
   ) {
     super();
     this.id = id;
-    this.bytesPerSec = bytesPerSec;
+    this.bytesPerSec = link.bytesPerSec;
+    this.connectDelayMs = link.connectDelayMs;
     this.initiator = opts.initiator;
     if (opts.initiator) this.later(() => this.emit("signal", { type: "offer", sdp: this.sdp() }));
   }
@@ -107,8 +121,8 @@ export class MemoryPeerConnection
         return;
       }
       this.remote = other;
-      this.later(() => this.open());
-      other.later(() => other.open());
+      this.later(() => this.open(), this.net.latencyMs + this.connectDelayMs);
+      other.later(() => other.open(), this.net.latencyMs + other.connectDelayMs);
     } else {
       this.later(() => this.fail(new Error(`unexpected ${data.type}`)));
     }
@@ -172,16 +186,20 @@ export class MemoryPeerConnection
 export class MemoryTransport implements PeerTransport {
   /** Connections created through this transport. */
   created = 0;
+  /** Those connections' local ends, oldest first (closed ones included). */
+  readonly ends: MemoryPeerConnection[] = [];
 
   constructor(
     private readonly net: MemoryNetwork,
-    /** Upload rate of this viewer's connections, bytes/second (0 = unlimited). */
-    private readonly bytesPerSec: number,
+    /** Properties of this viewer's connections. */
+    private readonly link: LinkOptions,
   ) {}
 
   createPeer(opts: CreatePeerOptions): PeerConnection {
     this.created++;
-    return this.net.create(opts, this.bytesPerSec);
+    const end = this.net.create(opts, this.link);
+    this.ends.push(end);
+    return end;
   }
 }
 
@@ -205,15 +223,22 @@ export class MemoryNetwork {
 
   /**
    * A new transport (one per simulated viewer); `bytesPerSec` overrides the network's link
-   * rate for what this viewer sends (its upload capacity per connection).
+   * rate for what this viewer sends (its upload capacity per connection); `connectDelayMs`
+   * makes this viewer's ends see `connect` that much after the remote end can send (default 0).
    */
-  transport(opts: { bytesPerSec?: number } = {}): MemoryTransport {
-    return new MemoryTransport(this, opts.bytesPerSec ?? this.bytesPerSec);
+  transport(opts: { bytesPerSec?: number; connectDelayMs?: number } = {}): MemoryTransport {
+    return new MemoryTransport(this, {
+      bytesPerSec: opts.bytesPerSec ?? this.bytesPerSec,
+      connectDelayMs: opts.connectDelayMs ?? 0,
+    });
   }
 
   /** @internal */
-  create(opts: CreatePeerOptions, bytesPerSec = this.bytesPerSec): MemoryPeerConnection {
-    const c = new MemoryPeerConnection(this, this.nextId++, opts, bytesPerSec);
+  create(
+    opts: CreatePeerOptions,
+    link: LinkOptions = { bytesPerSec: this.bytesPerSec, connectDelayMs: 0 },
+  ): MemoryPeerConnection {
+    const c = new MemoryPeerConnection(this, this.nextId++, opts, link);
     this.live.set(c.id, c);
     return c;
   }

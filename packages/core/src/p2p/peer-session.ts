@@ -61,6 +61,7 @@ export interface ActiveRequest {
 
 /** Callbacks from a session to its swarm. */
 export interface SessionHooks {
+  /** Both handshakes went through; `remoteHaves` holds what the peer announced so far. */
   onReady(s: PeerSession): void;
   /** The session closed; `error` is set for protocol violations. Not called on `close(…, silent)`. */
   onClose(s: PeerSession, reason: string, error: PeerProtocolError | undefined): void;
@@ -99,7 +100,11 @@ interface Download {
 export class PeerSession {
   readonly peerId: string;
   readonly connectionKey: string;
-  /** `connecting` until both handshakes, then `ready`, finally `closed`. */
+  /**
+   * `connecting` until both handshakes — ours sent on our own `connect`, the peer's received —
+   * then `ready`, finally `closed`. The peer's handshake can arrive first: WebRTC delivers data
+   * on an open channel before simple-peer emits `connect` on this end.
+   */
   state: "connecting" | "ready" | "closed" = "connecting";
   /** The peer never uploads. */
   remoteDownloadOnly = false;
@@ -119,6 +124,7 @@ export class PeerSession {
   private nextRequestId = 1;
   private connectTimer: unknown;
   private handshakeReceived = false;
+  private handshakeSent = false;
 
   private readonly onConnect = (): void => this.handleConnect();
   private readonly onData = (d: Uint8Array): void => this.handleData(d);
@@ -151,11 +157,22 @@ export class PeerSession {
   }
 
   private handleConnect(): void {
-    if (this.state === "closed") return;
+    if (this.state === "closed" || this.handshakeSent) return;
     if (!this.sendFrame(encodeHandshake(this.opts.downloadOnly))) return;
+    this.handshakeSent = true;
     if (!this.opts.downloadOnly) {
       for (const f of encodeHave(this.opts.localHaves())) if (!this.sendFrame(f)) return;
     }
+    this.maybeReady();
+  }
+
+  /** Ready once both handshakes went through; the peer may then ask us for segments. */
+  private maybeReady(): void {
+    if (this.state !== "connecting" || !this.handshakeSent || !this.handshakeReceived) return;
+    this.state = "ready";
+    if (this.connectTimer !== undefined) this.opts.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.opts.hooks.onReady(this);
   }
 
   private sendFrame(frame: Uint8Array): boolean {
@@ -190,12 +207,12 @@ export class PeerSession {
         throw new PeerProtocolError("UNEXPECTED_MESSAGE", `${msg.type} before handshake`);
       this.handshakeReceived = true;
       this.remoteDownloadOnly = msg.downloadOnly;
-      this.state = "ready";
-      if (this.connectTimer !== undefined) this.opts.clock.clearTimeout(this.connectTimer);
-      this.connectTimer = undefined;
-      this.opts.hooks.onReady(this);
+      this.maybeReady();
       return;
     }
+    // Before our handshake went out the peer cannot be ready, so it may only announce.
+    if (!this.handshakeSent && msg.type !== "have" && msg.type !== "lost")
+      throw new PeerProtocolError("UNEXPECTED_MESSAGE", `${msg.type} before our handshake`);
     switch (msg.type) {
       case "handshake":
         throw new PeerProtocolError("UNEXPECTED_MESSAGE", "second handshake");

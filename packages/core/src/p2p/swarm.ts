@@ -16,6 +16,13 @@ export const MAX_OFFERS_PER_ANNOUNCE = 5;
 export const OFFER_GATHER_TIMEOUT_MS = 5000;
 /** Longest re-announce interval a tracker may ask for, ms. */
 export const MAX_ANNOUNCE_INTERVAL_MS = 10 * 60 * 1000;
+/**
+ * After losing a connected peer, announce again (for new offers) after this long, jittered
+ * ×0.5–1.5, instead of waiting for the tracker's interval (bittorrent-tracker: 120 s), ms.
+ */
+export const REFILL_DELAY_MS = 2000;
+/** Refill announces keep at least this far from the previous announce, ms. */
+export const MIN_REFILL_GAP_MS = 15_000;
 
 /** What a {@link Swarm} needs from its source. */
 export interface SwarmContext {
@@ -38,7 +45,8 @@ export interface SwarmContext {
     reason: string,
     violation: string | undefined,
   ): void;
-  onHave(swarm: Swarm, segmentId: string): void;
+  /** A ready peer announced segments (also on becoming ready with announcements). */
+  onHave(swarm: Swarm): void;
   onUploaded(peerId: string, bytes: number): void;
   onWarning(message: string): void;
 }
@@ -80,6 +88,10 @@ export class Swarm implements TrackerSubscriber {
   private readonly waiters = new Set<Waiter>();
   private readonly timers = new Set<unknown>();
   private announceTimer: unknown;
+  private refillTimer: unknown;
+  private lastAnnounceAt = Number.NEGATIVE_INFINITY;
+  /** Sessions that reached `ready` (their loss is worth an early announce). */
+  private readonly wasReady = new WeakSet<PeerSession>();
   private intervalMs: number;
   private started = false;
   private destroyed = false;
@@ -151,8 +163,22 @@ export class Swarm implements TrackerSubscriber {
     return Math.max(0, this.ctx.config.maxPeers - this.sessions.size);
   }
 
+  /** Replaces a lost peer soon: one jittered early announce, spaced from the previous one. */
+  private scheduleRefill(): void {
+    if (this.refillTimer !== undefined || this.wantedPeers() <= 0) return;
+    const now = this.ctx.clock.now();
+    const gap = Math.max(0, this.lastAnnounceAt + MIN_REFILL_GAP_MS - now);
+    const delay = gap + REFILL_DELAY_MS * (0.5 + this.ctx.random());
+    this.refillTimer = this.setTimer(() => {
+      this.refillTimer = undefined;
+      if (this.wantedPeers() <= 0) return;
+      for (const t of this.trackers) if (t.connected) this.announce(t, "update");
+    }, delay);
+  }
+
   private announce(tracker: TrackerClient, event: "started" | "update"): void {
     const now = this.ctx.clock.now();
+    this.lastAnnounceAt = now;
     // Unanswered offers from an earlier announce to this tracker are stale by now.
     for (const [id, o] of this.offers) {
       if (o.tracker === tracker && now - o.createdAt >= this.ctx.config.connectTimeoutMs) {
@@ -296,10 +322,9 @@ export class Swarm implements TrackerSubscriber {
       hooks: {
         onReady: (x) => this.sessionReady(x),
         onClose: (x, reason, err) => this.sessionClosed(x, reason, err?.reason),
-        onHave: (x, segmentId) => {
+        onHave: (_x, segmentId) => {
           this.wake(segmentId);
-          this.ctx.onHave(this, segmentId);
-          void x;
+          this.ctx.onHave(this);
         },
         serve: (segmentId) => this.serve(segmentId),
         onUploaded: (x, bytes) => this.ctx.onUploaded(x.peerId, bytes),
@@ -333,13 +358,21 @@ export class Swarm implements TrackerSubscriber {
         this.sessions.delete(s.connectionKey);
         return;
       }
+      // Count the new session before the old one goes: the peer never looks disconnected.
       this.ctx.onSessionReady(this, s);
       other.close("duplicate connection");
-      this.wakeAll();
+      this.afterReady(s);
       return;
     }
     this.ctx.onSessionReady(this, s);
+    this.afterReady(s);
+  }
+
+  /** Waiters may now ask the new peer, and what it announced while connecting may prefetch. */
+  private afterReady(s: PeerSession): void {
+    this.wasReady.add(s);
     this.wakeAll();
+    if (s.remoteHaves.size > 0) this.ctx.onHave(this);
   }
 
   private sessionClosed(s: PeerSession, reason: string, violation: string | undefined): void {
@@ -347,6 +380,7 @@ export class Swarm implements TrackerSubscriber {
     if (this.destroyed) return;
     this.ctx.onSessionClosed(this, s, reason, violation);
     this.wakeAll();
+    if (this.wasReady.has(s) && reason !== "duplicate connection") this.scheduleRefill();
   }
 
   private serve(segmentId: string): Uint8Array | RejectReason {
@@ -389,12 +423,15 @@ export class Swarm implements TrackerSubscriber {
 
   /** Closes every connection with `peerId` (silently: the caller reports). */
   closePeer(peerId: string, reason: string): void {
+    let lost = false;
     for (const s of [...this.sessions.values()]) {
       if (s.peerId !== peerId) continue;
       this.sessions.delete(s.connectionKey);
+      lost ||= this.wasReady.has(s);
       s.close(reason, undefined, true);
     }
     this.wakeAll();
+    if (lost) this.scheduleRefill();
   }
 
   /**
