@@ -459,12 +459,10 @@ export class OriginPool {
   ): OriginTarget[] {
     const bytes = this.expectedBytes(ctx);
     const stateRank: Record<OriginState, number> = { healthy: 0, "half-open": 1, open: 2 };
-    const known = ctx.targets
-      .map((t) => this.healthOf(t.origin).expectedMs(bytes))
-      .filter((v): v is number => v !== undefined);
-    // Unmeasured origins rank just behind the slowest measured one: known-good wins, and they
-    // still get measured through hedges, splits and failover.
-    const unknownMs = known.length > 0 ? Math.max(...known) * 1.2 + 1 : 1;
+    // An unmeasured origin ranks behind measured origins faster than it is assumed to be and
+    // ahead of slower ones, so a slow first contact (say, the one that served the playlist)
+    // does not keep the others from being tried.
+    const unknownMs = this.unmeasuredMs();
     const key = (t: OriginTarget, i: number): number[] => {
       const h = this.healthOf(t.origin);
       return [
@@ -495,15 +493,24 @@ export class OriginPool {
   }
 
   /**
+   * What an unmeasured origin is assumed to take for any request: minHedgeDelayMs / hedgeFactor
+   * (400 ms by default), so a request to it, or one that it could take over, hedges at
+   * minHedgeDelayMs.
+   */
+  private unmeasuredMs(): number {
+    return this.cfg.minHedgeDelayMs / this.cfg.hedgeFactor;
+  }
+
+  /**
    * When to hedge: hedgeFactor × the time the best healthy origin is expected to take (an
-   * unmeasured one is assumed to manage it in minHedgeDelayMs), never under minHedgeDelayMs.
+   * unmeasured one: {@link unmeasuredMs}), never under minHedgeDelayMs.
    * Measured against the best rather than the primary's own estimate, so a slow origin cannot
    * set its own, slow, deadline — and the hedge is how the faster origins get measured at all.
    */
   private hedgeDelay(ctx: RequestCtx, part: Part, origin: string): number {
     const bytes = this.expectedBytes(ctx, part);
     const expected = (o: string): number =>
-      this.healthOf(o).expectedMs(bytes) ?? this.cfg.minHedgeDelayMs;
+      this.healthOf(o).expectedMs(bytes) ?? this.unmeasuredMs();
     let best = expected(origin);
     for (const t of ctx.targets)
       if (this.healthOf(t.origin).state === "healthy") best = Math.min(best, expected(t.origin));

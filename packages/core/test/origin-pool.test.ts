@@ -267,7 +267,7 @@ describe("OriginPool timeouts, truncation, hedging (r08)", () => {
       splitThresholdBytes: 0,
     });
     const p = pool.fetch(req("seg.ts"));
-    await vi.advanceTimersByTimeAsync(1599); // unmeasured origin: hedge at hedgeFactor × minHedgeDelayMs
+    await vi.advanceTimersByTimeAsync(799); // unmeasured origins: hedge at minHedgeDelayMs
     expect(net.calls).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(net.calls.map((c) => c.origin)).toEqual([A, B]);
@@ -360,34 +360,39 @@ describe("OriginPool timeouts, truncation, hedging (r08)", () => {
     expect(net.calls.map((c) => c.origin)).toEqual([B]);
     expect(pool.hedges).toBe(1);
   });
-  it("a measured slow origin is hedged against the best healthy origin, not its own estimate, and loses its place", async () => {
-    const net = new FakeNet([A, B]);
+  it("a measured slow origin ranks behind an unmeasured one, is hedged against the best healthy origin, and loses its place", async () => {
+    const net = new FakeNet([A, B, C]);
     net.files.set("seg.ts", bytes(1000));
     net.faults.set(A, () => ({ headerDelayMs: 2000 }));
     net.faults.set(B, () => ({ status: 500 }));
+    net.faults.set(C, () => ({ status: 500 }));
     const { pool } = makePool(net, {
       hedgeFactor: 2,
       minHedgeDelayMs: 100,
       splitThresholdBytes: 0,
     });
-    // Round 1: B fails, so only A gets measured — at 2000 ms.
+    // Round 1: B and C fail, so only A gets measured — at 2000 ms.
     const first = pool.fetch(req("seg.ts"));
     await vi.advanceTimersByTimeAsync(2000);
     expect((await first).origin).toBe(A);
-    // Round 2: B has recovered but is unmeasured, so A still ranks first. The hedge fires at
-    // hedgeFactor × minHedgeDelayMs (B's assumed time), not at 2 × A's own 2000 ms.
+    // Round 2: B has recovered. Unmeasured, it is assumed to take minHedgeDelayMs /
+    // hedgeFactor = 50 ms, so it goes before A's measured 2000 ms and gets measured.
     net.faults.delete(B);
     net.calls.length = 0;
-    const second = pool.fetch(req("seg.ts"));
-    await vi.advanceTimersByTimeAsync(199);
-    expect(net.calls.map((c) => c.origin)).toEqual([A]);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(net.calls.map((c) => c.origin)).toEqual([A, B]);
-    expect((await second).origin).toBe(B);
-    // Round 3: B is measured fast now and goes first.
-    net.calls.length = 0;
-    await pool.fetch(req("seg.ts"));
+    expect((await pool.fetch(req("seg.ts"))).origin).toBe(B);
     expect(net.calls.map((c) => c.origin)).toEqual([B]);
+    // Round 3: B (measured fast) turns slow. The hedge fires at minHedgeDelayMs and the
+    // unmeasured C takes over; the loser is aborted.
+    net.faults.delete(C);
+    net.faults.set(B, () => ({ headerDelayMs: 5000 }));
+    net.calls.length = 0;
+    const third = pool.fetch(req("seg.ts"));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(net.calls.map((c) => c.origin)).toEqual([B]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(net.calls.map((c) => c.origin)).toEqual([B, C]);
+    expect((await third).origin).toBe(C);
+    expect(net.calls[0]?.signal?.aborted).toBe(true);
     pool.destroy();
   });
 });
