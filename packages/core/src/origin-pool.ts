@@ -493,9 +493,9 @@ export class OriginPool {
   }
 
   /**
-   * What an unmeasured origin is assumed to take for any request: minHedgeDelayMs / hedgeFactor
-   * (400 ms by default), so a request to it, or one that it could take over, hedges at
-   * minHedgeDelayMs.
+   * For ranking, what an unmeasured origin is assumed to take for any request:
+   * minHedgeDelayMs / hedgeFactor (400 ms by default). Optimistic on purpose, so every origin
+   * gets measured early; hedging assumes more ({@link hedgeDelay}).
    */
   private unmeasuredMs(): number {
     return this.cfg.minHedgeDelayMs / this.cfg.hedgeFactor;
@@ -503,14 +503,15 @@ export class OriginPool {
 
   /**
    * When to hedge: hedgeFactor × the time the best healthy origin is expected to take (an
-   * unmeasured one: {@link unmeasuredMs}), never under minHedgeDelayMs.
+   * unmeasured one is assumed to manage it in minHedgeDelayMs: a large transfer, e.g. a split
+   * range, is not duplicated on a guess), never under minHedgeDelayMs.
    * Measured against the best rather than the primary's own estimate, so a slow origin cannot
    * set its own, slow, deadline — and the hedge is how the faster origins get measured at all.
    */
   private hedgeDelay(ctx: RequestCtx, part: Part, origin: string): number {
     const bytes = this.expectedBytes(ctx, part);
     const expected = (o: string): number =>
-      this.healthOf(o).expectedMs(bytes) ?? this.unmeasuredMs();
+      this.healthOf(o).expectedMs(bytes) ?? this.cfg.minHedgeDelayMs;
     let best = expected(origin);
     for (const t of ctx.targets)
       if (this.healthOf(t.origin).state === "healthy") best = Math.min(best, expected(t.origin));

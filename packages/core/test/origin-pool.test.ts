@@ -267,7 +267,7 @@ describe("OriginPool timeouts, truncation, hedging (r08)", () => {
       splitThresholdBytes: 0,
     });
     const p = pool.fetch(req("seg.ts"));
-    await vi.advanceTimersByTimeAsync(799); // unmeasured origins: hedge at minHedgeDelayMs
+    await vi.advanceTimersByTimeAsync(1599); // unmeasured origin: hedge at hedgeFactor × minHedgeDelayMs
     expect(net.calls).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(net.calls.map((c) => c.origin)).toEqual([A, B]);
