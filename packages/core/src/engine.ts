@@ -8,6 +8,7 @@ import { OriginPool, type PoolResult } from "./origin-pool.js";
 import { resourceId } from "./origin-url.js";
 import type {
   PeerDownload,
+  PeerPartial,
   PeerHost,
   PeerSegmentSource,
   PeerSegmentSourceFactory,
@@ -325,7 +326,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     const asked = this.deps.clock.now();
     const giveUpAt = this.peerGiveUpAt(req);
     if (!peers || giveUpAt <= asked) return 0;
-    let got: PeerDownload | null;
+    let got: PeerDownload | PeerPartial | null;
     try {
       const expectedSize = req.byteRange
         ? req.byteRange.end - req.byteRange.start
@@ -337,6 +338,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     throwIfAborted(signal);
     const waited = this.deps.clock.now() - asked;
     if (!got) return waited;
+    if ("partial" in got) return this.completePartial(req, key, hash, got, signal, start, waited);
     if (hash !== undefined) {
       const actual = await this.deps.sha256(got.data);
       throwIfAborted(signal);
@@ -363,6 +365,81 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       peerId: got.peerId,
       verified,
       timing: { start, firstByte: got.firstByteAt, end: this.deps.clock.now(), waitMs: got.waitMs },
+    });
+  }
+
+  /**
+   * An abandoned peer transfer's first bytes plus the rest over one HTTP range, verified as a
+   * whole. If the whole fails its hash, a full HTTP copy decides who lied: a peer whose bytes
+   * differ from it is banned. Without a trusted hash, or when the range fails, full HTTP.
+   */
+  private async completePartial(
+    req: SegmentRequest,
+    key: SegmentKey,
+    hash: string | undefined,
+    part: PeerPartial,
+    signal: AbortSignal,
+    start: number,
+    waited: number,
+  ): Promise<SegmentResult | number> {
+    const have = part.data.length;
+    if (hash === undefined || have === 0 || have >= part.size) return waited;
+    const base = req.byteRange?.start ?? 0;
+    let rest: PoolResult;
+    try {
+      rest = await this.pool.fetch({
+        url: req.url,
+        kind: "segment",
+        range: { start: base + have, end: base + part.size },
+        signal,
+        split: false,
+      });
+    } catch {
+      throwIfAborted(signal);
+      return waited; // full HTTP follows, with its own retries and errors
+    }
+    throwIfAborted(signal);
+    if (rest.data.length !== part.size - have) return waited;
+    const data = new Uint8Array(part.size);
+    data.set(part.data);
+    data.set(rest.data, have);
+    const actual = await this.deps.sha256(data);
+    throwIfAborted(signal);
+    if (actual !== hash) {
+      const full = await this.fromHttp(req, key, hash, signal, {
+        start,
+        waitMs: waited,
+        onProgress: undefined,
+      });
+      if (!startsWith(full.data, part.data)) {
+        this.counters.integrityFailures++;
+        this.peers?.reportBad(part.peerId, key, "hash mismatch");
+        this.fire("integrityFailure", {
+          url: req.url,
+          source: "p2p",
+          peerId: part.peerId,
+          expected: hash,
+          actual,
+        });
+      }
+      return full;
+    }
+    const peer = (this.counters.byPeer[part.peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
+    peer.downloadedBytes += have;
+    this.keep(key, data, true);
+    return this.deliver(req, {
+      data,
+      source: "http",
+      origin: rest.origin,
+      peerId: part.peerId,
+      p2pBytes: have,
+      verified: true,
+      timing: {
+        start,
+        firstByte: part.firstByteAt,
+        end: this.deps.clock.now(),
+        waitMs: part.waitMs,
+      },
     });
   }
 
@@ -452,7 +529,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
 
   /** Counts, emits `segmentLoaded`, and hands the caller its own copy (players may transfer it). */
   private deliver(req: SegmentRequest, r: SegmentResult): SegmentResult {
-    this.counters.bytes[r.source] += r.data.length;
+    const fromPeer = r.p2pBytes ?? 0;
+    this.counters.bytes.p2p += fromPeer;
+    this.counters.bytes[r.source] += r.data.length - fromPeer;
     this.counters.segments[r.source]++;
     this.fire("segmentLoaded", {
       url: req.url,
@@ -599,4 +678,11 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (event === "error") this.counters.errors++;
     this.emit(event, ...args);
   }
+}
+
+/** Whether `data` begins with `prefix`. */
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  if (data.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
+  return true;
 }

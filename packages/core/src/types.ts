@@ -56,8 +56,13 @@ export interface SegmentResult {
   source: SegmentSource;
   /** Origin base URL for `source: "http"`. */
   origin?: string;
-  /** Peer id for `source: "p2p"`. */
+  /**
+   * Peer id for `source: "p2p"`, and for `source: "http"` when an abandoned peer transfer was
+   * completed over HTTP (`p2pBytes` of the data came from that peer).
+   */
   peerId?: string;
+  /** Bytes at the start of `data` that came from `peerId` before HTTP completed the rest. */
+  p2pBytes?: number;
   /** True when checked against a trusted hash; false only when none was known and policy allowed it. */
   verified: boolean;
   /** Timings for the player's bandwidth estimate. */

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../src/engine.js";
 import type { HivecastEvents } from "../src/events.js";
-import type { SegmentKey } from "../src/p2p/contract.js";
+import type { PeerPartial, PeerSegmentSource, SegmentKey } from "../src/p2p/contract.js";
 import { createPeerSegmentSource } from "../src/p2p/peer-segment-source.js";
 import type { SegmentRequest } from "../src/types.js";
 import { FakeNet, ORIGINS, sha } from "./fake-net.js";
@@ -145,5 +145,86 @@ describe("Engine + P2P layer end to end", () => {
     await vi.advanceTimersByTimeAsync(1000);
     expect(net.connections()).toHaveLength(0);
     expect(tracker.openSockets()).toHaveLength(0);
+  });
+});
+
+describe("an abandoned peer transfer is completed over HTTP", () => {
+  const PEER = "-HC0001-partialpeer0";
+
+  /** An Engine whose P2P layer always hands over the first `prefix` bytes from PEER. */
+  async function engineWithPartial(prefix: Uint8Array): Promise<{
+    engine: Engine;
+    http: FakeNet;
+    hashes: string[];
+    reported: string[];
+  }> {
+    const { net: http, hashes } = await fixture();
+    const reported: string[] = [];
+    const source: PeerSegmentSource = {
+      download: (): Promise<PeerPartial> =>
+        Promise.resolve({
+          partial: true,
+          data: prefix,
+          size: 60_000,
+          peerId: PEER,
+          firstByteAt: Date.now(),
+          waitMs: 0,
+        }),
+      reportBad: (peerId) => reported.push(peerId),
+      announce: () => undefined,
+      forget: () => undefined,
+      updatePlaylist: () => undefined,
+      peerCount: () => 1,
+      destroy: () => undefined,
+    };
+    const engine = new Engine(
+      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      { fetch: http.fetch, clock: testClock, random: seeded(5), peerSourceFactory: () => source },
+    );
+    await run(engine.loadPlaylist(PLAYLIST));
+    return { engine, http, hashes, reported };
+  }
+
+  it("the peer's first bytes plus one HTTP range for the rest, verified as a whole, counted per source", async () => {
+    const whole = SEGMENTS[0] ?? new Uint8Array();
+    const { engine, http, hashes } = await engineWithPartial(whole.slice(0, 20_000));
+    const loaded: unknown[] = [];
+    engine.on("segmentLoaded", (e) => loaded.push(e));
+    const r = await run(engine.loadSegment(request(0, hashes[0])));
+    expect(sameBytes(r.data, whole)).toBe(true);
+    expect(r).toMatchObject({ source: "http", peerId: PEER, p2pBytes: 20_000, verified: true });
+    expect(http.callsTo("v/seg0.ts").map((c) => c.range)).toEqual([{ start: 20_000, end: 60_000 }]);
+    expect(engine.stats.bytes).toMatchObject({ p2p: 20_000, http: 40_000 });
+    expect(loaded).toMatchObject([{ source: "http", peerId: PEER, bytes: 60_000 }]);
+    engine.destroy();
+  });
+
+  it("r01 a lying peer's first bytes: the whole fails, a full HTTP copy is played and the peer is banned", async () => {
+    const { engine, http, hashes, reported } = await engineWithPartial(bytes(20_000, 99));
+    const failures: unknown[] = [];
+    engine.on("integrityFailure", (e) => failures.push(e));
+    const r = await run(engine.loadSegment(request(0, hashes[0])));
+    expect(sameBytes(r.data, SEGMENTS[0] ?? new Uint8Array())).toBe(true);
+    expect(r).toMatchObject({ source: "http", verified: true });
+    expect(r.p2pBytes).toBeUndefined();
+    expect(http.callsTo("v/seg0.ts").map((c) => c.range)).toEqual([
+      { start: 20_000, end: 60_000 },
+      undefined,
+    ]);
+    expect(reported).toEqual([PEER]);
+    expect(failures).toMatchObject([{ source: "p2p", peerId: PEER }]);
+    expect(engine.stats.bytes.p2p).toBe(0);
+    engine.destroy();
+  });
+
+  it("an honest peer's bytes and a corrupting origin's rest: the origin is blamed, not the peer", async () => {
+    const whole = SEGMENTS[0] ?? new Uint8Array();
+    const { engine, http, hashes, reported } = await engineWithPartial(whole.slice(0, 20_000));
+    // Origin 0 corrupts range answers only; full answers from the others are fine.
+    http.faults.set(ORIGINS[0] ?? "", (call) => (call.range ? { corrupt: true } : undefined));
+    const r = await run(engine.loadSegment(request(0, hashes[0])));
+    expect(sameBytes(r.data, whole)).toBe(true);
+    expect(reported).toEqual([]);
+    engine.destroy();
   });
 });

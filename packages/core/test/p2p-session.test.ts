@@ -146,6 +146,27 @@ describe("peer session", () => {
     r.session.close("done", undefined, true);
   });
 
+  it("a cancelled or cut-off download hands back the bytes that arrived, in order", async () => {
+    const data = bytes(40_000);
+    for (const end of ["cancel", "disconnect"] as const) {
+      const r = rig();
+      const req = r.session.request("a.ts");
+      const m = r.conn.sent.at(-1);
+      const id = m?.type === "request" ? m.requestId : 0;
+      r.conn.deliver(encodeResponse(id, 40_000));
+      r.conn.deliver(encodeChunk(id, 0, data.subarray(0, 16_000)));
+      r.conn.deliver(encodeChunk(id, 16_000, data.subarray(16_000, 20_000)));
+      if (end === "cancel") req.cancel();
+      else r.conn.closeRemote();
+      const out = await req.done;
+      expect(out).toMatchObject({ ok: false, reason: end === "cancel" ? "cancelled" : "gone" });
+      const partial = out.ok ? undefined : out.partial;
+      expect(partial?.size).toBe(40_000);
+      expect(sameBytes(partial?.data, data.subarray(0, 20_000))).toBe(true);
+      r.session.close("done", undefined, true);
+    }
+  });
+
   it("uploads with back-pressure on bufferedAmount and honours cancel", async () => {
     const r = rig();
     r.store.set("a.ts", bytes(100_000));

@@ -3,6 +3,7 @@ import type { SegmentKey } from "../src/p2p/contract.js";
 import { fetchRank, fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import { MIN_PARTIAL_BYTES } from "../src/p2p/peer-segment-source.js";
 import { MIN_REFILL_GAP_MS, REFILL_DELAY_MS, infoHashOf } from "../src/p2p/swarm.js";
 import { parseSignal } from "../src/p2p/peer-transport.js";
 import type { MemoryPeerConnection } from "../src/p2p/memory-transport.js";
@@ -73,6 +74,15 @@ async function settle<T>(p: Promise<T>, maxMs = 30_000): Promise<{ value: T; ms:
   if (!done) throw new Error("promise did not settle");
   if (failed) throw error;
   return { value, ms: Date.now() - t0 };
+}
+
+/** `value` is the first bytes of `whole` from `peerId`, at least one chunk, not all of it. */
+function expectPartialOf(value: unknown, whole: Uint8Array, peerId: string): void {
+  expect(value).toMatchObject({ partial: true, size: whole.byteLength, peerId });
+  const got = (value as { data: Uint8Array }).data;
+  expect(got.byteLength).toBeGreaterThanOrEqual(MIN_PARTIAL_BYTES);
+  expect(got.byteLength).toBeLessThan(whole.byteLength);
+  expect(sameBytes(got, whole.subarray(0, got.byteLength))).toBe(true);
 }
 
 function destroyAll(...vs: Viewer[]): void {
@@ -470,24 +480,25 @@ describe("r09 a peer disappears mid-transfer", () => {
     destroyAll(b, c);
   });
 
-  it("a silently vanished only peer: null well before giveUpAt", async () => {
+  it("a silently vanished only peer: what arrived is handed over for HTTP to complete, well before giveUpAt", async () => {
     const { net, tracker } = world({ bytesPerSec: 500_000 });
     const a = makeViewer(net, tracker);
     const b = makeViewer(net, tracker);
     await join([a, b]);
-    give(a, "seg-0.ts", bytes(900_000));
+    const data = bytes(900_000);
+    give(a, "seg-0.ts", data);
     await vi.advanceTimersByTimeAsync(50);
     const giveUpAt = Date.now() + 8000;
     const p = settle(b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt }));
     await vi.advanceTimersByTimeAsync(300);
     for (const c of net.connections()) c.severed = true; // no bytes, no close
     const { value } = await p;
-    expect(value).toBeNull();
     expect(Date.now()).toBeLessThan(giveUpAt);
+    expectPartialOf(value, data, a.id);
     destroyAll(a, b);
   });
 
-  it("a transfer that falls behind giveUpAt is abandoned (cancelled at the uploader) and returns null in time", async () => {
+  it("a transfer that falls behind giveUpAt is abandoned (cancelled at the uploader) in time; its bytes go to HTTP to complete", async () => {
     const { net, tracker } = world({ bytesPerSec: 200_000 });
     const a = makeViewer(net, tracker);
     const b = makeViewer(net, tracker);
@@ -498,7 +509,7 @@ describe("r09 a peer disappears mid-transfer", () => {
     const { value } = await settle(
       b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt }),
     );
-    expect(value).toBeNull();
+    expectPartialOf(value, bytes(1_000_000), a.id);
     expect(Date.now()).toBeLessThanOrEqual(giveUpAt);
     await vi.advanceTimersByTimeAsync(3000);
     expect(a.host.uploaded).toEqual([]); // the upload was cancelled, not completed

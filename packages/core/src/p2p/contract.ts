@@ -34,6 +34,21 @@ export interface PeerDownload {
   waitMs: number;
 }
 
+/**
+ * The start of a segment from a peer whose transfer was abandoned (fell behind, stalled or
+ * disconnected): `data` is the first `data.length` of `size` bytes, unverified. The Engine
+ * fetches the rest with an HTTP range and verifies the whole.
+ */
+export interface PeerPartial {
+  partial: true;
+  data: Uint8Array;
+  /** Size of the whole segment, as the peer announced it. */
+  size: number;
+  peerId: string;
+  firstByteAt: number;
+  waitMs: number;
+}
+
 /** Callbacks the P2P layer uses to reach the Engine. */
 export interface PeerHost {
   /** Verified bytes for an upload, or undefined when not in the store. */
@@ -53,12 +68,13 @@ export interface PeerSegmentSource {
    * Try peers for `key`. Decides itself whether to wait for a peer that will have it (live
    * non-fetcher) or to give up at once (this viewer is one of the HTTP fetchers, no peers).
    * Must resolve `null` (never reject, except with the signal's reason) by `giveUpAt`
-   * (engine clock) so HTTP still meets the playback deadline.
+   * (engine clock) so HTTP still meets the playback deadline — or, when a transfer was
+   * abandoned after some bytes, a {@link PeerPartial} for HTTP to complete.
    */
   download(
     key: SegmentKey,
     opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number },
-  ): Promise<PeerDownload | null>;
+  ): Promise<PeerDownload | PeerPartial | null>;
   /** Bytes from `peerId` failed verification: ban it for the session. */
   reportBad(peerId: string, key: SegmentKey, reason: string): void;
   /** A verified segment entered the store: announce it to peers. */

@@ -8,6 +8,7 @@ import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type {
   PeerDownload,
+  PeerPartial,
   PeerHost,
   PeerSegmentSource,
   PlaylistInfo,
@@ -36,6 +37,8 @@ export const LIVE_EDGE_SEGMENTS = 2;
 export const MAX_PEER_ATTEMPTS = 3;
 /** A peer that answered "busy" is asked again after this, ms. */
 export const BUSY_RETRY_MS = 250;
+/** Least bytes of an abandoned peer transfer worth completing over HTTP (one chunk). */
+export const MIN_PARTIAL_BYTES = 16 * 1024;
 /** VOD prefetch: concurrent peer transfers. */
 export const MAX_PREFETCH_INFLIGHT = 2;
 /** VOD prefetch: byte cap of prefetched (unverified, never re-served) segments. */
@@ -80,7 +83,12 @@ export function displayPeerId(raw: string): string {
 
 type TransferResult =
   | { ok: true; data: Uint8Array; firstByteAt: number }
-  | { ok: false; retry: boolean; busy: boolean };
+  | {
+      ok: false;
+      retry: boolean;
+      busy: boolean;
+      partial: { data: Uint8Array; size: number; firstByteAt: number } | undefined;
+    };
 
 interface Prefetched {
   download: PeerDownload;
@@ -286,7 +294,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
   async download(
     key: SegmentKey,
     opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number },
-  ): Promise<PeerDownload | null> {
+  ): Promise<PeerDownload | PeerPartial | null> {
     const { signal, giveUpAt } = opts;
     if (signal.aborted) throw signal.reason;
     if (this.destroyed) return null;
@@ -327,6 +335,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     const result = await this.fetch(swarm, key, {
       signal,
       giveUpAt,
+      allowPartial: true,
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
       previousId: pos?.previousId,
@@ -387,6 +396,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
     opts: {
       signal: AbortSignal;
       giveUpAt: number;
+      /** Give up with the bytes an abandoned transfer received (for HTTP to complete). */
+      allowPartial: boolean;
       size: number | undefined;
       nearLiveEdge: boolean;
       /** The segment before this one: peers that have it are following the live edge. */
@@ -394,7 +405,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       /** The playlist's target duration, ms (0 when unknown). */
       targetDurationMs?: number;
     },
-  ): Promise<PeerDownload | null> {
+  ): Promise<PeerDownload | PeerPartial | null> {
     const { clock, config } = this.deps;
     const { signal, giveUpAt } = opts;
     const backupAfter = clock.now() + (opts.targetDurationMs ?? 0) + BACKUP_FETCH_DELAY_MS;
@@ -402,11 +413,15 @@ export class P2PSegmentSource implements PeerSegmentSource {
     /** Peers that were busy, and when to ask them again. Busy is not a failure. */
     const busy = new Map<string, number>();
     let waitMs = 0;
+    /** The longest start of the segment an abandoned transfer left behind. */
+    let partial: PeerPartial | undefined;
+    const giveUp = (): PeerPartial | null =>
+      partial && !this.banned.has(partial.peerId) ? { ...partial, waitMs } : null;
     for (let round = 0; round < 1000; round++) {
       if (this.destroyed) return null;
       if (signal.aborted) throw signal.reason;
       const now = clock.now();
-      if (now >= giveUpAt || tried.size >= MAX_PEER_ATTEMPTS) return null;
+      if (now >= giveUpAt || tried.size >= MAX_PEER_ATTEMPTS) return giveUp();
       let retryBusyAt = Number.POSITIVE_INFINITY;
       const excluded = new Set(tried);
       for (const [id, at] of busy) {
@@ -446,7 +461,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         candidates,
         servingPeers: serving.length,
       });
-      if (plan.kind === "http") return null;
+      if (plan.kind === "http") return giveUp();
       if (plan.kind === "wait") {
         const t0 = clock.now();
         await swarm.waitForChange(key.segmentId, Math.min(plan.until, retryBusyAt), signal);
@@ -468,11 +483,22 @@ export class P2PSegmentSource implements PeerSegmentSource {
           waitMs,
         };
       }
-      if (!r.retry) return null;
+      if (this.destroyed) return null;
+      const got = r.partial;
+      if (
+        opts.allowPartial &&
+        got &&
+        got.data.byteLength >= MIN_PARTIAL_BYTES &&
+        got.data.byteLength > (partial?.data.byteLength ?? 0)
+      ) {
+        const peerId = displayPeerId(session.peerId);
+        partial = { partial: true, ...got, peerId, waitMs };
+      }
+      if (!r.retry) return giveUp();
       if (r.busy) busy.set(plan.peerId, clock.now() + BUSY_RETRY_MS);
       else tried.add(plan.peerId);
     }
-    return null;
+    return giveUp();
   }
 
   /** One peer transfer, watched for stalls, falling behind, the deadline, abort and destroy. */
@@ -538,6 +564,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
             retry,
             busy:
               o.reason === "rejected" && (o.detail === "busy" || o.detail === LOCAL_BUSY_DETAIL),
+            partial: o.partial,
           });
       });
     });
@@ -617,9 +644,12 @@ export class P2PSegmentSource implements PeerSegmentSource {
       const p = this.fetch(swarm, key, {
         signal: this.lifetime.signal,
         giveUpAt: this.deps.clock.now() + PREFETCH_TIMEOUT_MS,
+        allowPartial: false,
         size: undefined,
         nearLiveEdge: false,
-      }).catch(() => null);
+      })
+        .then((r) => (r && !("partial" in r) ? r : null))
+        .catch(() => null);
       this.prefetching.set(k, p);
       void p.then((dl) => {
         this.prefetching.delete(k);

@@ -50,7 +50,13 @@ export interface UploadGate {
 /** How a request ended. */
 export type RequestOutcome =
   | { ok: true; data: Uint8Array; firstByteAt: number }
-  | { ok: false; reason: "rejected" | "gone" | "cancelled"; detail: string };
+  | {
+      ok: false;
+      reason: "rejected" | "gone" | "cancelled";
+      detail: string;
+      /** What arrived before a cancel or disconnect: the first bytes, in order (unverified). */
+      partial?: { data: Uint8Array; size: number; firstByteAt: number };
+    };
 
 /** A request in flight. */
 export interface ActiveRequest {
@@ -287,6 +293,19 @@ export class PeerSession {
     }
   }
 
+  /** The bytes a download received so far, if any. */
+  private partialOf(
+    requestId: number,
+  ): { data: Uint8Array; size: number; firstByteAt: number } | undefined {
+    const d = this.downloads.get(requestId);
+    if (!d?.buffer || d.received === 0) return undefined;
+    return {
+      data: d.buffer.subarray(0, d.received),
+      size: d.buffer.byteLength,
+      firstByteAt: d.firstByteAt,
+    };
+  }
+
   private finish(requestId: number, outcome: RequestOutcome): void {
     const d = this.downloads.get(requestId);
     if (!d) return;
@@ -327,7 +346,8 @@ export class PeerSession {
         if (!this.downloads.has(requestId)) return;
         this.recentCancels.push(requestId);
         if (this.recentCancels.length > RECENT_CANCELS) this.recentCancels.shift();
-        this.finish(requestId, { ok: false, reason: "cancelled", detail: "cancelled" });
+        const partial = this.partialOf(requestId);
+        this.finish(requestId, { ok: false, reason: "cancelled", detail: "cancelled", partial });
         this.sendFrame(encodeCancel(requestId));
       },
     };
@@ -408,7 +428,7 @@ export class PeerSession {
     this.conn.destroy();
     for (const ac of this.uploads.values()) ac.abort();
     for (const id of [...this.downloads.keys()])
-      this.finish(id, { ok: false, reason: "gone", detail: reason });
+      this.finish(id, { ok: false, reason: "gone", detail: reason, partial: this.partialOf(id) });
     if (!silent) this.opts.hooks.onClose(this, reason, error);
   }
 }
