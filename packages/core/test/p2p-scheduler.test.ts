@@ -40,6 +40,25 @@ describe("planDownload", () => {
     expect(plan).toMatchObject({ kind: "peer", peerId: "fast" });
   });
 
+  it("just joined a populated swarm, no connection yet: waits for the first peers, never past giveUpAt", () => {
+    const joining = { ...base, servingPeers: 0, giveUpAt: base.now + 10_000 };
+    expect(planDownload({ ...joining, joiningUntil: base.now + 1500 })).toEqual({
+      kind: "wait",
+      until: base.now + 1500,
+    });
+    // giveUpAt first: a peer transfer must still fit before it
+    const soon = { ...joining, giveUpAt: base.now + 1200, joiningUntil: base.now + 1500 };
+    expect(planDownload(soon)).toEqual({
+      kind: "wait",
+      until: soon.giveUpAt - estimateTransferMs(base.size ?? 0, DEFAULT_PEER_BPS),
+    });
+    // the join window is over, or too little is left of it
+    expect(planDownload({ ...joining, joiningUntil: base.now + MIN_WAIT_MS - 1 })).toEqual({
+      kind: "http",
+      reason: "no-peers",
+    });
+  });
+
   it("goes to HTTP when no candidate could finish in time", () => {
     const plan = planDownload({
       ...base,

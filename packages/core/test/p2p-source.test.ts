@@ -3,7 +3,7 @@ import type { SegmentKey } from "../src/p2p/contract.js";
 import { fetchRank, fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
-import { MIN_PARTIAL_BYTES } from "../src/p2p/peer-segment-source.js";
+import { JOIN_WAIT_MS, MIN_PARTIAL_BYTES } from "../src/p2p/peer-segment-source.js";
 import { MIN_REFILL_GAP_MS, REFILL_DELAY_MS, infoHashOf } from "../src/p2p/swarm.js";
 import { parseSignal } from "../src/p2p/peer-transport.js";
 import type { MemoryPeerConnection } from "../src/p2p/memory-transport.js";
@@ -299,6 +299,38 @@ describe("connection set-up and loss", () => {
     // the prefetch went through once b was connected
     expect(a.host.uploaded.map(([peer]) => peer)).toEqual([b.id, b.id, b.id]);
     destroyAll(a, b);
+  });
+
+  it("after joining a populated swarm, segments after the first wait for the first connections; the first and a lone viewer never wait", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    await join([a]);
+    for (const i of [0, 1, 2]) give(a, `seg-${i}.ts`, bytes(20_000, i));
+    const b = makeViewer(net, tracker);
+    b.source.updatePlaylist(playlist(SWARM, false, 10));
+    await vi.advanceTimersByTimeAsync(20); // the tracker answered (2 in the swarm), no peer yet
+    expect(b.source.peerCount()).toBe(0);
+    const giveUpAt = Date.now() + 5000;
+    const t0 = Date.now();
+    // The first segment (start-up) goes to HTTP at once.
+    expect(await b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt })).toBeNull();
+    expect(Date.now()).toBe(t0);
+    // The next ones wait for the connection to a and come from it, well inside JOIN_WAIT_MS.
+    const { value } = await settle(
+      b.source.download(key("seg-1.ts"), { signal: never(), giveUpAt }),
+    );
+    expect(value).toMatchObject({ peerId: a.id });
+    expect(Date.now() - t0).toBeLessThan(JOIN_WAIT_MS);
+    // Alone in its swarm, a viewer never waits.
+    const lone = makeViewer(net, tracker);
+    lone.source.updatePlaylist(playlist("other/720p.m3u8", false, 10));
+    await vi.advanceTimersByTimeAsync(20);
+    const k = (id: string): SegmentKey => key(id, "other/720p.m3u8");
+    expect(await lone.source.download(k("seg-0.ts"), { signal: never(), giveUpAt })).toBeNull();
+    const t1 = Date.now();
+    expect(await lone.source.download(k("seg-1.ts"), { signal: never(), giveUpAt })).toBeNull();
+    expect(Date.now()).toBe(t1);
+    destroyAll(a, b, lone);
   });
 
   it("a lost peer is replaced by an early announce, not at the tracker's (long) interval", async () => {

@@ -36,6 +36,17 @@ describe("parseTrackerMessage validates every field", () => {
     ).toEqual({ infoHash: H, intervalSec: 120 });
     expect(
       parseTrackerMessage(
+        JSON.stringify({ action: "announce", info_hash: H, complete: 3, incomplete: 4 }),
+      ),
+    ).toEqual({ infoHash: H, swarmPeers: 7 });
+    for (const bad of [-1, 1.5, "4", 1e12, null])
+      expect(
+        parseTrackerMessage(
+          JSON.stringify({ action: "announce", info_hash: H, complete: 3, incomplete: bad }),
+        ),
+      ).toEqual({ infoHash: H });
+    expect(
+      parseTrackerMessage(
         JSON.stringify({ action: "announce", info_hash: H, peer_id: P, offer_id: O, offer: SDP }),
       ),
     ).toEqual({ infoHash: H, peerId: P, offerId: O, offer: SDP });

@@ -45,6 +45,14 @@ export const MAX_PREFETCH_INFLIGHT = 2;
 export const MAX_PREFETCH_BYTES = 32 * 1024 * 1024;
 /** VOD prefetch: a transfer gets this long, ms. */
 export const PREFETCH_TIMEOUT_MS = 20_000;
+/**
+ * After joining a swarm the tracker says others are in, segments after the first wait up to
+ * this long from the join (and never past `giveUpAt`) for the first peer connections, so the
+ * start-up burst comes from peers too. The first segment never waits (start-up time).
+ */
+export const JOIN_WAIT_MS = 1500;
+/** A peer's first announcements follow its handshake: a session this new may not have sent them yet, ms. */
+export const HAVE_SETTLE_MS = 100;
 
 /** Dependencies of {@link createPeerSegmentSource}: the contract's plus optional injections. */
 export interface PeerSegmentSourceDeps {
@@ -99,6 +107,25 @@ interface Prefetched {
 const keyOf = (k: SegmentKey): string => `${k.swarmId}\n${k.segmentId}`;
 
 /** Implementation of {@link PeerSegmentSource}. */
+
+/**
+ * Until when a segment nobody announced may wait while joining ({@link JOIN_WAIT_MS}): the
+ * tracker reported others in the swarm, and no serving peer is connected yet or one of them
+ * is still settling ({@link HAVE_SETTLE_MS}). Undefined when there is nothing to wait for.
+ */
+function joinWaitUntil(
+  swarm: Swarm,
+  serving: readonly PeerSession[],
+  now: number,
+): number | undefined {
+  if (swarm.trackerPeers <= 1) return undefined;
+  const joinEnd = swarm.startedAt + JOIN_WAIT_MS;
+  if (serving.length === 0) return joinEnd;
+  let settled = Number.NEGATIVE_INFINITY;
+  for (const s of serving) settled = Math.max(settled, s.readyAt + HAVE_SETTLE_MS);
+  return settled > now ? Math.min(joinEnd, settled) : undefined;
+}
+
 export class P2PSegmentSource implements PeerSegmentSource {
   /** Our tracker peer id. */
   readonly peerId: string;
@@ -116,6 +143,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly counted = new WeakSet<PeerSession>();
   private readonly playlists = new Map<string, PlaylistInfo>();
   private readonly playhead = new Map<string, number>();
+  /** Engine downloads asked per swarm (the first one never waits for the join). */
+  private readonly asked = new Map<string, number>();
   /** Index of each segment id in its playlist, per swarm (O(1) lookups on hot paths). */
   private readonly segmentIndex = new Map<string, Map<string, number>>();
   /** Playlist index of the last segment the Engine asked for, per swarm. */
@@ -332,10 +361,13 @@ export class P2PSegmentSource implements PeerSegmentSource {
         return { ...got, firstByteAt: Math.max(got.firstByteAt, asked), waitMs: 0 };
       }
     }
+    const askedBefore = this.asked.get(key.swarmId) ?? 0;
+    this.asked.set(key.swarmId, askedBefore + 1);
     const result = await this.fetch(swarm, key, {
       signal,
       giveUpAt,
       allowPartial: true,
+      mayAwaitJoin: askedBefore > 0,
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
       previousId: pos?.previousId,
@@ -398,6 +430,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
       giveUpAt: number;
       /** Give up with the bytes an abandoned transfer received (for HTTP to complete). */
       allowPartial: boolean;
+      /** Whether waiting for the first connections after joining is allowed ({@link JOIN_WAIT_MS}). */
+      mayAwaitJoin?: boolean;
       size: number | undefined;
       nearLiveEdge: boolean;
       /** The segment before this one: peers that have it are following the live edge. */
@@ -460,6 +494,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         backupAt: opts.nearLiveEdge && isBackupFetcher(...fetchRoleArgs) ? backupAfter : undefined,
         candidates,
         servingPeers: serving.length,
+        joiningUntil: opts.mayAwaitJoin === true ? joinWaitUntil(swarm, serving, now) : undefined,
       });
       if (plan.kind === "http") return giveUp();
       if (plan.kind === "wait") {

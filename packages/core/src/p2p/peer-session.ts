@@ -114,6 +114,8 @@ export class PeerSession {
   state: "connecting" | "ready" | "closed" = "connecting";
   /** The peer never uploads. */
   remoteDownloadOnly = false;
+  /** When the session became ready (clock ms; NaN before). */
+  readyAt = Number.NaN;
   /** Segments the peer announced, with sizes. */
   readonly remoteHaves = new Map<string, number>();
   /** Measured download throughput from this peer, bytes/second (0 = unknown). */
@@ -176,6 +178,7 @@ export class PeerSession {
   private maybeReady(): void {
     if (this.state !== "connecting" || !this.handshakeSent || !this.handshakeReceived) return;
     this.state = "ready";
+    this.readyAt = this.opts.clock.now();
     if (this.connectTimer !== undefined) this.opts.clock.clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.opts.hooks.onReady(this);

@@ -129,6 +129,12 @@ export interface PlanInput {
   candidates: readonly Candidate[];
   /** Connected peers that serve uploads. */
   servingPeers: number;
+  /**
+   * This viewer just joined a swarm that has other viewers, and no connection is open yet or
+   * one is too new to have announced what it has: until then a segment nobody
+   * announced waits (if there is time to spare) for the first peers and their announcements.
+   */
+  joiningUntil?: number | undefined;
 }
 
 /** What to do for a segment right now. */
@@ -163,6 +169,13 @@ export function planDownload(input: PlanInput): Plan {
     if (best && bestCost <= left)
       return { kind: "peer", peerId: best.peerId, estimatedMs: bestCost };
     return { kind: "http", reason: "no-time" };
+  }
+  if (input.joiningUntil !== undefined) {
+    const until = Math.min(
+      input.joiningUntil,
+      input.giveUpAt - estimateTransferMs(size, DEFAULT_PEER_BPS),
+    );
+    if (until - input.now >= MIN_WAIT_MS) return { kind: "wait", until };
   }
   if (input.servingPeers === 0) return { kind: "http", reason: "no-peers" };
   if (!input.nearLiveEdge) return { kind: "http", reason: "not-announced" };

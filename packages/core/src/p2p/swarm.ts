@@ -90,6 +90,10 @@ export class Swarm implements TrackerSubscriber {
   private announceTimer: unknown;
   private refillTimer: unknown;
   private lastAnnounceAt = Number.NEGATIVE_INFINITY;
+  /** When {@link start} ran (engine clock). */
+  startedAt = Number.NaN;
+  /** Most peers a tracker reported in this swarm (us included); 0 before any reply. */
+  trackerPeers = 0;
   /** Sessions that reached `ready` (their loss is worth an early announce). */
   private readonly wasReady = new WeakSet<PeerSession>();
   private intervalMs: number;
@@ -108,6 +112,7 @@ export class Swarm implements TrackerSubscriber {
   start(): void {
     if (this.started || this.destroyed) return;
     this.started = true;
+    this.startedAt = this.ctx.clock.now();
     for (const t of this.trackers) t.subscribe(this);
     this.scheduleAnnounce();
   }
@@ -146,6 +151,8 @@ export class Swarm implements TrackerSubscriber {
   onTrackerMessage(tracker: TrackerClient, msg: TrackerAnnounce): void {
     if (this.destroyed) return;
     if (msg.warning) this.ctx.onWarning(`tracker ${tracker.url}: ${msg.warning}`);
+    if (msg.swarmPeers !== undefined)
+      this.trackerPeers = Math.max(this.trackerPeers, msg.swarmPeers);
     if (msg.intervalSec !== undefined) {
       const ms = Math.min(MAX_ANNOUNCE_INTERVAL_MS, msg.intervalSec * 1000);
       const next = Math.max(this.ctx.config.announceIntervalMs, ms);

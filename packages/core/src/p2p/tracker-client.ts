@@ -40,9 +40,15 @@ export interface TrackerAnnounce {
   offerId?: string;
   /** Re-announce interval the tracker asks for, seconds. */
   intervalSec?: number;
+  /** Peers in the swarm as the tracker counts them (`complete` + `incomplete`), us included. */
+  swarmPeers?: number;
   /** The tracker refused the announce. */
   failure?: string;
   warning?: string;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 1e9;
 }
 
 function str20(v: unknown): string | undefined {
@@ -84,6 +90,9 @@ export function parseTrackerMessage(data: unknown): TrackerAnnounce | undefined 
   const interval = get("interval");
   if (typeof interval === "number" && Number.isFinite(interval) && interval > 0)
     out.intervalSec = interval;
+  const complete = get("complete");
+  const incomplete = get("incomplete");
+  if (isCount(complete) && isCount(incomplete)) out.swarmPeers = complete + incomplete;
   const peerId = str20(get("peer_id"));
   const offerId = str20(get("offer_id"));
   if (peerId && offerId) {
