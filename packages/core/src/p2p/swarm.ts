@@ -90,10 +90,8 @@ export class Swarm implements TrackerSubscriber {
   private announceTimer: unknown;
   private refillTimer: unknown;
   private lastAnnounceAt = Number.NEGATIVE_INFINITY;
-  /** When {@link start} ran (engine clock). */
-  startedAt = Number.NaN;
-  /** Most peers a tracker reported in this swarm (us included); 0 before any reply. */
-  trackerPeers = 0;
+  private joinedAt = Number.NaN;
+  private peersReported = 0;
   /** Sessions that reached `ready` (their loss is worth an early announce). */
   private readonly wasReady = new WeakSet<PeerSession>();
   private intervalMs: number;
@@ -108,11 +106,21 @@ export class Swarm implements TrackerSubscriber {
     this.infoHash = infoHashOf(swarmId);
   }
 
+  /** When {@link start} ran (engine clock; NaN before). */
+  get startedAt(): number {
+    return this.joinedAt;
+  }
+
+  /** Most peers a tracker reported in this swarm (us included); 0 before any reply. */
+  get trackerPeers(): number {
+    return this.peersReported;
+  }
+
   /** Joins the trackers. */
   start(): void {
     if (this.started || this.destroyed) return;
     this.started = true;
-    this.startedAt = this.ctx.clock.now();
+    this.joinedAt = this.ctx.clock.now();
     for (const t of this.trackers) t.subscribe(this);
     this.scheduleAnnounce();
   }
@@ -152,7 +160,7 @@ export class Swarm implements TrackerSubscriber {
     if (this.destroyed) return;
     if (msg.warning) this.ctx.onWarning(`tracker ${tracker.url}: ${msg.warning}`);
     if (msg.swarmPeers !== undefined)
-      this.trackerPeers = Math.max(this.trackerPeers, msg.swarmPeers);
+      this.peersReported = Math.max(this.peersReported, msg.swarmPeers);
     if (msg.intervalSec !== undefined) {
       const ms = Math.min(MAX_ANNOUNCE_INTERVAL_MS, msg.intervalSec * 1000);
       const next = Math.max(this.ctx.config.announceIntervalMs, ms);
