@@ -106,8 +106,6 @@ interface Prefetched {
 
 const keyOf = (k: SegmentKey): string => `${k.swarmId}\n${k.segmentId}`;
 
-/** Implementation of {@link PeerSegmentSource}. */
-
 /**
  * Until when a segment nobody announced may wait while joining ({@link JOIN_WAIT_MS}): the
  * tracker reported others in the swarm, and no serving peer is connected yet or one of them
@@ -126,6 +124,7 @@ function joinWaitUntil(
   return settled > now ? Math.min(joinEnd, settled) : undefined;
 }
 
+/** Implementation of {@link PeerSegmentSource}. */
 export class P2PSegmentSource implements PeerSegmentSource {
   /** Our tracker peer id. */
   readonly peerId: string;
