@@ -211,7 +211,7 @@ const B = (window.__bench = {
   arm: cfg.arm, startupMs: null, firstFrameMs: null, stalls: 0, stallMs: 0,
   bytesPlayed: 0, fragsLoaded: 0, fragErrors: 0, fatalErrors: 0, errorDetails: {},
   latency: [], levels: {}, lib: { http: 0, p2p: 0, uploaded: 0, segErrors: 0, peers: 0 },
-  libStats: null, snapshotAtMs: null, pageErrors: [], errorSamples: [],
+  libStats: null, snapshotAtMs: null, pageErrors: [], errorSamples: [], segLog: [],
 });
 window.addEventListener("error", (e) => B.pageErrors.push(String(e.message).slice(0, 200)));
 window.addEventListener("unhandledrejection", (e) => B.pageErrors.push(String(e.reason).slice(0, 200)));
@@ -324,6 +324,11 @@ const hivecast = new Hivecast.Hivecast({
 const hls = new Hls(hivecast.hlsConfig(cfg.hls));
 hivecast.attach(hls);
 B.libStatsFn = () => hivecast.stats;
+// Per segment: name, source (h/p/c), wall-clock ms (comparable across pages of one machine).
+hivecast.on("segmentLoaded", (e) => {
+  if (e.url.includes("/seg/"))
+    B.segLog.push([e.url.slice(e.url.lastIndexOf("/seg/") + 5), e.source[0], Math.round(performance.timeOrigin + performance.now())]);
+});
 instrument(hls, document.getElementById("v"));
 </script>`,
 );
@@ -431,6 +436,8 @@ export interface PageMetrics {
   pageErrors: string[];
   /** First few hls.js errors, as text. */
   errorSamples: string[];
+  /** Hivecast only: every media segment as [name, source h/p/c, wall-clock ms]. */
+  segLog: Array<[string, string, number]>;
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -503,6 +510,16 @@ export function parsePageMetrics(x: unknown): PageMetrics {
     pageErrors,
     errorSamples: Array.isArray(x.errorSamples)
       ? x.errorSamples.filter((v): v is string => typeof v === "string")
+      : [],
+    segLog: Array.isArray(x.segLog)
+      ? x.segLog.filter(
+          (v): v is [string, string, number] =>
+            Array.isArray(v) &&
+            v.length === 3 &&
+            typeof v[0] === "string" &&
+            typeof v[1] === "string" &&
+            typeof v[2] === "number",
+        )
       : [],
   };
 }

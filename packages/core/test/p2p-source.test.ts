@@ -333,6 +333,24 @@ describe("connection set-up and loss", () => {
     destroyAll(a, b, lone);
   });
 
+  it("before the tracker has answered, a joining viewer waits for the answer, not for the whole join window", async () => {
+    const net = new MemoryNetwork({ clock: testClock });
+    const tracker = new MemoryTracker({ clock: testClock, latencyMs: 200 });
+    const lone = makeViewer(net, tracker);
+    lone.source.updatePlaylist(playlist(SWARM, false, 10));
+    const giveUpAt = Date.now() + 5000;
+    expect(await lone.source.download(key("seg-0.ts"), { signal: never(), giveUpAt })).toBeNull();
+    const t0 = Date.now();
+    const { value } = await settle(
+      lone.source.download(key("seg-1.ts"), { signal: never(), giveUpAt }),
+    );
+    expect(value).toBeNull();
+    // It went on once the answer ("1 in the swarm": alone) came, long before JOIN_WAIT_MS.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    expect(Date.now() - t0).toBeLessThan(JOIN_WAIT_MS / 2);
+    destroyAll(lone);
+  });
+
   it("a lost peer is replaced by an early announce, not at the tracker's (long) interval", async () => {
     const { net, tracker } = world();
     const cfg = p2pConfig({ announceIntervalMs: 120_000 });

@@ -111,7 +111,7 @@ export class Swarm implements TrackerSubscriber {
     return this.joinedAt;
   }
 
-  /** Most peers a tracker reported in this swarm (us included); 0 before any reply. */
+  /** Most peers a tracker reported in this swarm (us included); 0 before any reply (unknown). */
   get trackerPeers(): number {
     return this.peersReported;
   }
@@ -159,8 +159,10 @@ export class Swarm implements TrackerSubscriber {
   onTrackerMessage(tracker: TrackerClient, msg: TrackerAnnounce): void {
     if (this.destroyed) return;
     if (msg.warning) this.ctx.onWarning(`tracker ${tracker.url}: ${msg.warning}`);
-    if (msg.swarmPeers !== undefined)
-      this.peersReported = Math.max(this.peersReported, msg.swarmPeers);
+    if (msg.swarmPeers !== undefined && msg.swarmPeers > this.peersReported) {
+      this.peersReported = msg.swarmPeers;
+      this.wakeAll(); // a viewer waiting to learn whether it is alone may go on
+    }
     if (msg.intervalSec !== undefined) {
       const ms = Math.min(MAX_ANNOUNCE_INTERVAL_MS, msg.intervalSec * 1000);
       const next = Math.max(this.ctx.config.announceIntervalMs, ms);
