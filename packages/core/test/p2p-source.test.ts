@@ -312,7 +312,8 @@ describe("connection set-up and loss", () => {
     expect(b.source.peerCount()).toBe(0);
     const giveUpAt = Date.now() + 5000;
     const t0 = Date.now();
-    // The first segment (start-up) goes to HTTP at once.
+    // The init segment (not in the playlist) and the first segment go to HTTP at once.
+    expect(await b.source.download(key("init.mp4"), { signal: never(), giveUpAt })).toBeNull();
     expect(await b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt })).toBeNull();
     expect(Date.now()).toBe(t0);
     // The next ones wait for the connection to a and come from it, well inside JOIN_WAIT_MS.

@@ -143,7 +143,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly counted = new WeakSet<PeerSession>();
   private readonly playlists = new Map<string, PlaylistInfo>();
   private readonly playhead = new Map<string, number>();
-  /** Engine downloads asked per swarm (the first one never waits for the join). */
+  /** Playlist-segment downloads asked per swarm (the first one never waits for the join). */
   private readonly asked = new Map<string, number>();
   /** Index of each segment id in its playlist, per swarm (O(1) lookups on hot paths). */
   private readonly segmentIndex = new Map<string, Map<string, number>>();
@@ -361,13 +361,15 @@ export class P2PSegmentSource implements PeerSegmentSource {
         return { ...got, firstByteAt: Math.max(got.firstByteAt, asked), waitMs: 0 };
       }
     }
+    // Only playlist segments count and may wait: an init segment (no position) loads before
+    // the first media segment, which must not wait either.
     const askedBefore = this.asked.get(key.swarmId) ?? 0;
-    this.asked.set(key.swarmId, askedBefore + 1);
+    if (pos) this.asked.set(key.swarmId, askedBefore + 1);
     const result = await this.fetch(swarm, key, {
       signal,
       giveUpAt,
       allowPartial: true,
-      mayAwaitJoin: askedBefore > 0,
+      mayAwaitJoin: pos !== undefined && askedBefore > 0,
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
       previousId: pos?.previousId,
