@@ -130,9 +130,10 @@ export interface PlanInput {
   /** Connected peers that serve uploads. */
   servingPeers: number;
   /**
-   * This viewer just joined a swarm that has other viewers, and no connection is open yet or
-   * one is too new to have announced what it has: until then a segment nobody
-   * announced waits (if there is time to spare) for the first peers and their announcements.
+   * This viewer just joined a swarm that may have other viewers (the tracker reported some, or
+   * has not answered yet), and no connection is open yet or one is too new to have announced
+   * what it has: until then a segment nobody announced waits (if there is time to spare) for
+   * the first peers and their announcements.
    */
   joiningUntil?: number | undefined;
 }
