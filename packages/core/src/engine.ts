@@ -343,20 +343,11 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       const actual = await this.deps.sha256(got.data);
       throwIfAborted(signal);
       if (actual !== hash) {
-        this.counters.integrityFailures++;
-        peers.reportBad(got.peerId, key, "hash mismatch");
-        this.fire("integrityFailure", {
-          url: req.url,
-          source: "p2p",
-          peerId: got.peerId,
-          expected: hash,
-          actual,
-        });
+        this.blamePeer(got.peerId, key, req.url, hash, actual);
         return waited;
       }
     }
-    const peer = (this.counters.byPeer[got.peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
-    peer.downloadedBytes += got.data.length;
+    this.countFromPeer(got.peerId, got.data.length);
     const verified = hash !== undefined;
     this.keep(key, got.data, verified);
     return this.deliver(req, {
@@ -411,21 +402,11 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         waitMs: waited,
         onProgress: undefined,
       });
-      if (!startsWith(full.data, part.data)) {
-        this.counters.integrityFailures++;
-        this.peers?.reportBad(part.peerId, key, "hash mismatch");
-        this.fire("integrityFailure", {
-          url: req.url,
-          source: "p2p",
-          peerId: part.peerId,
-          expected: hash,
-          actual,
-        });
-      }
+      if (!startsWith(full.data, part.data))
+        this.blamePeer(part.peerId, key, req.url, hash, actual);
       return full;
     }
-    const peer = (this.counters.byPeer[part.peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
-    peer.downloadedBytes += have;
+    this.countFromPeer(part.peerId, have);
     this.keep(key, data, true);
     return this.deliver(req, {
       data,
@@ -441,6 +422,25 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         waitMs: part.waitMs,
       },
     });
+  }
+
+  /** Bytes from `peerId` failed the trusted hash: count it, ban the peer, tell the app. */
+  private blamePeer(
+    peerId: string,
+    key: SegmentKey,
+    url: string,
+    expected: string,
+    actual: string,
+  ): void {
+    this.counters.integrityFailures++;
+    this.peers?.reportBad(peerId, key, "hash mismatch");
+    this.fire("integrityFailure", { url, source: "p2p", peerId, expected, actual });
+  }
+
+  /** Verified bytes that came from `peerId`, for the per-peer stats. */
+  private countFromPeer(peerId: string, bytes: number): void {
+    const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
+    peer.downloadedBytes += bytes;
   }
 
   /**
