@@ -19,9 +19,8 @@ import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
 import type { PeerTransport } from "./peer-transport.js";
 import {
   BACKUP_FETCH_DELAY_MS,
-  isBackupFetcher,
+  fetchRole,
   isFallingBehind,
-  isHttpFetcher,
   planDownload,
   resolveDownloadOnly,
   type Candidate,
@@ -478,22 +477,25 @@ export class P2PSegmentSource implements PeerSegmentSource {
       }));
       const serving = swarm.readySessions().filter((s) => !s.remoteDownloadOnly);
       const size = opts.size ?? sessions[0]?.remoteHaves.get(key.segmentId);
-      const fetchRoleArgs = [
-        this.peerId,
-        !this.downloadOnly,
-        serving
-          .filter((s) => !opts.previousId || s.remoteHaves.has(opts.previousId))
-          .map((s) => s.peerId),
-        key.segmentId,
-        config.p2p.liveHttpFetchShare,
-      ] as const;
+      // Only a new live segment has fetchers; the ranking is done once per round.
+      const role = opts.nearLiveEdge
+        ? fetchRole(
+            this.peerId,
+            !this.downloadOnly,
+            serving
+              .filter((s) => !opts.previousId || s.remoteHaves.has(opts.previousId))
+              .map((s) => s.peerId),
+            key.segmentId,
+            config.p2p.liveHttpFetchShare,
+          )
+        : "other";
       const plan = planDownload({
         now,
         giveUpAt,
         size,
         nearLiveEdge: opts.nearLiveEdge,
-        selfIsFetcher: opts.nearLiveEdge && isHttpFetcher(...fetchRoleArgs),
-        backupAt: opts.nearLiveEdge && isBackupFetcher(...fetchRoleArgs) ? backupAfter : undefined,
+        selfIsFetcher: role === "fetcher",
+        backupAt: role === "backup" ? backupAfter : undefined,
         candidates,
         servingPeers: serving.length,
         joiningUntil: opts.mayAwaitJoin === true ? joinWaitUntil(swarm, serving, now) : undefined,

@@ -57,12 +57,31 @@ function fetchPosition(
   return { better, size };
 }
 
+/** This viewer's part in fetching a new live segment over HTTP. */
+export type FetchRole = "fetcher" | "backup" | "other";
+
 /**
- * Whether this viewer is one of the HTTP fetchers of a new live segment. `pool` is the ids of
- * connected peers that serve (not download-only); `selfServes` says whether this viewer does.
- * Viewers rank `pool ∪ {self}` by {@link fetchRank}; the first {@link fetcherCount} fetch.
- * A download-only viewer fetches only when nobody in its neighbourhood could.
+ * This viewer's role for a new live segment, from one ranking. `pool` is the ids of connected
+ * peers that serve (not download-only); `selfServes` says whether this viewer does. Viewers
+ * rank `pool ∪ {self}` by {@link fetchRank}; the first {@link fetcherCount} are fetchers, the
+ * next one (in groups of four or more) the backup ({@link isBackupFetcher}). A download-only
+ * viewer fetches only when nobody in its neighbourhood could, and is never the backup.
  */
+export function fetchRole(
+  selfId: string,
+  selfServes: boolean,
+  pool: readonly string[],
+  segmentId: string,
+  share: number,
+): FetchRole {
+  if (!selfServes) return pool.length === 0 ? "fetcher" : "other";
+  const { better, size } = fetchPosition(selfId, pool, segmentId);
+  const fetchers = fetcherCount(size, share);
+  if (better < fetchers) return "fetcher";
+  return size >= 4 && better === fetchers ? "backup" : "other";
+}
+
+/** Whether this viewer is one of the HTTP fetchers of a new live segment ({@link fetchRole}). */
 export function isHttpFetcher(
   selfId: string,
   selfServes: boolean,
@@ -70,9 +89,7 @@ export function isHttpFetcher(
   segmentId: string,
   share: number,
 ): boolean {
-  if (!selfServes) return pool.length === 0;
-  const { better, size } = fetchPosition(selfId, pool, segmentId);
-  return better < fetcherCount(size, share);
+  return fetchRole(selfId, selfServes, pool, segmentId, share) === "fetcher";
 }
 
 /**
@@ -89,9 +106,7 @@ export function isBackupFetcher(
   segmentId: string,
   share: number,
 ): boolean {
-  if (!selfServes) return false;
-  const { better, size } = fetchPosition(selfId, pool, segmentId);
-  return size >= 4 && better === fetcherCount(size, share);
+  return fetchRole(selfId, selfServes, pool, segmentId, share) === "backup";
 }
 
 /** The backup fetcher's wait beyond one target duration, ms. */
