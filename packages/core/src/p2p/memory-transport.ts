@@ -47,6 +47,8 @@ export class MemoryPeerConnection
 {
   /** Unique id on the network (also the opaque SDP). */
   readonly id: number;
+  /** The transport (viewer) that created this end. */
+  readonly owner: MemoryTransport | undefined;
   readonly initiator: boolean;
   /** The remote end once linked. */
   remote: MemoryPeerConnection | undefined;
@@ -73,9 +75,11 @@ export class MemoryPeerConnection
     id: number,
     opts: CreatePeerOptions,
     link: LinkOptions,
+    owner: MemoryTransport | undefined,
   ) {
     super();
     this.id = id;
+    this.owner = owner;
     this.bytesPerSec = link.bytesPerSec;
     this.connectDelayMs = link.connectDelayMs;
     this.initiator = opts.initiator;
@@ -186,8 +190,6 @@ export class MemoryPeerConnection
 export class MemoryTransport implements PeerTransport {
   /** Connections created through this transport. */
   created = 0;
-  /** Those connections' local ends, oldest first (closed ones included). */
-  readonly ends: MemoryPeerConnection[] = [];
 
   constructor(
     private readonly net: MemoryNetwork,
@@ -197,9 +199,7 @@ export class MemoryTransport implements PeerTransport {
 
   createPeer(opts: CreatePeerOptions): PeerConnection {
     this.created++;
-    const end = this.net.create(opts, this.link);
-    this.ends.push(end);
-    return end;
+    return this.net.create(opts, this.link, this);
   }
 }
 
@@ -237,8 +237,9 @@ export class MemoryNetwork {
   create(
     opts: CreatePeerOptions,
     link: LinkOptions = { bytesPerSec: this.bytesPerSec, connectDelayMs: 0 },
+    owner?: MemoryTransport,
   ): MemoryPeerConnection {
-    const c = new MemoryPeerConnection(this, this.nextId++, opts, link);
+    const c = new MemoryPeerConnection(this, this.nextId++, opts, link, owner);
     this.live.set(c.id, c);
     return c;
   }
