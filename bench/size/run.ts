@@ -9,7 +9,8 @@
  *  - the IIFE script-tag build as shipped (core bundled, minified by the package build),
  *  - the ESM build as a bundler user gets it: dist/index.js with @hivecast/core and every
  *    dependency bundled in, minified (Vite/Rolldown, hls.js external),
- *  - the same with third-party dependencies left out (our own code only),
+ *  - the same plus the opt-in `@hivecast/core/simple-peer` entry (simple-peer instead of the
+ *    built-in RTCPeerConnection transport),
  *  - @hivecast/core alone (all its dependencies bundled),
  *  - p2p-media-loader-core + -hlsjs: their `.es.min.js` files as shipped, and re-bundled and
  *    minified by the same pipeline as ours (hls.js external) for a like-for-like number.
@@ -18,7 +19,9 @@
  * Writes bench/results/size.json. Never fails on a number.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { build, minify } from "vite";
@@ -95,7 +98,7 @@ interface Chunk {
 
 /**
  * Bundles `entry` as minified ES modules in memory: the entry chunk plus any chunk split off
- * at a dynamic `import()` (the P2P transport is one: loaded only when P2P is enabled).
+ * at a dynamic `import()`.
  */
 async function bundle(entry: string, external: (id: string) => boolean): Promise<Chunk[]> {
   const out: unknown = await build({
@@ -180,13 +183,6 @@ function parseFullMap(m: Record<string, unknown>): {
 }
 
 const isHls = (id: string): boolean => id === "hls.js" || id.startsWith("hls.js/");
-/** Bare specifiers other than our workspace packages, i.e. third-party dependencies. */
-const isThirdParty = (id: string): boolean =>
-  !id.startsWith(".") &&
-  !id.startsWith("/") &&
-  !id.startsWith("\0") &&
-  !id.startsWith("@hivecast/");
-
 function run(cmd: string, args: string[]): { ok: boolean; output: string } {
   try {
     const output = execFileSync(cmd, args, {
@@ -206,6 +202,7 @@ async function main(): Promise<void> {
   const opts = parseOptions();
   const startedAt = new Date().toISOString();
   const coreEntry = `${repoRoot}packages/core/dist/index.js`;
+  const simplePeerEntry = `${repoRoot}packages/core/dist/simple-peer.js`;
   const hlsjsEntry = `${repoRoot}packages/hlsjs/dist/index.js`;
   const iife = `${repoRoot}packages/hlsjs/dist/hivecast.iife.js`;
 
@@ -246,28 +243,31 @@ async function main(): Promise<void> {
       map,
     );
   });
-  await attempt("hivecast esm", async () => {
-    const chunks = await bundle(hlsjsEntry, isHls);
-    measured.push(
-      measureChunks(
-        "hivecast-esm-initial",
-        "entry chunk only of hivecast-esm: what loads before P2P is enabled",
-        chunks.filter((c) => c.isEntry),
-      ),
-    );
-    return measureChunks(
+  await attempt("hivecast esm", async () =>
+    measureChunks(
       "hivecast-esm",
       "hlsjs dist/index.js + core + all dependencies, bundled and minified, all chunks (hls.js external)",
-      chunks,
-    );
-  });
-  await attempt("hivecast esm own code", async () => {
-    const chunks = await bundle(hlsjsEntry, (id) => isHls(id) || isThirdParty(id));
-    return measureChunks(
-      "hivecast-esm-own",
-      "as hivecast-esm, third-party dependencies (simple-peer and what it pulls in, events) left out",
-      chunks,
-    );
+      await bundle(hlsjsEntry, isHls),
+    ),
+  );
+  await attempt("hivecast esm with simple-peer", async () => {
+    // What a user opting into `@hivecast/core/simple-peer` ships: the same plus simple-peer.
+    const dir = mkdtempSync(join(tmpdir(), "hivecast-size-"));
+    try {
+      const entry = join(dir, "entry.js");
+      writeFileSync(
+        entry,
+        `export * from ${JSON.stringify(hlsjsEntry)};\n` +
+          `export { simplePeerSourceFactory } from ${JSON.stringify(simplePeerEntry)};\n`,
+      );
+      return measureChunks(
+        "hivecast-esm-simple-peer",
+        "as hivecast-esm, plus the @hivecast/core/simple-peer entry (simple-peer and what it pulls in)",
+        await bundle(entry, isHls),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   await attempt("hivecast core", async () => {
     const chunks = await bundle(coreEntry, () => false);
@@ -340,8 +340,8 @@ async function main(): Promise<void> {
       artifact: ours?.name ?? null,
       gzipBytes: ours?.gzipBytes ?? null,
       met: ours ? ours.gzipBytes <= opts.budgetBytes : null,
-      /** Before P2P is enabled only the entry chunk loads. */
-      initialGzipBytes: by("hivecast-esm-initial")?.gzipBytes ?? null,
+      /** Opting into `@hivecast/core/simple-peer` instead of the built-in WebRTC transport. */
+      withSimplePeerGzipBytes: by("hivecast-esm-simple-peer")?.gzipBytes ?? null,
     },
     ratioVsP2pml:
       ours && theirs ? Math.round((ours.gzipBytes / theirs.gzipBytes) * 1000) / 1000 : null,

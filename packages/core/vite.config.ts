@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 /**
- * ESM library build of `src/index.ts` → `dist/index.js`. Dependencies stay external (npm users'
+ * ESM library build of `src/index.ts` → `dist/index.js` and `src/simple-peer.ts` →
+ * `dist/simple-peer.js` (shared code in a chunk). Dependencies stay external (npm users'
  * bundlers resolve them once); declarations come from `tsc -p tsconfig.build.json`.
  */
 export default defineConfig({
@@ -16,11 +17,13 @@ export default defineConfig({
     sourcemap: true,
     minify: false,
     lib: {
-      entry: here("./src/index.ts"),
+      // The simple-peer entry is separate so the default bundle never reaches simple-peer.
+      entry: { index: here("./src/index.ts"), "simple-peer": here("./src/simple-peer.ts") },
       formats: ["es"],
-      fileName: () => "index.js",
+      fileName: (_format, name) => `${name}.js`,
     },
     rolldownOptions: {
+      output: { chunkFileNames: "chunks/[name].js" },
       external: [/^@thaunknown\/simple-peer(\/.*)?$/, "events"],
     },
   },

@@ -35,9 +35,7 @@ export default defineConfig(({ mode }) => {
             fileName: () => "index.js",
           },
       rolldownOptions: {
-        external: iife
-          ? ["hls.js"]
-          : ["hls.js", /^@hivecast\/core(\/.*)?$/, "events", /^@thaunknown\//],
+        external: iife ? ["hls.js"] : ["hls.js", /^@hivecast\/core(\/.*)?$/],
         output: iife ? { globals: { "hls.js": "Hls" }, exports: "default" } : {},
       },
     },

@@ -65,6 +65,11 @@ export interface P2PConfig {
   maxPeers: number;
   /** Give up on a peer connection that is not open after this. @default 10000 */
   connectTimeoutMs: number;
+  /**
+   * Send an offer or answer after this long even if ICE gathering has not finished (with the
+   * candidates found so far; offers and answers carry all candidates, no trickle). @default 5000
+   */
+  iceGatherTimeoutMs: number;
   /** Most segments uploaded at once. @default 4 */
   maxUploads: number;
   /** Upload cap in bytes/second (0 = unlimited). @default 0 */
@@ -153,6 +158,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     rtcConfig: Object.freeze({ iceServers: [] }),
     maxPeers: 20,
     connectTimeoutMs: 10_000,
+    iceGatherTimeoutMs: 5000,
     maxUploads: 4,
     uploadBytesPerSec: 0,
     downloadOnly: "auto",
@@ -242,6 +248,7 @@ export function resolveConfig(user: UserConfig = {}): Config {
     fail("p2p.rtcConfig", "expected an RTCConfiguration object");
   checkNumber("p2p.maxPeers", p.maxPeers, 0, 200);
   checkNumber("p2p.connectTimeoutMs", p.connectTimeoutMs, 1);
+  checkNumber("p2p.iceGatherTimeoutMs", p.iceGatherTimeoutMs, 1, 60_000);
   checkNumber("p2p.maxUploads", p.maxUploads, 0);
   checkNumber("p2p.uploadBytesPerSec", p.uploadBytesPerSec, 0);
   if (typeof p.downloadOnly !== "boolean" && p.downloadOnly !== "auto")

@@ -47,6 +47,8 @@ describe("config", () => {
       [{ integrity: "sometimes" as "off" }, "integrity"],
       [{ p2p: { trackers: ["http://tracker.test"] } }, "p2p.trackers[0]"],
       [{ storeMaxBytes: -1 }, "storeMaxBytes"],
+      [{ p2p: { iceGatherTimeoutMs: 0 } }, "p2p.iceGatherTimeoutMs"],
+      [{ p2p: { iceGatherTimeoutMs: Number.POSITIVE_INFINITY } }, "p2p.iceGatherTimeoutMs"],
     ];
     for (const [config, field] of cases) {
       let caught: unknown;

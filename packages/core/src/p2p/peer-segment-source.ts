@@ -17,6 +17,7 @@ import type {
 import { isShareableSegmentId } from "./peer-protocol.js";
 import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
 import type { PeerTransport } from "./peer-transport.js";
+import { WebRtcTransport } from "./webrtc-transport.js";
 import {
   BACKUP_FETCH_DELAY_MS,
   fetchRole,
@@ -59,7 +60,7 @@ export interface PeerSegmentSourceDeps {
   clock: Clock;
   random: () => number;
   host: PeerHost;
-  /** Peer connections. @default a SimplePeerTransport (WebRTC via `@thaunknown/simple-peer`) */
+  /** Peer connections. @default a {@link WebRtcTransport} (the platform's RTCPeerConnection) */
   transport?: PeerTransport;
   /** Tracker sockets. @default globalThis.WebSocket, read when the first swarm starts */
   WebSocket?: WebSocketConstructor;
@@ -134,7 +135,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly lifetime = new AbortController();
   private readonly swarms = new Map<string, Swarm>();
   private trackers: TrackerClient[] | undefined;
-  private transport: PeerTransport | undefined;
+  private readonly transport: PeerTransport;
   private readonly banned = new Set<string>();
   /** Ready sessions per peer id (a peer may be in several swarms). */
   private readonly connected = new Map<string, number>();
@@ -160,6 +161,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
     const p = deps.config.p2p;
     this.downloadOnly = resolveDownloadOnly(p.downloadOnly, deps.navigator ?? globalThis.navigator);
     this.gate = new UploadLimiter(deps.clock, p.maxUploads, p.uploadBytesPerSec);
+    this.transport =
+      deps.transport ??
+      new WebRtcTransport({ iceGatherTimeoutMs: p.iceGatherTimeoutMs, clock: deps.clock });
   }
 
   private warn(message: string): void {
@@ -178,11 +182,6 @@ export class P2PSegmentSource implements PeerSegmentSource {
     } catch (e) {
       this.warn(`host callback failed: ${String(e)}`);
     }
-  }
-
-  private async defaultTransport(): Promise<PeerTransport> {
-    const { SimplePeerTransport } = await import("./simple-peer-transport.js");
-    return new SimplePeerTransport();
   }
 
   private getTrackers(): TrackerClient[] {
@@ -215,12 +214,6 @@ export class P2PSegmentSource implements PeerSegmentSource {
     let s = this.swarms.get(swarmId);
     if (s) return s;
     const { config, clock, random } = this.deps;
-    const transportRef: PeerTransport = {
-      createPeer: (opts) => {
-        if (!this.transport) throw new Error("transport not ready");
-        return this.transport.createPeer(opts);
-      },
-    };
     s = new Swarm(
       swarmId,
       {
@@ -228,7 +221,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         random,
         config: config.p2p,
         ewmaAlpha: config.http.ewmaAlpha,
-        transport: transportRef,
+        transport: this.transport,
         selfId: this.peerId,
         downloadOnly: this.downloadOnly,
         gate: this.gate,
@@ -251,19 +244,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       this.getTrackers(),
     );
     this.swarms.set(swarmId, s);
-    const swarm = s;
-    this.transport ??= this.deps.transport;
-    if (this.transport) swarm.start();
-    else {
-      void this.defaultTransport().then(
-        (t) => {
-          if (this.destroyed) return;
-          this.transport ??= t;
-          swarm.start();
-        },
-        (e: unknown) => this.warn(`WebRTC transport unavailable: ${String(e)}`),
-      );
-    }
+    s.start();
     return s;
   }
 

@@ -240,8 +240,10 @@ export class Swarm implements TrackerSubscriber {
         continue;
       }
       this.offers.set(offerId, { conn, tracker, createdAt: now });
+      let signaled = false;
       const onSignal = (s: SignalData): void => {
         conn.off("signal", onSignal);
+        signaled = true;
         if (s.type !== "offer" || !this.offers.has(offerId)) return;
         ready.push({ offer: s, offer_id: offerId });
         if (ready.length === pending) send();
@@ -249,6 +251,11 @@ export class Swarm implements TrackerSubscriber {
       const onClose = (): void => {
         conn.off("close", onClose);
         if (this.offers.get(offerId)?.conn === conn) this.offers.delete(offerId);
+        // An offer that failed before it was ready no longer holds back the others.
+        if (!signaled && !sent) {
+          pending--;
+          if (ready.length === pending) send();
+        }
       };
       conn.on("signal", onSignal);
       conn.on("close", onClose);

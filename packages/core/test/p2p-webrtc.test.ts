@@ -1,26 +1,31 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { SegmentKey } from "../src/p2p/contract.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { PeerSegmentSourceFactory, SegmentKey } from "../src/p2p/contract.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
-import { SimplePeerTransport } from "../src/p2p/simple-peer-transport.js";
+import { createPeerSegmentSource } from "../src/p2p/peer-segment-source.js";
+import type { RTCPeerConnectionConstructor } from "../src/p2p/webrtc-transport.js";
+import { simplePeerSourceFactory } from "../src/simple-peer.js";
 import {
   bytes,
-  makeViewer,
+  FakeHost,
   p2pConfig,
   playlist,
   sameBytes,
+  seeded,
   testClock,
   type Viewer,
 } from "./p2p-helpers.js";
 
 let webrtc = true;
 let why = "";
+let NodeRTCPeerConnection: RTCPeerConnectionConstructor | undefined;
 try {
-  await import("node-datachannel");
+  const polyfill = await import("node-datachannel/polyfill");
+  NodeRTCPeerConnection = polyfill.RTCPeerConnection as unknown as RTCPeerConnectionConstructor;
 } catch (e) {
   webrtc = false;
   why = String(e);
-  console.warn(`p2p-simple-peer: skipped, node-datachannel cannot load: ${why}`);
+  console.warn(`p2p-webrtc: skipped, node-datachannel cannot load: ${why}`);
 }
 
 async function until(cond: () => boolean, ms: number): Promise<void> {
@@ -36,21 +41,39 @@ afterEach(() => {
   for (const v of viewers.splice(0)) v.source.destroy();
 });
 
-describe.skipIf(!webrtc)(
-  "SimplePeerTransport: real WebRTC data channels (node-datachannel, loopback)",
-  () => {
+/** Each variant builds the P2P layer the way a user gets it: a factory with no test transport. */
+const variants: Array<[string, PeerSegmentSourceFactory, Record<string, unknown>]> = [
+  [
+    "the default WebRtcTransport (global RTCPeerConnection)",
+    createPeerSegmentSource,
+    { RTCPeerConnection: NodeRTCPeerConnection },
+  ],
+  ["simplePeerSourceFactory (@hivecast/core/simple-peer)", simplePeerSourceFactory(), {}],
+];
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe.skipIf(!webrtc).each(variants)(
+  "%s: real WebRTC data channels (node-datachannel, loopback)",
+  (_name, factory, globals) => {
     it("two viewers connect through the tracker and transfer a segment", async () => {
       const tracker = new MemoryTracker({ clock: testClock, latencyMs: 1 });
-      // Signals never use the memory network; it only satisfies makeViewer's signature.
+      for (const [k, v] of Object.entries(globals)) vi.stubGlobal(k, v);
+      vi.stubGlobal("WebSocket", tracker.WebSocket);
+      // Signals never use the memory network; it only fills the Viewer record.
       const unused = new MemoryNetwork({ clock: testClock });
       // iceServers: [] and a loopback bind (libdatachannel option): host candidates on 127.0.0.1 only.
       const rtcConfig = { iceServers: [], bindAddress: "127.0.0.1" };
-      const cfg = p2pConfig({ rtcConfig, connectTimeoutMs: 10_000 });
-      const mk = (): Viewer =>
-        makeViewer(unused, tracker, {
-          config: cfg,
-          deps: { transport: new SimplePeerTransport({ iceCompleteTimeoutMs: 300 }) },
-        });
+      // A short gather timeout (from config) keeps the test fast if gathering never completes.
+      const cfg = p2pConfig({ rtcConfig, connectTimeoutMs: 10_000, iceGatherTimeoutMs: 300 });
+      let seed = 0;
+      const mk = (): Viewer => {
+        const host = new FakeHost();
+        const source = factory({ config: cfg, clock: testClock, random: seeded(++seed), host });
+        return { source, host, transport: unused.transport(), id: source.peerId };
+      };
       const a = mk();
       const b = mk();
       viewers.push(a, b);

@@ -1,0 +1,242 @@
+/**
+ * {@link PeerTransport} on the standard `RTCPeerConnection` API: one ordered, reliable data
+ * channel per peer, non-trickle (one offer and one answer with every ICE candidate travel
+ * through the tracker, as the WebTorrent tracker protocol carries them).
+ *
+ * The default transport. It is what simple-peer does for a data-only, non-trickle connection,
+ * without simple-peer's stream layer, which would more than double the SDK's size (see
+ * bench/README.md, size). `SimplePeerTransport` (`@hivecast/core/simple-peer`) is the
+ * drop-in alternative. In Node, pass node-datachannel's `RTCPeerConnection`
+ * (`node-datachannel/polyfill`).
+ */
+import type { Clock } from "../clock.js";
+import { systemClock } from "../clock.js";
+import { TypedEmitter } from "../events.js";
+import type {
+  CreatePeerOptions,
+  PeerConnection,
+  PeerConnectionEvents,
+  PeerTransport,
+  SignalData,
+} from "./peer-transport.js";
+
+/** Options of a {@link WebRtcTransport}. */
+export interface WebRtcTransportOptions {
+  /**
+   * Send the local description after this long even if ICE gathering has not finished, with
+   * the candidates found so far, ms. @default 5000
+   */
+  iceGatherTimeoutMs?: number;
+  /** The `RTCPeerConnection` class. @default globalThis.RTCPeerConnection */
+  RTCPeerConnection?: RTCPeerConnectionConstructor;
+  /** Timers for the gather timeout. @default the system clock */
+  clock?: Clock;
+}
+
+/** The constructor this transport needs (the standard one, or a polyfill's). */
+export type RTCPeerConnectionConstructor = new (config?: RTCConfiguration) => RTCPeerConnection;
+
+/** Label of the data channel (informational; both sides use the first channel). */
+const CHANNEL_LABEL = "hivecast";
+
+class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
+  readonly initiator: boolean;
+  private readonly pc: RTCPeerConnection;
+  private channel: RTCDataChannel | undefined;
+  private closed = false;
+  private opened = false;
+  /** Whether a remote description was applied (a second one is a protocol error). */
+  private remoteSet = false;
+  private gatherTimer: unknown;
+  private gatherDone: (() => void) | undefined;
+
+  constructor(
+    opts: CreatePeerOptions,
+    PC: RTCPeerConnectionConstructor,
+    private readonly clock: Clock,
+    private readonly gatherTimeoutMs: number,
+  ) {
+    super();
+    this.initiator = opts.initiator;
+    this.pc = new PC(opts.rtcConfig);
+    const pc = this.pc;
+    pc.onicecandidate = (e) => {
+      if (e.candidate === null) this.gatherDone?.();
+    };
+    pc.onicegatheringstatechange = () => {
+      if (pc.iceGatheringState === "complete") this.gatherDone?.();
+    };
+    pc.oniceconnectionstatechange = () => {
+      const s = pc.iceConnectionState;
+      if (s === "failed" || s === "closed") this.fail(new Error(`ICE connection ${s}`));
+    };
+    pc.onconnectionstatechange = () => {
+      const s = pc.connectionState;
+      if (s === "failed" || s === "closed") this.fail(new Error(`peer connection ${s}`));
+    };
+    if (opts.initiator) {
+      this.useChannel(pc.createDataChannel(CHANNEL_LABEL, { ordered: true }));
+      this.run(async () => {
+        await pc.setLocalDescription(await pc.createOffer());
+        await this.sendDescription("offer");
+      });
+    } else {
+      pc.ondatachannel = (e) => {
+        if (this.channel === undefined) this.useChannel(e.channel);
+        else e.channel.close(); // one channel per peer; extra ones are refused
+      };
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.channel?.bufferedAmount ?? 0;
+  }
+
+  signal(data: SignalData): void {
+    if (this.closed) return;
+    const expected = this.initiator ? "answer" : "offer";
+    if (data.type !== expected || this.remoteSet) {
+      this.fail(new Error(`unexpected ${data.type}: expected one ${expected}`));
+      return;
+    }
+    this.remoteSet = true;
+    this.run(async () => {
+      await this.pc.setRemoteDescription({ type: data.type, sdp: data.sdp });
+      if (this.initiator) return;
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      await this.sendDescription("answer");
+    });
+  }
+
+  send(data: Uint8Array): void {
+    const ch = this.channel;
+    if (this.closed || ch?.readyState !== "open")
+      throw new Error("cannot send: data channel not open");
+    // Our frames are views of larger buffers at times; send exactly the view's bytes.
+    ch.send(
+      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+        ? (data as Uint8Array<ArrayBuffer>)
+        : data.slice(),
+    );
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeAllListeners();
+    this.release();
+  }
+
+  /** Waits for ICE gathering (or its timeout), then emits the complete local description. */
+  private async sendDescription(type: SignalData["type"]): Promise<void> {
+    if (this.closed) return;
+    if (this.pc.iceGatheringState !== "complete") {
+      await new Promise<void>((resolve) => {
+        this.gatherDone = resolve;
+        this.gatherTimer = this.clock.setTimeout(resolve, this.gatherTimeoutMs);
+      });
+      this.clearGather();
+    }
+    const sdp = this.pc.localDescription?.sdp;
+    if (this.closed) return;
+    if (typeof sdp !== "string" || sdp.length === 0) throw new Error(`no local ${type}`);
+    this.emit("signal", { type, sdp });
+  }
+
+  private useChannel(ch: RTCDataChannel): void {
+    this.channel = ch;
+    ch.binaryType = "arraybuffer";
+    ch.onopen = () => {
+      if (this.closed || this.opened) return;
+      this.opened = true;
+      this.emit("connect");
+    };
+    ch.onmessage = (e: MessageEvent<unknown>) => {
+      if (this.closed) return;
+      const d = e.data;
+      // Binary frames only; a text message is ignored (the session's decoder never sees it).
+      if (d instanceof ArrayBuffer) this.emit("data", new Uint8Array(d));
+      else if (ArrayBuffer.isView(d))
+        this.emit("data", new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    };
+    // "closing" is enough: the remote end closed and nothing more will arrive.
+    ch.onclosing = () => this.fail(undefined);
+    ch.onclose = () => this.fail(undefined);
+    ch.onerror = (e) => this.fail(new Error(`data channel error: ${errorText(e)}`));
+  }
+
+  /** Runs an async step; a rejection ends the connection with that error. */
+  private run(step: () => Promise<void>): void {
+    step().catch((e: unknown) => this.fail(e instanceof Error ? e : new Error(String(e))));
+  }
+
+  /** Ends the connection from our side or the network's: `error` (if any), then `close`. */
+  private fail(err: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release();
+    if (err) this.emit("error", err);
+    this.emit("close");
+    this.removeAllListeners();
+  }
+
+  private clearGather(): void {
+    if (this.gatherTimer !== undefined) this.clock.clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
+    this.gatherDone = undefined;
+  }
+
+  /** Detaches every handler and closes the channel and the connection. */
+  private release(): void {
+    // A pending gather wait resolves now; sendDescription then sees `closed` and stops.
+    const done = this.gatherDone;
+    this.clearGather();
+    done?.();
+    const ch = this.channel;
+    if (ch) {
+      ch.onopen = ch.onmessage = ch.onclosing = ch.onclose = ch.onerror = null;
+      try {
+        ch.close();
+      } catch {
+        // already closed
+      }
+    }
+    const pc = this.pc;
+    pc.onicecandidate = pc.onicegatheringstatechange = null;
+    pc.oniceconnectionstatechange = pc.onconnectionstatechange = pc.ondatachannel = null;
+    try {
+      pc.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function errorText(e: Event): string {
+  const err: unknown = Reflect.get(e, "error");
+  return err instanceof Error ? err.message : e.type;
+}
+
+/**
+ * WebRTC peer connections on the platform's `RTCPeerConnection`. Construction never touches
+ * WebRTC; the first `createPeer` does (after P2P consent).
+ */
+export class WebRtcTransport implements PeerTransport {
+  private readonly gatherTimeoutMs: number;
+  private readonly clock: Clock;
+  private readonly PC: RTCPeerConnectionConstructor | undefined;
+
+  constructor(opts: WebRtcTransportOptions = {}) {
+    this.gatherTimeoutMs = opts.iceGatherTimeoutMs ?? 5000;
+    this.clock = opts.clock ?? systemClock;
+    this.PC = opts.RTCPeerConnection;
+  }
+
+  createPeer(opts: CreatePeerOptions): PeerConnection {
+    const PC =
+      this.PC ??
+      (globalThis as { RTCPeerConnection?: RTCPeerConnectionConstructor }).RTCPeerConnection;
+    if (typeof PC !== "function") throw new Error("WebRTC is not available (no RTCPeerConnection)");
+    return new WebRtcConnection(opts, PC, this.clock, this.gatherTimeoutMs);
+  }
+}

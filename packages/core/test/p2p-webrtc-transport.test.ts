@@ -1,0 +1,310 @@
+/**
+ * WebRtcTransport against a scripted RTCPeerConnection: the order of offer/answer, ICE gathering
+ * and its timeout, channel events, failures and destroy. Real data channels are covered in
+ * p2p-webrtc.test.ts (node-datachannel) and the e2e tests (Chromium).
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { PeerConnection, SignalData } from "../src/p2p/peer-transport.js";
+import { WebRtcTransport, type RTCPeerConnectionConstructor } from "../src/p2p/webrtc-transport.js";
+import { FAKE, testClock } from "./p2p-helpers.js";
+
+type Handler = ((e: unknown) => void) | null;
+
+class FakeChannel {
+  readyState: RTCDataChannelState = "connecting";
+  binaryType = "blob";
+  bufferedAmount = 0;
+  readonly sent: Uint8Array[] = [];
+  closeCalls = 0;
+  onopen: Handler = null;
+  onmessage: Handler = null;
+  onclosing: Handler = null;
+  onclose: Handler = null;
+  onerror: Handler = null;
+  send(d: Uint8Array): void {
+    this.sent.push(d);
+  }
+  close(): void {
+    this.closeCalls++;
+    this.readyState = "closed";
+  }
+  open(): void {
+    this.readyState = "open";
+    this.onopen?.({});
+  }
+}
+
+class FakePC {
+  static made: FakePC[] = [];
+  iceGatheringState: RTCIceGatheringState = "new";
+  iceConnectionState: RTCIceConnectionState = "new";
+  connectionState: RTCPeerConnectionState = "new";
+  localDescription: { type: string; sdp: string } | null = null;
+  remote: { type?: string; sdp?: string } | undefined;
+  channels: FakeChannel[] = [];
+  closed = false;
+  failRemote = false;
+  onicecandidate: Handler = null;
+  onicegatheringstatechange: Handler = null;
+  oniceconnectionstatechange: Handler = null;
+  onconnectionstatechange: Handler = null;
+  ondatachannel: Handler = null;
+  constructor(readonly config?: RTCConfiguration) {
+    FakePC.made.push(this);
+  }
+  createDataChannel(): FakeChannel {
+    const ch = new FakeChannel();
+    this.channels.push(ch);
+    return ch;
+  }
+  createOffer(): Promise<{ type: string; sdp: string }> {
+    return Promise.resolve({ type: "offer", sdp: "v=0 offer" });
+  }
+  createAnswer(): Promise<{ type: string; sdp: string }> {
+    return Promise.resolve({ type: "answer", sdp: "v=0 answer" });
+  }
+  setLocalDescription(d: { type: string; sdp: string }): Promise<void> {
+    this.localDescription = { ...d };
+    this.iceGatheringState = "gathering";
+    return Promise.resolve();
+  }
+  setRemoteDescription(d: { type?: string; sdp?: string }): Promise<void> {
+    if (this.failRemote) return Promise.reject(new Error("bad remote description"));
+    this.remote = d;
+    return Promise.resolve();
+  }
+  close(): void {
+    this.closed = true;
+  }
+  /** A host candidate joins the description, then gathering completes. */
+  finishGathering(): void {
+    if (this.localDescription) this.localDescription.sdp += " a=candidate:1";
+    this.onicecandidate?.({ candidate: { candidate: "a=candidate:1" } });
+    this.iceGatheringState = "complete";
+    this.onicegatheringstatechange?.({});
+    this.onicecandidate?.({ candidate: null });
+  }
+  /** The remote side's data channel arrives (answerer). */
+  remoteChannel(): FakeChannel {
+    const ch = new FakeChannel();
+    this.ondatachannel?.({ channel: ch });
+    return ch;
+  }
+  handlers(): Handler[] {
+    return [
+      this.onicecandidate,
+      this.onicegatheringstatechange,
+      this.oniceconnectionstatechange,
+      this.onconnectionstatechange,
+      this.ondatachannel,
+    ];
+  }
+}
+
+const PC = FakePC as unknown as RTCPeerConnectionConstructor;
+
+interface Recorded {
+  conn: PeerConnection;
+  pc: FakePC;
+  events: string[];
+  signals: SignalData[];
+  data: Uint8Array[];
+}
+
+function make(initiator: boolean, gatherMs = 500): Recorded {
+  const t = new WebRtcTransport({
+    RTCPeerConnection: PC,
+    clock: testClock,
+    iceGatherTimeoutMs: gatherMs,
+  });
+  const conn = t.createPeer({ initiator, rtcConfig: { iceServers: [] } });
+  const pc = FakePC.made[FakePC.made.length - 1];
+  if (!pc) throw new Error("no RTCPeerConnection made");
+  const r: Recorded = { conn, pc, events: [], signals: [], data: [] };
+  conn.on("signal", (s) => {
+    r.events.push(`signal:${s.type}`);
+    r.signals.push(s);
+  });
+  conn.on("connect", () => r.events.push("connect"));
+  conn.on("data", (d) => {
+    r.events.push("data");
+    r.data.push(d);
+  });
+  conn.on("error", (e) => r.events.push(`error:${e.message}`));
+  conn.on("close", () => r.events.push("close"));
+  return r;
+}
+
+/** Lets the transport's promise chains run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+beforeEach(() => {
+  vi.useFakeTimers(FAKE);
+  FakePC.made = [];
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("WebRtcTransport", () => {
+  it("passes rtcConfig through and creates nothing until createPeer", () => {
+    const t = new WebRtcTransport({ RTCPeerConnection: PC, clock: testClock });
+    expect(FakePC.made).toHaveLength(0);
+    t.createPeer({ initiator: false, rtcConfig: { iceServers: [] } });
+    expect(FakePC.made).toHaveLength(1);
+    expect(FakePC.made[0]?.config).toEqual({ iceServers: [] });
+  });
+
+  it("without an RTCPeerConnection, createPeer throws a clear error", () => {
+    const g = globalThis as { RTCPeerConnection?: unknown };
+    const saved = g.RTCPeerConnection;
+    delete g.RTCPeerConnection;
+    try {
+      const t = new WebRtcTransport({ clock: testClock });
+      expect(() => t.createPeer({ initiator: true, rtcConfig: {} })).toThrow(
+        /no RTCPeerConnection/,
+      );
+    } finally {
+      if (saved !== undefined) g.RTCPeerConnection = saved;
+    }
+  });
+
+  it("initiator: the offer waits for ICE gathering and carries its candidates", async () => {
+    const r = make(true);
+    await settle();
+    expect(r.pc.channels).toHaveLength(1);
+    expect(r.signals).toEqual([]);
+    r.pc.finishGathering();
+    await settle();
+    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer a=candidate:1" }]);
+    expect(vi.getTimerCount()).toBe(0);
+
+    r.conn.signal({ type: "answer", sdp: "v=0 answer" });
+    await settle();
+    expect(r.pc.remote).toEqual({ type: "answer", sdp: "v=0 answer" });
+    const ch = r.pc.channels[0];
+    if (!ch) throw new Error("no channel");
+    expect(ch.binaryType).toBe("arraybuffer");
+    ch.open();
+    ch.open();
+    expect(r.events).toEqual(["signal:offer", "connect"]);
+  });
+
+  it("after the gather timeout the description goes with the candidates found so far", async () => {
+    const r = make(true, 300);
+    await settle();
+    await vi.advanceTimersByTimeAsync(299);
+    expect(r.signals).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer" }]);
+    r.pc.finishGathering(); // late completion emits nothing more
+    await settle();
+    expect(r.signals).toHaveLength(1);
+  });
+
+  it("answerer: applies the offer, answers after gathering, uses the remote channel", async () => {
+    const r = make(false);
+    expect(r.pc.channels).toHaveLength(0);
+    r.conn.signal({ type: "offer", sdp: "v=0 offer" });
+    await settle();
+    expect(r.pc.remote).toEqual({ type: "offer", sdp: "v=0 offer" });
+    r.pc.finishGathering();
+    await settle();
+    expect(r.signals).toEqual([{ type: "answer", sdp: "v=0 answer a=candidate:1" }]);
+    const ch = r.pc.remoteChannel();
+    const extra = r.pc.remoteChannel();
+    expect(extra.closeCalls).toBe(1);
+    ch.open();
+    ch.onmessage?.({ data: new Uint8Array([1, 2, 3]).buffer });
+    ch.onmessage?.({ data: "text is not a frame" });
+    expect(r.events).toEqual(["signal:answer", "connect", "data"]);
+    expect([...(r.data[0] ?? [])]).toEqual([1, 2, 3]);
+  });
+
+  it("a description of the wrong type, or a second one, ends the connection with an error", async () => {
+    const a = make(true);
+    a.conn.signal({ type: "offer", sdp: "v=0 offer" });
+    expect(a.events).toEqual(["error:unexpected offer: expected one answer", "close"]);
+    expect(a.pc.closed).toBe(true);
+
+    const b = make(false);
+    b.conn.signal({ type: "offer", sdp: "v=0 offer" });
+    b.conn.signal({ type: "offer", sdp: "v=0 offer again" });
+    expect(b.events).toEqual(["error:unexpected offer: expected one offer", "close"]);
+    await settle();
+    b.pc.finishGathering();
+    await settle();
+    expect(b.signals).toEqual([]); // nothing after close
+  });
+
+  it("a rejected setRemoteDescription ends the connection with that error", async () => {
+    const r = make(true);
+    r.pc.failRemote = true;
+    r.conn.signal({ type: "answer", sdp: "garbage" });
+    await settle();
+    expect(r.events).toEqual(["error:bad remote description", "close"]);
+    expect(r.pc.closed).toBe(true);
+  });
+
+  it("the remote closing the channel closes once and releases the connection", async () => {
+    const r = make(true);
+    const ch = r.pc.channels[0];
+    if (!ch) throw new Error("no channel");
+    ch.open();
+    ch.onclosing?.({});
+    ch.onclose?.({});
+    expect(r.events).toEqual(["connect", "close"]);
+    expect(r.pc.closed).toBe(true);
+    expect(r.pc.handlers().every((h) => h === null)).toBe(true);
+    expect(ch.onmessage).toBeNull();
+    await settle();
+    expect(vi.getTimerCount()).toBe(0); // the pending gather wait was released
+  });
+
+  it("ICE or connection failure is an error, then close", () => {
+    const r = make(false);
+    r.pc.iceConnectionState = "failed";
+    r.pc.oniceconnectionstatechange?.({});
+    expect(r.events).toEqual(["error:ICE connection failed", "close"]);
+    const s = make(false);
+    s.pc.connectionState = "failed";
+    s.pc.onconnectionstatechange?.({});
+    expect(s.events).toEqual(["error:peer connection failed", "close"]);
+  });
+
+  it("destroy emits nothing, clears the gather timer and closes everything", async () => {
+    const r = make(true);
+    await settle();
+    expect(vi.getTimerCount()).toBe(1);
+    r.conn.destroy();
+    r.conn.destroy();
+    await settle();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(r.events).toEqual([]);
+    expect(r.pc.closed).toBe(true);
+    expect(r.pc.channels[0]?.closeCalls).toBe(1);
+    expect(() => r.conn.send(new Uint8Array(1))).toThrow(/not open/);
+    r.conn.signal({ type: "answer", sdp: "v=0" });
+    await settle();
+    expect(r.pc.remote).toBeUndefined();
+  });
+
+  it("send needs an open channel and sends exactly a view's bytes", () => {
+    const r = make(true);
+    const ch = r.pc.channels[0];
+    if (!ch) throw new Error("no channel");
+    expect(() => r.conn.send(new Uint8Array(2))).toThrow(/not open/);
+    ch.open();
+    const whole = new Uint8Array([9, 8, 7]);
+    r.conn.send(whole);
+    const big = new Uint8Array([1, 2, 3, 4, 5]);
+    r.conn.send(big.subarray(1, 3));
+    expect(ch.sent[0]).toBe(whole);
+    expect([...(ch.sent[1] ?? [])]).toEqual([2, 3]);
+    expect(ch.sent[1]?.buffer.byteLength).toBe(2);
+    ch.bufferedAmount = 12345;
+    expect(r.conn.bufferedAmount).toBe(12345);
+  });
+});
