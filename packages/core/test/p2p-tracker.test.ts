@@ -10,6 +10,8 @@ import {
 import { backoffDelay } from "../src/backoff.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import type { SegmentKey } from "../src/p2p/contract.js";
+import type { PeerConnectionEvents, PeerTransport } from "../src/p2p/peer-transport.js";
+import { TypedEmitter } from "../src/events.js";
 import {
   FAKE,
   TRACKER_URL,
@@ -304,5 +306,48 @@ describe("r10 tracker restarts", () => {
     expect(made).toBe(2);
     client.destroy();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("announce offers", () => {
+  beforeEach(() => {
+    vi.useFakeTimers(FAKE);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("an offer that fails before it is ready does not hold back the others", async () => {
+    const { net, tracker } = world();
+    const memory = net.transport();
+    let made = 0;
+    /** Every second connection fails (error, close) before it has a description. */
+    const transport: PeerTransport = {
+      createPeer: (opts) => {
+        if (made++ % 2 === 0) return memory.createPeer(opts);
+        const failing = new TypedEmitter<PeerConnectionEvents>();
+        queueMicrotask(() => {
+          failing.emit("error", new Error("ICE failed"));
+          failing.emit("close");
+        });
+        return Object.assign(failing, {
+          initiator: true,
+          bufferedAmount: 0,
+          signal: () => undefined,
+          send: () => undefined,
+          destroy: () => undefined,
+        });
+      },
+    };
+    const v = makeViewer(net, tracker, { deps: { transport } });
+    v.source.updatePlaylist(playlist("live/offers.m3u8", true, 3));
+    await vi.advanceTimersByTimeAsync(50); // far below the 5 s gather timeout
+    const announces = tracker.sockets.flatMap((s) => s.sent).filter((m) => "offers" in m);
+    expect(made).toBeGreaterThanOrEqual(2);
+    expect(announces).toHaveLength(1);
+    const offers = announces[0]?.["offers"];
+    expect(Array.isArray(offers) ? offers.length : -1).toBe(Math.ceil(made / 2));
+    expect(announces[0]?.["numwant"]).toBe(Math.ceil(made / 2));
+    v.source.destroy();
   });
 });
