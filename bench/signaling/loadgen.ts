@@ -60,14 +60,15 @@ function announceOnce(p: Peer): void {
   );
 }
 
-async function connect(url: string, n: number, swarmSize: number): Promise<void> {
+/** Opens connections `from` … `to − 1` (added to those already open) and announces each. */
+async function connect(url: string, from: number, to: number, swarmSize: number): Promise<void> {
   const t0 = performance.now();
   let failed = 0;
   const CONCURRENCY = 250;
   const list: Peer[] = [];
-  for (let base = 0; base < n; base += CONCURRENCY) {
+  for (let base = from; base < to; base += CONCURRENCY) {
     const batch: Array<Promise<void>> = [];
-    for (let i = base; i < Math.min(n, base + CONCURRENCY); i++) {
+    for (let i = base; i < Math.min(to, base + CONCURRENCY); i++) {
       const infoHash = id20("swarm", Math.floor(i / swarmSize));
       const peerId = id20("peer", i);
       batch.push(
@@ -94,7 +95,7 @@ async function connect(url: string, n: number, swarmSize: number): Promise<void>
     }
     await Promise.all(batch);
   }
-  peers = list;
+  peers = [...peers, ...list];
   send({ type: "connected", connections: list.length, ms: performance.now() - t0, failed });
 }
 
@@ -175,10 +176,11 @@ process.on("message", (m: unknown) => {
   if (
     m.type === "connect" &&
     typeof m.url === "string" &&
-    typeof m.connections === "number" &&
+    typeof m.from === "number" &&
+    typeof m.to === "number" &&
     typeof m.swarmSize === "number"
   ) {
-    void connect(m.url, m.connections, m.swarmSize);
+    void connect(m.url, m.from, m.to, m.swarmSize);
   } else if (
     m.type === "throughput" &&
     typeof m.seconds === "number" &&

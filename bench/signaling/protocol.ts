@@ -14,7 +14,7 @@ export type ServerReply =
 
 /** Orchestrator → load generator. */
 export type LoadCommand =
-  | { type: "connect"; url: string; connections: number; swarmSize: number }
+  | { type: "connect"; url: string; from: number; to: number; swarmSize: number }
   | { type: "throughput"; seconds: number; window: number }
   | { type: "latency"; seconds: number; rate: number }
   | { type: "close" };

@@ -7,7 +7,8 @@
  * Per server × connection count × repetition, fresh processes: the server pinned to CPU 0, the
  * load generator to CPU 1 (taskset, when present). Measures
  *  - RSS per idle connection: server RSS (after GC) with N connections announced into swarms,
- *    minus its RSS before they connected, ÷ N;
+ *    minus its RSS before they connected, ÷ N; and the marginal cost: connections are opened
+ *    in two halves, and the second half's RSS growth ÷ N/2 leaves out one-time growth;
  *  - relays per second: closed loop, a window of announces each carrying one offer; counted when
  *    the offer arrives at the peer the server picked;
  *  - p50/p99 relay latency: open loop at a fixed rate (announce sent → offer received).
@@ -86,6 +87,7 @@ interface Run {
   failedConnections: number;
   connectMs: number;
   rssPerIdleConnBytes: number;
+  rssPerIdleConnMarginalBytes: number;
   relaysPerSec: number;
   relaysPerCpuSecond: number;
   lostRelays: number;
@@ -104,12 +106,26 @@ async function runOne(server: ServerKind, connections: number, rep: number): Pro
   const { port } = await next<{ port: number }>(srv, "ready");
   const gen = spawnChild("loadgen.ts", [], 1);
   try {
+    const url = `ws://127.0.0.1:${port}`;
+    const half = Math.floor(connections / 2);
     const before = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
-    const conn = await ask<{ connections: number; ms: number; failed: number }>(
+    const first = await ask<{ connections: number; ms: number; failed: number }>(
       gen,
-      { type: "connect", url: `ws://127.0.0.1:${port}`, connections, swarmSize },
+      { type: "connect", url, from: 0, to: half, swarmSize },
       "connected",
     );
+    await new Promise((r) => setTimeout(r, 500));
+    const mid = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
+    const second = await ask<{ connections: number; ms: number; failed: number }>(
+      gen,
+      { type: "connect", url, from: half, to: connections, swarmSize },
+      "connected",
+    );
+    const conn = {
+      connections: first.connections + second.connections,
+      ms: first.ms + second.ms,
+      failed: first.failed + second.failed,
+    };
     await new Promise((r) => setTimeout(r, 500));
     const idle = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
     const cpu0 = await ask<{ userUs: number; systemUs: number }>(srv, { type: "cpu" }, "cpu");
@@ -137,6 +153,11 @@ async function runOne(server: ServerKind, connections: number, rep: number): Pro
       failedConnections: conn.failed,
       connectMs: Math.round(conn.ms),
       rssPerIdleConnBytes: Math.round((idle.rss - before.rss) / Math.max(1, conn.connections)),
+      // The second half's cost alone: what one more connection costs once the process has
+      // paid its one-time growth (JIT code, heap and allocator arenas).
+      rssPerIdleConnMarginalBytes: Math.round(
+        (idle.rss - mid.rss) / Math.max(1, second.connections),
+      ),
       relaysPerSec: Math.round(tp.relays / tp.seconds),
       // Server efficiency: every relay of the phase over the server's CPU time in the phase
       // = relays per second one fully used core would sustain.
@@ -192,7 +213,7 @@ for (let rep = 1; rep <= reps; rep++) {
       runs.push(r);
       console.error(
         `rep ${rep} ${kind.padEnd(18)} ${String(n).padStart(6)} conns: ${r.relaysPerCpuSecond} relays/cpu-s, ${r.relaysPerSec} relays/s (cpu server ${r.serverCpuShare} loadgen ${r.loadgenCpuShare}), ` +
-          `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${(r.rssPerIdleConnBytes / 1024).toFixed(1)} KiB/conn`,
+          `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${(r.rssPerIdleConnBytes / 1024).toFixed(1)} KiB/conn (marginal ${(r.rssPerIdleConnMarginalBytes / 1024).toFixed(1)})`,
       );
     }
   }
@@ -205,6 +226,7 @@ const summary = sizes.map((n) => {
     p50Ms: spread(by(k).map((r) => r.p50Ms)),
     p99Ms: spread(by(k).map((r) => r.p99Ms)),
     rssPerIdleConnBytes: spread(by(k).map((r) => r.rssPerIdleConnBytes)),
+    rssPerIdleConnMarginalBytes: spread(by(k).map((r) => r.rssPerIdleConnMarginalBytes)),
     serverCpuShare: spread(by(k).map((r) => r.serverCpuShare)),
     connected: spread(by(k).map((r) => r.connected)),
   });
@@ -248,6 +270,9 @@ const result = {
   goals: {
     throughputAtLeast2x: summary.every((s) => s.throughputRatio.median >= 2),
     rssPerIdleConnAtMost10KB: summary.every((s) => s.hivecast.rssPerIdleConnBytes.median <= 10_000),
+    marginalRssPerIdleConnAtMost10KB: summary.every(
+      (s) => s.hivecast.rssPerIdleConnMarginalBytes.median <= 10_000,
+    ),
     largestSizeHeldWithP99AtMost50ms:
       largest !== undefined &&
       largest.hivecast.connected.min === largest.connections &&
@@ -260,7 +285,17 @@ mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
 
 const rows = [
-  ["conns", "server", "relays/s (min–max)", "ratio", "p50 ms", "p99 ms", "KiB/idle conn", "cpu"],
+  [
+    "conns",
+    "server",
+    "relays/s (min–max)",
+    "ratio",
+    "p50 ms",
+    "p99 ms",
+    "KiB/idle conn",
+    "marginal",
+    "cpu",
+  ],
 ];
 for (const s of summary) {
   for (const k of kinds) {
@@ -273,6 +308,7 @@ for (const s of summary) {
       String(v.p50Ms.median),
       String(v.p99Ms.median),
       (v.rssPerIdleConnBytes.median / 1024).toFixed(1),
+      (v.rssPerIdleConnMarginalBytes.median / 1024).toFixed(1),
       String(v.serverCpuShare.median),
     ]);
   }

@@ -1,3 +1,4 @@
+import { connect, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startSignalingServer, type SignalingServer } from "../src/index.js";
 import { TestClient, announce, binId, type Msg } from "./helpers.js";
@@ -261,5 +262,90 @@ describe("operations", () => {
     await expect(TestClient.open(s.url)).rejects.toThrow();
     expect(s.stats().connections).toBe(0);
     await s.close(); // idempotent
+  });
+});
+
+/** A masked client text frame (payload < 126 bytes). */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  if (payload.length >= 126) throw new Error("test frame too long");
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] ?? 0)));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+describe("write coalescing", () => {
+  it("every frame for a socket in one event-loop turn leaves in a single write", async () => {
+    const s = await server();
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), "127.0.0.1");
+    sock.on("error", () => undefined);
+    let received = Buffer.alloc(0);
+    const upgraded = new Promise<void>((resolve) => {
+      const onData = (d: Buffer): void => {
+        received = Buffer.concat([received, d]);
+        const end = received.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        expect(received.subarray(0, 12).toString()).toBe("HTTP/1.1 101");
+        received = received.subarray(end + 4);
+        sock.off("data", onData);
+        resolve();
+      };
+      sock.on("data", onData);
+    });
+    await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+    sock.write(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}\r\n` +
+        `Sec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    await upgraded;
+
+    // Count the server's socket writes from here on (its sockets are the ones with a server).
+    let serverWrites = 0;
+    const proto = Socket.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const spied = ["_write", "_writev"].map((name) => {
+      const original = proto[name];
+      if (typeof original !== "function") throw new Error(`no Socket.${name}`);
+      proto[name] = function (this: Socket & { server?: unknown }, ...args: unknown[]) {
+        if (this.server) serverWrites++;
+        return original.apply(this, args);
+      };
+      return () => {
+        proto[name] = original;
+      };
+    });
+    try {
+      // Three scrapes in one TCP write: the server reads them in one turn and answers three times.
+      const frames = [1, 2, 3].map((i) =>
+        clientFrame(JSON.stringify({ action: "scrape", info_hash: binId(`c${i}`) })),
+      );
+      const replies: Msg[] = [];
+      await new Promise<void>((resolve) => {
+        sock.on("data", (d: Buffer) => {
+          received = Buffer.concat([received, d]);
+          // Server frames are unmasked text frames under 64 KiB: [0x81, len | 126 + u16, payload].
+          for (;;) {
+            let len = (received[1] ?? 0) & 0x7f;
+            let off = 2;
+            if (len === 126) {
+              if (received.length < 4) break;
+              len = received.readUInt16BE(2);
+              off = 4;
+            }
+            if (received.length < off + len) break;
+            replies.push(JSON.parse(received.subarray(off, off + len).toString()) as Msg);
+            received = received.subarray(off + len);
+          }
+          if (replies.length === 3) resolve();
+        });
+        sock.write(Buffer.concat(frames));
+      });
+      expect(replies.map((m) => m.action)).toEqual(["scrape", "scrape", "scrape"]);
+      expect(serverWrites).toBe(1);
+    } finally {
+      for (const restore of spied) restore();
+      sock.destroy();
+    }
   });
 });
