@@ -1,17 +1,12 @@
 import { test, expect, type Browser, type Page } from "@playwright/test";
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { startOrigins, type OriginCluster } from "@hivecast/origin";
-import { startSignalingServer } from "@hivecast/signaling-server";
-import { startPageServer, type PageServer } from "./page-server.js";
+import { mediaDir, openLoggedPage, startSwarmEnv, type SwarmEnv } from "./swarm-env.js";
 
 /**
  * Issue 7: a real swarm in Chromium. Four pages play the simulated live stream with the
  * script-tag build, find each other through our signaling server and exchange segments over
  * WebRTC data channels (no ICE servers: host candidates on loopback).
  */
-
-const mediaDir = fileURLToPath(new URL("../fixtures/media", import.meta.url));
 
 /**
  * In the malicious page this runs before any other script: every binary CHUNK frame (type 0x08,
@@ -137,9 +132,7 @@ interface Stats {
   offload: number;
 }
 
-let origins: OriginCluster;
-let signaling: { url: string; close(): Promise<void> };
-let pages: PageServer;
+let env: SwarmEnv;
 /** Every hash the fixture's segments may have (live segment n has VOD segment n mod 30's bytes). */
 const trusted = new Set<string>();
 
@@ -152,18 +145,14 @@ test.beforeAll(async () => {
     for (const h of Object.values(parsed)) if (typeof h === "string") trusted.add(h);
   }
   expect(trusted.size).toBeGreaterThan(30);
-  origins = await startOrigins({ dir: mediaDir, origins: 1, port: 0, host: "127.0.0.1" });
-  signaling = await startSignalingServer({ port: 0, host: "127.0.0.1" });
-  pages = await startPageServer({
+  env = await startSwarmEnv({
     "/p2p.html": playerPage(false),
     "/p2p-malicious.html": playerPage(true),
   });
 });
 
 test.afterAll(async () => {
-  await pages?.close();
-  await signaling?.close();
-  await origins?.close();
+  await env?.close();
 });
 
 const rec = (page: Page): Promise<Recorded> =>
@@ -178,11 +167,8 @@ const currentTime = (page: Page): Promise<number> =>
 
 /** Opens a player page; the console is kept for failure reports. */
 async function open(browser: Browser, malicious: boolean, downloadOnly = false): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on("console", (m) => {
-    if (m.type() === "error") console.log(`[page] ${m.text()}`);
-  });
+  const page = await openLoggedPage(browser);
+  const { origins, signaling, pages } = env;
   const q = new URLSearchParams({
     src: `${origins.urls[0]}live/master.m3u8`,
     origin: origins.urls[0]!,

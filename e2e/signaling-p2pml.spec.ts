@@ -1,8 +1,5 @@
 import { test, expect, type Browser, type Page } from "@playwright/test";
-import { fileURLToPath } from "node:url";
-import { startOrigins, type OriginCluster } from "@hivecast/origin";
-import { startSignalingServer, type SignalingServer } from "@hivecast/signaling-server";
-import { startPageServer, type PageServer } from "./page-server.js";
+import { openLoggedPage, startSwarmEnv, type SwarmEnv } from "./swarm-env.js";
 
 /**
  * Issue 6 interop: p2p-media-loader (core + hls.js integration, v2), unchanged, uses our
@@ -10,8 +7,6 @@ import { startPageServer, type PageServer } from "./page-server.js";
  * through the server, open a real WebRTC data channel (no ICE servers: loopback host
  * candidates) and the second page downloads segment bytes from the first.
  */
-
-const mediaDir = fileURLToPath(new URL("../fixtures/media", import.meta.url));
 
 /**
  * A page with p2p-media-loader-hlsjs on our tracker. p2p-media-loader 2.3 hands hls.js the
@@ -63,30 +58,22 @@ interface Recorded {
   fatal: string[];
 }
 
-let origins: OriginCluster;
-let signaling: SignalingServer;
-let pages: PageServer;
+let env: SwarmEnv;
 
 test.beforeAll(async () => {
-  origins = await startOrigins({ dir: mediaDir, origins: 1, port: 0, host: "127.0.0.1" });
-  signaling = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "warn" });
-  pages = await startPageServer({ "/p2pml.html": p2pmlPage });
+  env = await startSwarmEnv({ "/p2pml.html": p2pmlPage });
 });
 
 test.afterAll(async () => {
-  await pages?.close();
-  await signaling?.close();
-  await origins?.close();
+  await env?.close();
 });
 
 const rec = (page: Page): Promise<Recorded> =>
   page.evaluate(() => (window as unknown as { rec: Recorded }).rec);
 
 async function open(browser: Browser): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  page.on("console", (m) => {
-    if (m.type() === "error") console.log(`[page] ${m.text()}`);
-  });
+  const page = await openLoggedPage(browser);
+  const { origins, signaling, pages } = env;
   const q = new URLSearchParams({
     src: `${origins.urls[0]}master.m3u8`,
     tracker: signaling.url,
@@ -116,7 +103,7 @@ test("p2p-media-loader in two pages meets through our server and moves segment b
   expect(a.uploaded).toBeGreaterThan(0);
   expect([...a.fatal, ...b.fatal]).toEqual([]);
   // Our server did the introductions: an offer went one way and its answer came back.
-  const s = signaling.stats();
+  const s = env.signaling.stats();
   expect(s.peers).toBe(2);
   expect(s.swarms).toBe(1);
   expect(s.offersRelayed).toBeGreaterThan(0);
