@@ -1,6 +1,7 @@
 /**
  * The seam between the swarm and WebRTC: a peer connection with one ordered, reliable data
- * channel. Implemented by {@link SimplePeerTransport} (browsers, Node with node-datachannel) and
+ * channel. Implemented by {@link WebRtcTransport} (the default: browsers, or Node with
+ * node-datachannel's RTCPeerConnection), {@link SimplePeerTransport} (opt-in) and
  * {@link MemoryTransport} (unit tests, simulator).
  */
 
