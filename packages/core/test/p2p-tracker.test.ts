@@ -10,7 +10,11 @@ import {
 import { backoffDelay } from "../src/backoff.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import type { SegmentKey } from "../src/p2p/contract.js";
-import type { PeerConnectionEvents, PeerTransport } from "../src/p2p/peer-transport.js";
+import type {
+  PeerConnection,
+  PeerConnectionEvents,
+  PeerTransport,
+} from "../src/p2p/peer-transport.js";
 import { TypedEmitter } from "../src/events.js";
 import {
   FAKE,
@@ -309,6 +313,22 @@ describe("r10 tracker restarts", () => {
   });
 });
 
+/** A connection whose ICE fails before its offer is ready: error, then close. */
+class FailingOffer extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
+  readonly initiator = true;
+  readonly bufferedAmount = 0;
+  constructor() {
+    super();
+    queueMicrotask(() => {
+      this.emit("error", new Error("ICE failed"));
+      this.emit("close");
+    });
+  }
+  signal(): void {}
+  send(): void {}
+  destroy(): void {}
+}
+
 describe("announce offers", () => {
   beforeEach(() => {
     vi.useFakeTimers(FAKE);
@@ -323,21 +343,7 @@ describe("announce offers", () => {
     let made = 0;
     /** Every second connection fails (error, close) before it has a description. */
     const transport: PeerTransport = {
-      createPeer: (opts) => {
-        if (made++ % 2 === 0) return memory.createPeer(opts);
-        const failing = new TypedEmitter<PeerConnectionEvents>();
-        queueMicrotask(() => {
-          failing.emit("error", new Error("ICE failed"));
-          failing.emit("close");
-        });
-        return Object.assign(failing, {
-          initiator: true,
-          bufferedAmount: 0,
-          signal: () => undefined,
-          send: () => undefined,
-          destroy: () => undefined,
-        });
-      },
+      createPeer: (opts) => (made++ % 2 === 0 ? memory.createPeer(opts) : new FailingOffer()),
     };
     const v = makeViewer(net, tracker, { deps: { transport } });
     v.source.updatePlaylist(playlist("live/offers.m3u8", true, 3));

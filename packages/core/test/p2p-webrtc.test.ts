@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PeerSegmentSourceFactory, SegmentKey } from "../src/p2p/contract.js";
 import { MemoryNetwork } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
-import { createPeerSegmentSource } from "../src/p2p/peer-segment-source.js";
+import { createPeerSegmentSource, P2PSegmentSource } from "../src/p2p/peer-segment-source.js";
 import type { RTCPeerConnectionConstructor } from "../src/p2p/webrtc-transport.js";
 import { simplePeerSourceFactory } from "../src/simple-peer.js";
 import {
@@ -72,6 +72,7 @@ describe.skipIf(!webrtc).each(variants)(
       const mk = (): Viewer => {
         const host = new FakeHost();
         const source = factory({ config: cfg, clock: testClock, random: seeded(++seed), host });
+        if (!(source instanceof P2PSegmentSource)) throw new Error("not the P2P layer");
         return { source, host, transport: unused.transport(), id: source.peerId };
       };
       const a = mk();
