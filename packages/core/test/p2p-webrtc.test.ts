@@ -39,6 +39,7 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
 const viewers: Viewer[] = [];
 afterEach(() => {
   for (const v of viewers.splice(0)) v.source.destroy();
+  vi.unstubAllGlobals();
 });
 
 /** Each variant builds the P2P layer the way a user gets it: a factory with no test transport. */
@@ -50,10 +51,6 @@ const variants: Array<[string, PeerSegmentSourceFactory, Record<string, unknown>
   ],
   ["simplePeerSourceFactory (@hivecast/core/simple-peer)", simplePeerSourceFactory(), {}],
 ];
-
-afterEach(() => {
-  vi.unstubAllGlobals();
-});
 
 describe.skipIf(!webrtc).each(variants)(
   "%s: real WebRTC data channels (node-datachannel, loopback)",
