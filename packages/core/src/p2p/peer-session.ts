@@ -116,6 +116,10 @@ export class PeerSession {
   remoteDownloadOnly = false;
   /** When the session became ready (clock ms; NaN before). */
   readyAt = Number.NaN;
+  /** Whether the session ever became ready (it may be closed since). */
+  get wasReady(): boolean {
+    return !Number.isNaN(this.readyAt);
+  }
   /** Segments the peer announced, with sizes. */
   readonly remoteHaves = new Map<string, number>();
   /** Measured download throughput from this peer, bytes/second (0 = unknown). */

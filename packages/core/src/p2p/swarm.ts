@@ -92,8 +92,6 @@ export class Swarm implements TrackerSubscriber {
   private lastAnnounceAt = Number.NEGATIVE_INFINITY;
   private joinedAt = Number.NaN;
   private peersReported = 0;
-  /** Sessions that reached `ready` (their loss is worth an early announce). */
-  private readonly wasReady = new WeakSet<PeerSession>();
   private intervalMs: number;
   private started = false;
   private destroyed = false;
@@ -394,7 +392,6 @@ export class Swarm implements TrackerSubscriber {
 
   /** Waiters may now ask the new peer, and what it announced while connecting may prefetch. */
   private afterReady(s: PeerSession): void {
-    this.wasReady.add(s);
     this.wakeAll();
     if (s.remoteHaves.size > 0) this.ctx.onHave(this);
   }
@@ -404,7 +401,8 @@ export class Swarm implements TrackerSubscriber {
     if (this.destroyed) return;
     this.ctx.onSessionClosed(this, s, reason, violation);
     this.wakeAll();
-    if (this.wasReady.has(s) && reason !== "duplicate connection") this.scheduleRefill();
+    // Losing a peer that was ready is worth an early announce; a duplicate's loss is not.
+    if (s.wasReady && reason !== "duplicate connection") this.scheduleRefill();
   }
 
   private serve(segmentId: string): Uint8Array | RejectReason {
@@ -451,7 +449,7 @@ export class Swarm implements TrackerSubscriber {
     for (const s of [...this.sessions.values()]) {
       if (s.peerId !== peerId) continue;
       this.sessions.delete(s.connectionKey);
-      lost ||= this.wasReady.has(s);
+      lost ||= s.wasReady;
       s.close(reason, undefined, true);
     }
     this.wakeAll();
