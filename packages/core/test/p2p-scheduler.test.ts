@@ -4,10 +4,9 @@ import {
   DEFAULT_PEER_BPS,
   MIN_WAIT_MS,
   estimateTransferMs,
+  fetchRole,
   fetcherCount,
-  isBackupFetcher,
   isFallingBehind,
-  isHttpFetcher,
   planDownload,
   resolveDownloadOnly,
   type PlanInput,
@@ -145,14 +144,15 @@ describe("live HTTP fetchers", () => {
     const perViewer = new Map<string, number>();
     for (let sn = 0; sn < 200; sn++) {
       const seg = `live/seg-${sn}.ts`;
-      const fetchers = ids.filter((id) =>
-        isHttpFetcher(
-          id,
-          true,
-          ids.filter((x) => x !== id),
-          seg,
-          0.15,
-        ),
+      const fetchers = ids.filter(
+        (id) =>
+          fetchRole(
+            id,
+            true,
+            ids.filter((x) => x !== id),
+            seg,
+            0.15,
+          ) === "fetcher",
       );
       expect(fetchers).toHaveLength(fetcherCount(12, 0.15));
       for (const f of fetchers) perViewer.set(f, (perViewer.get(f) ?? 0) + 1);
@@ -169,12 +169,13 @@ describe("live HTTP fetchers", () => {
       for (let sn = 0; sn < 50; sn++) {
         const seg = `live/seg-${sn}.ts`;
         const others = (id: string): string[] => ids.filter((x) => x !== id);
-        const backups = ids.filter((id) => isBackupFetcher(id, true, others(id), seg, 0.15));
+        const backups = ids.filter((id) => fetchRole(id, true, others(id), seg, 0.15) === "backup");
         expect(backups).toHaveLength(n >= 4 ? 1 : 0);
-        for (const b of backups) expect(isHttpFetcher(b, true, others(b), seg, 0.15)).toBe(false);
+        for (const b of backups)
+          expect(fetchRole(b, true, others(b), seg, 0.15) === "fetcher").toBe(false);
       }
     }
-    expect(isBackupFetcher("me", false, ["a", "b", "c", "d"], "s", 0.15)).toBe(false);
+    expect(fetchRole("me", false, ["a", "b", "c", "d"], "s", 0.15) === "backup").toBe(false);
   });
 
   it("the backup fetcher waits for a have until backupAt, then goes to HTTP; never past giveUpAt", () => {
@@ -196,9 +197,9 @@ describe("live HTTP fetchers", () => {
   });
 
   it("a download-only viewer fetches only when nobody around it serves", () => {
-    expect(isHttpFetcher("me", false, ["a", "b"], "s", 0.15)).toBe(false);
-    expect(isHttpFetcher("me", false, [], "s", 0.15)).toBe(true);
-    expect(isHttpFetcher("me", true, [], "s", 0.15)).toBe(true);
+    expect(fetchRole("me", false, ["a", "b"], "s", 0.15) === "fetcher").toBe(false);
+    expect(fetchRole("me", false, [], "s", 0.15) === "fetcher").toBe(true);
+    expect(fetchRole("me", true, [], "s", 0.15) === "fetcher").toBe(true);
   });
 });
 

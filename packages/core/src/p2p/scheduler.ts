@@ -31,7 +31,7 @@ export function fetchRank(peerId: string, segmentId: string): number {
 /**
  * How many of `n` viewers fetch a new live segment from HTTP at once: a `share` of them,
  * rounded, at least one. Robustness against a slow or departing fetcher comes from the backup fetcher
- * ({@link isBackupFetcher}), which fetches only when no `have` arrived in time — not from a
+ * ({@link fetchRole}), which fetches only when no `have` arrived in time — not from a
  * second copy of every segment, which would cap offload at 1 − 2/n.
  */
 export function fetcherCount(n: number, share: number): number {
@@ -63,8 +63,11 @@ export type FetchRole = "fetcher" | "backup" | "other";
 /**
  * This viewer's role for a new live segment, from one ranking. `pool` is the ids of connected
  * peers that serve (not download-only); `selfServes` says whether this viewer does. Viewers
- * rank `pool ∪ {self}` by {@link fetchRank}; the first {@link fetcherCount} are fetchers, the
- * next one (in groups of four or more) the backup ({@link isBackupFetcher}). A download-only
+ * rank `pool ∪ {self}` by {@link fetchRank}; the first {@link fetcherCount} are fetchers.
+ * The next one, in groups of four or more, is the backup: it waits for a `have` like everyone
+ * else, but only until {@link BACKUP_FETCH_DELAY_MS} past one target duration (the fetcher may
+ * see the new segment up to one playlist refresh later), then fetches over HTTP, so a slow or
+ * departed fetcher does not leave the whole group waiting until its deadline. A download-only
  * viewer fetches only when nobody in its neighbourhood could, and is never the backup.
  */
 export function fetchRole(
@@ -79,34 +82,6 @@ export function fetchRole(
   const fetchers = fetcherCount(size, share);
   if (better < fetchers) return "fetcher";
   return size >= 4 && better === fetchers ? "backup" : "other";
-}
-
-/** Whether this viewer is one of the HTTP fetchers of a new live segment ({@link fetchRole}). */
-export function isHttpFetcher(
-  selfId: string,
-  selfServes: boolean,
-  pool: readonly string[],
-  segmentId: string,
-  share: number,
-): boolean {
-  return fetchRole(selfId, selfServes, pool, segmentId, share) === "fetcher";
-}
-
-/**
- * Whether this viewer is the backup fetcher of a new live segment: the one ranked right after
- * the fetchers, in groups of four or more. It waits for a `have` like everyone else, but only
- * until {@link BACKUP_FETCH_DELAY_MS} past one target duration (the fetcher may see the new
- * segment up to one playlist refresh later), then fetches over HTTP, so a slow or departed
- * fetcher does not leave the whole group waiting until its deadline.
- */
-export function isBackupFetcher(
-  selfId: string,
-  selfServes: boolean,
-  pool: readonly string[],
-  segmentId: string,
-  share: number,
-): boolean {
-  return fetchRole(selfId, selfServes, pool, segmentId, share) === "backup";
 }
 
 /** The backup fetcher's wait beyond one target duration, ms. */
@@ -136,9 +111,9 @@ export interface PlanInput {
   size: number | undefined;
   /** Live stream and the segment is one of the newest in the playlist. */
   nearLiveEdge: boolean;
-  /** This viewer is a designated HTTP fetcher for the segment ({@link isHttpFetcher}). */
+  /** This viewer is a designated HTTP fetcher for the segment ({@link fetchRole}). */
   selfIsFetcher: boolean;
-  /** For the backup fetcher ({@link isBackupFetcher}): when it stops waiting and fetches. */
+  /** For the backup fetcher ({@link fetchRole}): when it stops waiting and fetches. */
   backupAt?: number | undefined;
   /** Connected peers that announced the segment (already tried ones removed). */
   candidates: readonly Candidate[];
