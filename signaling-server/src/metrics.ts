@@ -25,11 +25,14 @@ export interface GaugeSource {
 /** Prometheus metrics of one server (own registry, so several servers can run in one process). */
 export class SignalingMetrics {
   readonly registry = new Registry();
-  private readonly inCounter: Counter<"type">;
-  private readonly outCounter: Counter<"type">;
+  /**
+   * Message counts kept as plain numbers on the hot path and handed to prom-client when
+   * scraped: a labelled prom-client `inc` hashes its labels on every call, several times per
+   * relay.
+   */
+  private readonly inCounts = new Map<MessageType, number>();
+  private readonly outCounts = new Map<MessageType, number>();
   private readonly rejectedCounter: Counter<"reason">;
-  private readonly inByType = new Map<MessageType, Counter.Internal>();
-  private readonly outByType = new Map<MessageType, Counter.Internal>();
   private readonly rejectedByReason = new Map<string, Counter.Internal>();
   /** Time from receiving an offer/answer to handing the relayed message to the socket. */
   readonly relayLatency: Histogram;
@@ -63,18 +66,20 @@ export class SignalingMetrics {
         this.set(source.peers());
       },
     });
-    this.inCounter = new Counter({
-      name: "hivecast_signaling_messages_in_total",
-      help: "Messages received, by type",
-      labelNames: ["type"],
-      registers,
-    });
-    this.outCounter = new Counter({
-      name: "hivecast_signaling_messages_out_total",
-      help: "Messages sent, by type",
-      labelNames: ["type"],
-      registers,
-    });
+    const counted = (name: string, help: string, counts: Map<MessageType, number>): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ["type"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [type, n] of counts) this.inc({ type }, n);
+        },
+      });
+    };
+    counted("hivecast_signaling_messages_in_total", "Messages received, by type", this.inCounts);
+    counted("hivecast_signaling_messages_out_total", "Messages sent, by type", this.outCounts);
     this.rejectedCounter = new Counter({
       name: "hivecast_signaling_rejected_messages_total",
       help: "Messages refused or dropped, by reason",
@@ -97,22 +102,12 @@ export class SignalingMetrics {
 
   /** Counts one received message. */
   in(type: MessageType): void {
-    let c = this.inByType.get(type);
-    if (c === undefined) {
-      c = this.inCounter.labels(type);
-      this.inByType.set(type, c);
-    }
-    c.inc();
+    this.inCounts.set(type, (this.inCounts.get(type) ?? 0) + 1);
   }
 
   /** Counts `n` sent messages. */
   out(type: MessageType, n = 1): void {
-    let c = this.outByType.get(type);
-    if (c === undefined) {
-      c = this.outCounter.labels(type);
-      this.outByType.set(type, c);
-    }
-    c.inc(n);
+    this.outCounts.set(type, (this.outCounts.get(type) ?? 0) + n);
   }
 
   /** Counts one refused or dropped message. */

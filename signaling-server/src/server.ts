@@ -11,6 +11,7 @@ import { performance } from "node:perf_hooks";
 import { WebSocketServer, WebSocket, type RawData } from "ws";
 import { resolveConfig, type SignalingConfig } from "./config.js";
 import { SignalingError } from "./errors.js";
+import { encodeTextFrame, encodeTextFrames } from "./frames.js";
 import { Logger, type LogSink } from "./logger.js";
 import { SignalingMetrics, type RejectLabel } from "./metrics.js";
 import {
@@ -99,12 +100,14 @@ class Conn implements SwarmConnection {
   owned: string[] | null = null;
   memberships: SwarmPeer<Conn>[] | null = null;
   pending: Map<string, PendingOffer> | null = null;
-  /** Whether `socket` is corked until the end of this event-loop turn. */
-  corked = false;
+  /** Messages queued this event-loop turn (one, or several in order); written at `flush`. */
+  private out: string | string[] | null = null;
+  /** UTF-16 length of `out`, counted against `maxBufferedBytes` with the socket's own buffer. */
+  private outLength = 0;
 
   constructor(
     readonly ws: WebSocket,
-    /** The upgraded TCP socket under `ws` (corked to coalesce a turn's frames into one write). */
+    /** The upgraded TCP socket under `ws`: queued frames are written to it directly. */
     readonly socket: Duplex,
     private readonly server: SignalingServerImpl,
     now: number,
@@ -115,27 +118,38 @@ class Conn implements SwarmConnection {
     this.lastSeen = now;
   }
 
+  /** Queues `message` for this turn's write; false if the socket is closing or too far behind. */
   send(message: string): boolean {
-    const ws = this.ws;
-    if (this.closed || ws.readyState !== WebSocket.OPEN) return false;
-    if (ws.bufferedAmount > this.server.config.maxBufferedBytes) {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.socket.writableLength + this.outLength > this.server.config.maxBufferedBytes) {
       this.server.countRejected("slow_consumer");
       return false;
     }
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      this.server.uncorkLater(this);
+    const out = this.out;
+    if (out === null) {
+      this.out = message;
+      this.server.flushLater(this);
+    } else if (typeof out === "string") {
+      this.out = [out, message];
+    } else {
+      out.push(message);
     }
-    ws.send(message);
+    this.outLength += message.length;
     return true;
   }
 
-  /** Flushes what this turn queued: one write for all of it. */
-  uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
+  /**
+   * Writes what this turn queued as one buffer of frames: one system call per socket and turn,
+   * however many replies, offers and answers it got. Dropped if the WebSocket began closing
+   * meanwhile (no data frame may follow a close frame).
+   */
+  flush(): void {
+    const out = this.out;
+    if (out === null) return;
+    this.out = null;
+    this.outLength = 0;
+    if (this.ws.readyState !== WebSocket.OPEN || this.socket.destroyed) return;
+    this.socket.write(typeof out === "string" ? encodeTextFrame(out) : encodeTextFrames(out));
   }
 }
 
@@ -172,17 +186,17 @@ class SignalingServerImpl implements SignalingServer {
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   /**
-   * Connections corked this event-loop turn. Every frame for a socket in one turn (replies,
-   * relayed offers and answers from all the messages read in that turn) leaves in one write at
-   * `setImmediate`, instead of one system call per frame: socket writes were the largest cost
-   * of a relay (bench/signaling).
+   * Connections with messages queued this event-loop turn. Every frame for a socket in one turn
+   * (replies, relayed offers and answers from all the messages read in that turn) leaves in one
+   * write at `setImmediate`, instead of one system call per frame: socket writes were the
+   * largest cost of a relay (bench/signaling).
    */
-  private readonly corkedConns: Conn[] = [];
-  private uncorkScheduled = false;
-  private readonly uncorkAll = (): void => {
-    this.uncorkScheduled = false;
-    const list = this.corkedConns;
-    for (let i = 0; i < list.length; i++) list[i]?.uncork();
+  private readonly queuedConns: Conn[] = [];
+  private flushScheduled = false;
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    const list = this.queuedConns;
+    for (let i = 0; i < list.length; i++) list[i]?.flush();
     list.length = 0;
   };
 
@@ -344,12 +358,12 @@ class SignalingServerImpl implements SignalingServer {
 
   // ---- WebSocket --------------------------------------------------------------------------
 
-  /** Uncorks `conn` at the end of this event-loop turn. */
-  uncorkLater(conn: Conn): void {
-    this.corkedConns.push(conn);
-    if (this.uncorkScheduled) return;
-    this.uncorkScheduled = true;
-    setImmediate(this.uncorkAll);
+  /** Writes `conn`'s queued frames at the end of this event-loop turn. */
+  flushLater(conn: Conn): void {
+    this.queuedConns.push(conn);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushAll);
   }
 
   private onConnection(ws: WebSocket, socket: Duplex): void {
@@ -397,6 +411,7 @@ class SignalingServerImpl implements SignalingServer {
   /** Abuse handling: close with a policy-violation code. */
   private kick(conn: Conn, why: string): void {
     this.log.warn("closing abusive connection", { why });
+    conn.flush();
     conn.ws.close(CloseCodes.policyViolation, why);
     this.onClose(conn);
   }
@@ -675,6 +690,7 @@ class SignalingServerImpl implements SignalingServer {
         continue;
       }
       if (now - conn.lastSeen > idleTimeoutMs) {
+        conn.flush();
         conn.ws.close(CloseCodes.idleTimeout, "idle timeout");
         this.onClose(conn);
         continue;
@@ -709,6 +725,7 @@ class SignalingServerImpl implements SignalingServer {
         new Promise<void>((resolve) => {
           if (conn.ws.readyState === WebSocket.CLOSED) return resolve();
           conn.ws.once("close", () => resolve());
+          conn.flush();
           conn.ws.close(CloseCodes.goingAway, "server shutting down");
         }),
     );

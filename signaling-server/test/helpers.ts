@@ -1,5 +1,6 @@
 import { WebSocket } from "ws";
 import { randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
 
 /** A 20-char binary string (chars 0–255), as WebTorrent sends ids. */
 export function binId(seed?: string): string {
@@ -121,4 +122,110 @@ export function announce(infoHash: string, peerId: string, n = 0, extra: Msg = {
     offers,
     ...extra,
   };
+}
+
+/** A masked client text frame (payload < 126 bytes), to put several in one TCP write. */
+export function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  if (payload.length >= 126) throw new Error("test frame too long");
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] ?? 0)));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+/** A frame as read off the wire by `RawClient`. */
+export interface RawFrame {
+  opcode: number;
+  payload: Buffer;
+}
+
+/**
+ * A WebSocket client on a bare TCP socket: the test decides how frames are grouped into TCP
+ * writes, and sees the server's frames in wire order, close frames included.
+ */
+export class RawClient {
+  readonly frames: RawFrame[] = [];
+  private buffered = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly sock: Socket) {}
+
+  static async open(url: string): Promise<RawClient> {
+    const { port, hostname } = new URL(url);
+    const sock = connect(Number(port), hostname);
+    sock.on("error", () => undefined);
+    await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+    const c = new RawClient(sock);
+    await new Promise<void>((resolve, reject) => {
+      let head = Buffer.alloc(0);
+      const onData = (d: Buffer): void => {
+        head = Buffer.concat([head, d]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        sock.off("data", onData);
+        if (head.subarray(0, 12).toString() !== "HTTP/1.1 101") {
+          reject(new Error(`upgrade refused: ${head.subarray(0, end).toString()}`));
+          return;
+        }
+        sock.on("data", (chunk: Buffer) => c.onData(chunk));
+        c.onData(head.subarray(end + 4));
+        resolve();
+      };
+      sock.on("data", onData);
+      sock.write(
+        `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}\r\n` +
+          `Sec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    return c;
+  }
+
+  /** Server frames are unmasked, under 64 KiB here: [FIN|opcode, len | 126 + u16, payload]. */
+  private onData(chunk: Buffer): void {
+    this.buffered = Buffer.concat([this.buffered, chunk]);
+    for (;;) {
+      const b = this.buffered;
+      if (b.length < 2) break;
+      let len = (b[1] ?? 0) & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (b.length < 4) break;
+        len = b.readUInt16BE(2);
+        off = 4;
+      }
+      if (b.length < off + len) break;
+      this.frames.push({ opcode: (b[0] ?? 0) & 0x0f, payload: b.subarray(off, off + len) });
+      this.buffered = b.subarray(off + len);
+    }
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Writes `frames` to the server in one TCP write. */
+  write(frames: Buffer[]): void {
+    this.sock.write(Buffer.concat(frames));
+  }
+
+  /** Waits until `n` frames have arrived (all of them, in order). */
+  async waitFrames(n: number, timeoutMs = 5000): Promise<RawFrame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.length < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout: ${this.frames.length} of ${n} frames`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.frames;
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
 }

@@ -1,7 +1,7 @@
-import { connect, Socket } from "node:net";
+import { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startSignalingServer, type SignalingServer } from "../src/index.js";
-import { TestClient, announce, binId, type Msg } from "./helpers.js";
+import { RawClient, TestClient, announce, binId, clientFrame, type Msg } from "./helpers.js";
 
 const servers: SignalingServer[] = [];
 const clients: TestClient[] = [];
@@ -265,41 +265,10 @@ describe("operations", () => {
   });
 });
 
-/** A masked client text frame (payload < 126 bytes). */
-function clientFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  if (payload.length >= 126) throw new Error("test frame too long");
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] ?? 0)));
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
-}
-
 describe("write coalescing", () => {
   it("every frame for a socket in one event-loop turn leaves in a single write", async () => {
     const s = await server();
-    const { port } = new URL(s.url);
-    const sock = connect(Number(port), "127.0.0.1");
-    sock.on("error", () => undefined);
-    let received = Buffer.alloc(0);
-    const upgraded = new Promise<void>((resolve) => {
-      const onData = (d: Buffer): void => {
-        received = Buffer.concat([received, d]);
-        const end = received.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        expect(received.subarray(0, 12).toString()).toBe("HTTP/1.1 101");
-        received = received.subarray(end + 4);
-        sock.off("data", onData);
-        resolve();
-      };
-      sock.on("data", onData);
-    });
-    await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
-    sock.write(
-      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}\r\n` +
-        `Sec-WebSocket-Version: 13\r\n\r\n`,
-    );
-    await upgraded;
+    const raw = await RawClient.open(s.url);
 
     // Count the server's socket writes from here on (its sockets are the ones with a server).
     let serverWrites = 0;
@@ -317,35 +286,41 @@ describe("write coalescing", () => {
     });
     try {
       // Three scrapes in one TCP write: the server reads them in one turn and answers three times.
-      const frames = [1, 2, 3].map((i) =>
-        clientFrame(JSON.stringify({ action: "scrape", info_hash: binId(`c${i}`) })),
+      raw.write(
+        [1, 2, 3].map((i) =>
+          clientFrame(JSON.stringify({ action: "scrape", info_hash: binId(`c${i}`) })),
+        ),
       );
-      const replies: Msg[] = [];
-      await new Promise<void>((resolve) => {
-        sock.on("data", (d: Buffer) => {
-          received = Buffer.concat([received, d]);
-          // Server frames are unmasked text frames under 64 KiB: [0x81, len | 126 + u16, payload].
-          for (;;) {
-            let len = (received[1] ?? 0) & 0x7f;
-            let off = 2;
-            if (len === 126) {
-              if (received.length < 4) break;
-              len = received.readUInt16BE(2);
-              off = 4;
-            }
-            if (received.length < off + len) break;
-            replies.push(JSON.parse(received.subarray(off, off + len).toString()) as Msg);
-            received = received.subarray(off + len);
-          }
-          if (replies.length === 3) resolve();
-        });
-        sock.write(Buffer.concat(frames));
-      });
+      const frames = await raw.waitFrames(3);
+      const replies = frames.map((f) => JSON.parse(f.payload.toString()) as Msg);
       expect(replies.map((m) => m.action)).toEqual(["scrape", "scrape", "scrape"]);
       expect(serverWrites).toBe(1);
     } finally {
       for (const restore of spied) restore();
-      sock.destroy();
+      raw.destroy();
+    }
+  });
+
+  it("frames queued in the turn that kicks a connection are sent before its close frame", async () => {
+    const s = await server({ maxInvalidMessages: 1 });
+    const raw = await RawClient.open(s.url);
+    try {
+      // One TCP write: a valid scrape, an invalid message (strike 1, failure reply), and a second
+      // invalid one that closes the connection with 1008, all handled in one turn.
+      raw.write([
+        clientFrame(JSON.stringify({ action: "scrape", info_hash: binId("k1") })),
+        clientFrame("not json"),
+        clientFrame("still not json"),
+      ]);
+      const frames = await raw.waitFrames(3);
+      expect(frames.map((f) => f.opcode)).toEqual([1, 1, 8]);
+      expect((JSON.parse(frames[0]?.payload.toString() ?? "") as Msg).action).toBe("scrape");
+      expect(JSON.parse(frames[1]?.payload.toString() ?? "") as Msg).toHaveProperty(
+        "failure reason",
+      );
+      expect(frames[2]?.payload.readUInt16BE(0)).toBe(1008);
+    } finally {
+      raw.destroy();
     }
   });
 });
