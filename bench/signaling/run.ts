@@ -93,6 +93,8 @@ interface Run {
   lostRelays: number;
   loadgenCpuShare: number;
   serverCpuShare: number;
+  /** Share of the server's CPU time spent in the kernel (socket system calls, loopback TCP). */
+  serverSystemShare: number;
   latencyRate: number;
   latencySent: number;
   latencyReceived: number;
@@ -166,6 +168,9 @@ async function runOne(server: ServerKind, connections: number, rep: number): Pro
       loadgenCpuShare: Number(tp.cpuShare.toFixed(2)),
       // CPU seconds over the throughput phase (warm-up + measure + drain) per wall second.
       serverCpuShare: Number((cpuSeconds / (tp.seconds + 1.5)).toFixed(2)),
+      serverSystemShare: Number(
+        ((cpu1.systemUs - cpu0.systemUs) / 1e6 / Math.max(1e-9, cpuSeconds)).toFixed(2),
+      ),
       latencyRate,
       latencySent: lat.sent,
       latencyReceived: lat.received,
@@ -212,7 +217,7 @@ for (let rep = 1; rep <= reps; rep++) {
       const r = await runOne(kind, n, rep);
       runs.push(r);
       console.error(
-        `rep ${rep} ${kind.padEnd(18)} ${String(n).padStart(6)} conns: ${r.relaysPerCpuSecond} relays/cpu-s, ${r.relaysPerSec} relays/s (cpu server ${r.serverCpuShare} loadgen ${r.loadgenCpuShare}), ` +
+        `rep ${rep} ${kind.padEnd(18)} ${String(n).padStart(6)} conns: ${r.relaysPerCpuSecond} relays/cpu-s, ${r.relaysPerSec} relays/s (cpu server ${r.serverCpuShare}, kernel ${r.serverSystemShare}, loadgen ${r.loadgenCpuShare}), ` +
           `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${(r.rssPerIdleConnBytes / 1024).toFixed(1)} KiB/conn (marginal ${(r.rssPerIdleConnMarginalBytes / 1024).toFixed(1)})`,
       );
     }
