@@ -23,6 +23,7 @@ import type {
   ByteRange,
   HivecastStats,
   LoadOptions,
+  PlaylistLoadOptions,
   LoadTiming,
   PlaylistResult,
   SegmentRequest,
@@ -147,17 +148,26 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   /**
    * Fetches a playlist with origin failover. A media playlist's hash tags, segment list, live
    * flag and target duration go to the IntegrityIndex and the P2P layer; a multivariant
-   * playlist's `EXT-X-SESSION-DATA` integrity manifest is remembered.
+   * playlist's `EXT-X-SESSION-DATA` integrity manifest is remembered. A blocking reload (LL-HLS
+   * `_HLS_msn` in the URL) may be held by the origin for up to `opts.blockingHoldMs`, is not
+   * hedged, and its wait does not count against the origin's health.
    */
-  async loadPlaylist(url: string, opts: LoadOptions = {}): Promise<PlaylistResult> {
+  async loadPlaylist(url: string, opts: PlaylistLoadOptions = {}): Promise<PlaylistResult> {
     const scope = this.openScope(opts.signal);
     const start = this.deps.clock.now();
+    const http = this.cfg.http;
     try {
       const res = await this.pool.fetch({
         url,
         kind: "playlist",
         signal: scope.signal,
         onProgress: this.progress(opts, scope.signal),
+        blockingHoldMs: isBlockingReload(url)
+          ? Math.max(
+              http.firstByteTimeoutMs,
+              validHold(opts.blockingHoldMs) ?? http.requestTimeoutMs,
+            )
+          : undefined,
       });
       throwIfAborted(scope.signal);
       const text = new TextDecoder().decode(res.data);
@@ -685,4 +695,15 @@ function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
   if (data.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
   return true;
+}
+
+/** A blocking playlist reload (HLS §6.2.5.2): the query asks for a media sequence number. */
+function isBlockingReload(url: string): boolean {
+  const q = url.indexOf("?");
+  return q >= 0 && /(?:^|&)_HLS_msn=/.test(url.slice(q + 1).split("#", 1)[0] ?? "");
+}
+
+/** A caller's hold bound, if it is a usable number of milliseconds. */
+function validHold(ms: number | undefined): number | undefined {
+  return typeof ms === "number" && Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }

@@ -41,10 +41,13 @@ export class OriginHealth {
     this.throughputBps = new Ewma(alpha);
   }
 
-  /** Records a good response; returns true when that closed the breaker. */
-  recordSuccess(ttfbMs: number, bytes: number, transferMs: number): boolean {
+  /**
+   * Records a good response; returns true when that closed the breaker. `ttfbMs` is undefined
+   * when the wait was the origin's deliberate hold (a blocking playlist reload), not its speed.
+   */
+  recordSuccess(ttfbMs: number | undefined, bytes: number, transferMs: number): boolean {
     this.requests++;
-    this.ttfbMs.add(ttfbMs);
+    if (ttfbMs !== undefined) this.ttfbMs.add(ttfbMs);
     if (bytes >= MIN_THROUGHPUT_SAMPLE_BYTES)
       this.throughputBps.add((bytes * 1000) / Math.max(transferMs, 1));
     this.consecutiveFailures = 0;

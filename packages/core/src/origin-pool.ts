@@ -25,6 +25,15 @@ export interface PoolRequest {
   split?: boolean;
   /** Read at most this many bytes (a size cap; no truncation error when the body is longer). */
   maxBytes?: number;
+  /**
+   * Set for a blocking playlist reload (LL-HLS `_HLS_msn`): how long the origin may hold the
+   * response before its first byte, instead of `http.firstByteTimeoutMs`. The origin waits on
+   * purpose until the playlist has the asked-for part, so the wait says nothing about its
+   * health: such a request is not hedged (the second origin would hold it too), its time to
+   * first byte is not recorded, a hold that runs out is not held against the origin, and its
+   * URL is never used as a breaker probe.
+   */
+  blockingHoldMs?: number;
 }
 
 /** Bytes from the pool, not yet verified. */
@@ -378,6 +387,7 @@ export class OriginPool {
       };
       start(primary);
       if (ctx.targets.length < 2) return; // nowhere to hedge to
+      if (ctx.req.blockingHoldMs !== undefined) return; // held on purpose: not slow
       hedgeTimer = this.deps.clock.setTimeout(
         () => {
           hedgeTimer = undefined;
@@ -528,27 +538,31 @@ export class OriginPool {
   ): Promise<PartResult> {
     const h = this.healthOf(target.origin);
     const capFor = part.capFor;
+    const hold = ctx.req.blockingHoldMs;
     try {
       const result = await httpAttempt(this.deps.fetch, this.deps.clock, {
         url: target.url,
         range: part.range,
         signal,
-        firstByteTimeoutMs: this.cfg.firstByteTimeoutMs,
+        firstByteTimeoutMs: hold ?? this.cfg.firstByteTimeoutMs,
         stallTimeoutMs: this.cfg.stallTimeoutMs,
-        requestTimeoutMs: this.cfg.requestTimeoutMs,
+        // A held response still gets the whole request budget once it is released.
+        requestTimeoutMs: (hold ?? 0) + this.cfg.requestTimeoutMs,
         capFor: capFor && ((info) => capFor(info, target.origin)),
         onBytes: (n) => {
           h.bytes += n;
           this.progress(ctx, n);
         },
       });
-      this.noteSuccess(h, result);
+      this.noteSuccess(h, result, hold === undefined);
       this.rememberSize(ctx, result);
-      for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
+      if (hold === undefined) for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
       return { ...result, origin: target.origin };
     } catch (e) {
-      // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health.
-      if (!signal.aborted) this.noteFailure(h, isUnreachable(e));
+      // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health, nor
+      // does a blocking reload whose hold ran out (the playlist did not move in time).
+      if (!signal.aborted && !(hold !== undefined && isFirstByteTimeout(e)))
+        this.noteFailure(h, isUnreachable(e));
       throw e;
     }
   }
@@ -568,9 +582,10 @@ export class OriginPool {
     if (this.sizes.size > SIZE_MEMORY) this.sizes.delete(this.sizes.keys().next().value ?? "");
   }
 
-  private noteSuccess(h: OriginHealth, r: AttemptResult): void {
-    if (!h.recordSuccess(r.firstByteAt - r.startedAt, r.data.length, r.endedAt - r.firstByteAt))
-      return;
+  /** `timed`: whether the time to first byte measures the origin (not a deliberate hold). */
+  private noteSuccess(h: OriginHealth, r: AttemptResult, timed = true): void {
+    const ttfb = timed ? r.firstByteAt - r.startedAt : undefined;
+    if (!h.recordSuccess(ttfb, r.data.length, r.endedAt - r.firstByteAt)) return;
     const timer = this.probeTimers.get(h.origin);
     if (timer !== undefined) this.deps.clock.clearTimeout(timer);
     this.probeTimers.delete(h.origin);
@@ -639,6 +654,11 @@ export class OriginPool {
     }
     return h;
   }
+}
+
+/** The origin sent nothing within the first-byte deadline. */
+function isFirstByteTimeout(e: unknown): boolean {
+  return isHivecastError(e) && e.code === "HTTP_TIMEOUT" && e.details["timeout"] === "first-byte";
 }
 
 /** No response at all (refused, reset before headers): the origin is down, not flaky. */

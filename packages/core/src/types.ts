@@ -77,6 +77,17 @@ export interface LoadOptions {
   onProgress?: (loaded: number, total: number | undefined) => void;
 }
 
+/** Options of {@link Engine.loadPlaylist}. */
+export interface PlaylistLoadOptions extends LoadOptions {
+  /**
+   * For a blocking playlist reload (LL-HLS: the URL carries `_HLS_msn`): how long an origin may
+   * hold the response before its first byte. hls.js passes its own bound for such requests
+   * (`loadPolicy.maxTimeToFirstByteMs`). Ignored for other playlists.
+   * @default `http.requestTimeoutMs`
+   */
+  blockingHoldMs?: number;
+}
+
 /** A playlist fetched with origin failover. */
 export interface PlaylistResult {
   /** Playlist text. */

@@ -302,6 +302,54 @@ describe("Engine segment flow", () => {
   });
 });
 
+describe("Engine blocking playlist reloads (LL-HLS)", () => {
+  beforeEach(() => vi.useFakeTimers(FAKE_TIMERS));
+  afterEach(() => vi.useRealTimers());
+
+  const LIVE = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg0.ts\n";
+
+  it("waits on the origin holding an `_HLS_msn` reload, up to the caller's bound, without hedging", async () => {
+    const { engine, net } = setup({ http: { firstByteTimeoutMs: 2000, minHedgeDelayMs: 500 } });
+    net.files.set("v/index.m3u8", LIVE);
+    net.faults.set(A, (c) => (c.path.endsWith(".m3u8") ? { headerDelayMs: 5000 } : undefined));
+    const p = engine.loadPlaylist(`${PLAYLIST}?_HLS_msn=7&_HLS_part=1`, { blockingHoldMs: 6000 });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect((await p).origin).toBe(A);
+    const playlistCalls = (): number => net.calls.filter((c) => c.path.endsWith(".m3u8")).length;
+    expect(playlistCalls()).toBe(1);
+    expect(engine.stats.hedges).toBe(0);
+
+    // `_HLS_msn` only counts as a query parameter of its own: this one is an ordinary request,
+    // hedged at hedgeFactor × minHedgeDelayMs.
+    const q = engine.loadPlaylist(`${PLAYLIST}?x_HLS_msn=7`, { blockingHoldMs: 6000 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await q).origin).toBe(B);
+    expect(playlistCalls()).toBe(3);
+    expect(engine.stats.hedges).toBe(1);
+    engine.destroy();
+  });
+
+  it("without a usable bound from the caller, an origin may hold a blocking reload for http.requestTimeoutMs", async () => {
+    const { engine, net } = setup({
+      http: { firstByteTimeoutMs: 2000, requestTimeoutMs: 12_000, minHedgeDelayMs: 500 },
+    });
+    net.files.set("v/index.m3u8", LIVE);
+    net.faults.set(A, (c) =>
+      c.path.endsWith(".m3u8")
+        ? { headerDelayMs: c.url.includes("_HLS_msn=8") ? 12_500 : 11_000 }
+        : undefined,
+    );
+    const held = engine.loadPlaylist(`${PLAYLIST}?_HLS_msn=9`, { blockingHoldMs: Number.NaN });
+    await vi.advanceTimersByTimeAsync(11_000);
+    expect((await held).origin).toBe(A);
+    // Past the bound, the reload moves on to the next origin.
+    const over = engine.loadPlaylist(`${PLAYLIST}?_HLS_msn=8`);
+    await vi.advanceTimersByTimeAsync(12_000);
+    expect((await over).origin).toBe(B);
+    engine.destroy();
+  });
+});
+
 describe("SegmentStore", () => {
   const entry = (id: string, size: number): StoredSegment => ({
     key: { swarmId: "s", segmentId: id },

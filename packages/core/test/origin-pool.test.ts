@@ -306,6 +306,62 @@ describe("OriginPool timeouts, truncation, hedging (r08)", () => {
     }
   });
 
+  it("a blocking LL-HLS reload held past the first-byte timeout is not hedged, timed out or timed", async () => {
+    const net = new FakeNet();
+    net.files.set("live/v0.m3u8", "#EXTM3U\n");
+    net.faults.set(A, () => ({ headerDelayMs: 6000 })); // the origin holds until the part exists
+    const http = { firstByteTimeoutMs: 4000, hedgeFactor: 2, minHedgeDelayMs: 800 };
+    const blocking = makePool(net, http).pool;
+    const p = blocking.fetch({
+      url: `${A}live/v0.m3u8?_HLS_msn=12&_HLS_part=2`,
+      kind: "playlist",
+      signal: signal(),
+      blockingHoldMs: 9000,
+    });
+    await vi.advanceTimersByTimeAsync(6000);
+    const res = await p;
+    expect(res.origin).toBe(A);
+    expect(net.calls).toHaveLength(1);
+    expect(blocking.hedges).toBe(0);
+    expect(blocking.stats()[A]).toMatchObject({ failures: 0, ttfbMs: 0, state: "healthy" });
+
+    // The same wait on an ordinary playlist request: hedged at 1600 ms, B answers.
+    const plain = makePool(net, http).pool;
+    const q = plain.fetch({ url: `${A}live/v0.m3u8`, kind: "playlist", signal: signal() });
+    await vi.advanceTimersByTimeAsync(1600);
+    expect((await q).origin).toBe(B);
+    expect(plain.hedges).toBe(1);
+    blocking.destroy();
+    plain.destroy();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a blocking reload whose hold runs out moves to the next origin without a strike against the first", async () => {
+    const net = new FakeNet();
+    net.files.set("live/v0.m3u8", "#EXTM3U\n");
+    net.faults.set(A, (call) => (call.url.includes("_HLS_msn") ? { headerDelayMs: 60_000 } : {}));
+    const { pool } = makePool(net, { firstByteTimeoutMs: 1000, breakerThreshold: 2 });
+    for (let msn = 1; msn <= 3; msn++) {
+      const p = pool.fetch({
+        url: `${A}live/v0.m3u8?_HLS_msn=${msn}`,
+        kind: "playlist",
+        signal: signal(),
+        blockingHoldMs: 5000,
+      });
+      await vi.advanceTimersByTimeAsync(5000);
+      expect((await p).origin).toBe(B);
+    }
+    // Three holds ran out on A, with a breaker threshold of 2: A is still healthy.
+    expect(pool.stats()[A]).toMatchObject({ failures: 0, state: "healthy" });
+    // A real first-byte timeout on an ordinary request is still one.
+    net.faults.set(A, () => ({ headerDelayMs: 60_000 }));
+    const p = pool.fetch({ url: `${A}live/v0.m3u8`, kind: "playlist", signal: signal() });
+    await vi.advanceTimersByTimeAsync(1000);
+    await p;
+    expect(pool.stats()[A]?.failures).toBe(1);
+    pool.destroy();
+  });
+
   it("r08 a truncated body or a wrong Content-Length is never passed on", async () => {
     const size = 80_000;
     for (const fault of [

@@ -100,8 +100,9 @@ function clamp(v: number, lo: number, hi: number): number {
  * - exactly one of onSuccess / onError / onTimeout / onAbort per `load()`, never after `abort()`
  *   or `destroy()`;
  * - `loadPolicy.maxLoadTimeMs` bounds the whole load (→ onTimeout). hls.js's time-to-first-byte
- *   limit is not applied: the engine has its own per-origin timeouts, and a deliberate wait for a
- *   peer is not a slow server.
+ *   limit is not applied as such: the engine has its own per-origin timeouts, and a deliberate
+ *   wait for a peer is not a slow server. For playlists it is passed on as the hold bound of a
+ *   blocking LL-HLS reload.
  */
 abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
   context: T | null = null;
@@ -129,6 +130,7 @@ abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
     context: T,
     signal: AbortSignal,
     onProgress: (loaded: number, total: number | undefined) => void,
+    config: LoaderConfiguration | undefined,
   ): Promise<EngineResponse>;
 
   /** Whether to hand the payload to `callbacks.onProgress` before `onSuccess` (as hls.js's loaders do). */
@@ -184,7 +186,7 @@ abstract class EngineLoader<T extends LoaderContext> implements Loader<T> {
 
     let pending: Promise<EngineResponse>;
     try {
-      pending = this.request(engine, context, controller.signal, onProgress);
+      pending = this.request(engine, context, controller.signal, onProgress, config);
     } catch (e) {
       pending = Promise.reject(e);
     }
@@ -389,8 +391,12 @@ class PlaylistEngineLoader extends EngineLoader<PlaylistLoaderContext> {
     context: PlaylistLoaderContext,
     signal: AbortSignal,
     onProgress: (loaded: number, total: number | undefined) => void,
+    config: LoaderConfiguration | undefined,
   ): Promise<EngineResponse> {
-    const res = await engine.loadPlaylist(context.url, { signal, onProgress });
+    // For a blocking LL-HLS reload hls.js lowers this to what the playlist's part and target
+    // durations allow the origin to hold the request; the engine uses it as the hold bound.
+    const blockingHoldMs = config?.loadPolicy?.maxTimeToFirstByteMs;
+    const res = await engine.loadPlaylist(context.url, { signal, onProgress, blockingHoldMs });
     return { url: res.url, data: res.text, length: res.text.length, timing: res.timing };
   }
 }

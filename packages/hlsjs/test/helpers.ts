@@ -2,6 +2,7 @@ import { HivecastError } from "@hivecast/core";
 import type {
   LoadOptions,
   LoadTiming,
+  PlaylistLoadOptions,
   PlaylistResult,
   SegmentRequest,
   SegmentResult,
@@ -38,7 +39,7 @@ export function deferred<T>(): Deferred<T> {
 /** One call the fake engine received. */
 export interface EngineCall<R> {
   req: SegmentRequest | string;
-  opts: LoadOptions;
+  opts: LoadOptions | PlaylistLoadOptions;
   result: Deferred<R>;
 }
 
@@ -58,7 +59,7 @@ export class FakeEngine implements EngineView {
     return result.promise;
   }
 
-  loadPlaylist(url: string, opts: LoadOptions = {}): Promise<PlaylistResult> {
+  loadPlaylist(url: string, opts: PlaylistLoadOptions = {}): Promise<PlaylistResult> {
     const result = deferred<PlaylistResult>();
     this.playlistCalls.push({ req: url, opts, result });
     opts.signal?.addEventListener("abort", () => result.reject(abortedError()), { once: true });

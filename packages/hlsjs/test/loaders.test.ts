@@ -458,6 +458,18 @@ describe("playlist loader", () => {
     },
   );
 
+  it("hands hls.js's time-to-first-byte bound to the engine as the hold bound of a blocking reload", async () => {
+    const { engine, pLoader } = setup();
+    const { callbacks } = recorder<PlaylistLoaderContext>();
+    const url = "https://a.example/live/v0/index.m3u8?_HLS_msn=42&_HLS_part=1";
+    // hls.js lowers maxTimeToFirstByteMs for LL-HLS reloads to max(3 × part, 0.8 × target).
+    const config = loaderConfig(3000);
+    config.loadPolicy.maxTimeToFirstByteMs = 3000;
+    pLoader.load(playlistContext("level", url), config, callbacks);
+    expect(engine.lastPlaylist().req).toBe(url);
+    expect(engine.lastPlaylist().opts).toMatchObject({ blockingHoldMs: 3000 });
+  });
+
   it("maps playlist errors the same way (404 → onError 404)", async () => {
     const { engine, pLoader } = setup();
     const { calls, callbacks } = recorder<PlaylistLoaderContext>();
