@@ -362,6 +362,26 @@ describe("OriginPool timeouts, truncation, hedging (r08)", () => {
     pool.destroy();
   });
 
+  it("a blocking reload's URL is never used as a breaker probe (the probe would be held)", async () => {
+    const net = new FakeNet();
+    net.files.set("seg.ts", bytes(1000));
+    net.files.set("live/v0.m3u8", "#EXTM3U\n");
+    let aDown = false;
+    net.faults.set(A, () => (aDown ? { refuse: true } : undefined));
+    const { pool } = makePool(net, { breakerBaseMs: 2000 }, { random: () => 0 });
+    await pool.fetch(req("seg.ts"));
+    aDown = true;
+    // The reload that finds A down (refused: A opens at once) and is served by B.
+    const reload = `${A}live/v0.m3u8?_HLS_msn=3`;
+    const held = { kind: "playlist", signal: signal(), blockingHoldMs: 5000 } as const;
+    expect((await pool.fetch({ url: reload, ...held })).origin).toBe(B);
+    expect(pool.stats()[A]?.state).toBe("open");
+    await vi.advanceTimersByTimeAsync(1500); // 0.75 × breakerBaseMs
+    const probe = net.calls.filter((c) => c.origin === A).at(-1);
+    expect(probe?.url).toBe(`${A}seg.ts`);
+    pool.destroy();
+  });
+
   it("r08 a truncated body or a wrong Content-Length is never passed on", async () => {
     const size = 80_000;
     for (const fault of [
