@@ -11,11 +11,38 @@ export function binId(seed?: string): string {
 /** Parsed server message (tests only read fields they check). */
 export type Msg = Record<string, unknown>;
 
+/** Waiting on socket events in tests: `until` checks its condition again at every `wake()`. */
+class Wakeups {
+  private waiters: Array<() => void> = [];
+
+  wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once `done()` holds; rejects with `timeoutMessage()` after `timeoutMs`. */
+  async until(done: () => boolean, timeoutMs: number, timeoutMessage: () => string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(timeoutMessage());
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
 /** A raw WebSocket test client that buffers parsed messages. */
 export class TestClient {
   readonly messages: Msg[] = [];
   closeCode: number | null = null;
-  private waiters: Array<() => void> = [];
+  private readonly wakeups = new Wakeups();
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
@@ -44,9 +71,7 @@ export class TestClient {
   }
 
   private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    this.wakeups.wake();
   }
 
   send(msg: unknown): void {
@@ -55,39 +80,28 @@ export class TestClient {
 
   /** Waits until `pred` matches a buffered message, removes and returns it. */
   async next(pred: (m: Msg) => boolean = () => true, timeoutMs = 5000): Promise<Msg> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.messages.findIndex(pred);
-      if (i >= 0) return this.messages.splice(i, 1)[0] as Msg;
-      if (this.closeCode !== null)
-        throw new Error(`socket closed (${this.closeCode}) while waiting`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("timeout waiting for message");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    let i = -1;
+    await this.wakeups.until(
+      () => {
+        i = this.messages.findIndex(pred);
+        if (i < 0 && this.closeCode !== null)
+          throw new Error(`socket closed (${this.closeCode}) while waiting`);
+        return i >= 0;
+      },
+      timeoutMs,
+      () => "timeout waiting for message",
+    );
+    return this.messages.splice(i, 1)[0] as Msg;
   }
 
   /** Resolves with the close code. */
   async closed(timeoutMs = 5000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.closeCode === null) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("timeout waiting for close");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return this.closeCode;
+    await this.wakeups.until(
+      () => this.closeCode !== null,
+      timeoutMs,
+      () => "timeout waiting for close",
+    );
+    return this.closeCode ?? -1;
   }
 
   /** A round trip through the server: scrape and wait for its reply (flushes earlier messages). */
@@ -146,7 +160,7 @@ export interface RawFrame {
 export class RawClient {
   readonly frames: RawFrame[] = [];
   private buffered = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
+  private readonly wakeups = new Wakeups();
 
   private constructor(readonly sock: Socket) {}
 
@@ -198,9 +212,7 @@ export class RawClient {
       this.frames.push({ opcode: (b[0] ?? 0) & 0x0f, payload: b.subarray(off, off + len) });
       this.buffered = b.subarray(off + len);
     }
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    this.wakeups.wake();
   }
 
   /** Writes `frames` to the server in one TCP write. */
@@ -210,18 +222,11 @@ export class RawClient {
 
   /** Waits until `n` frames have arrived (all of them, in order). */
   async waitFrames(n: number, timeoutMs = 5000): Promise<RawFrame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length < n) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout: ${this.frames.length} of ${n} frames`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    await this.wakeups.until(
+      () => this.frames.length >= n,
+      timeoutMs,
+      () => `timeout: ${this.frames.length} of ${n} frames`,
+    );
     return this.frames;
   }
 
