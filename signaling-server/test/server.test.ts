@@ -324,3 +324,52 @@ describe("write coalescing", () => {
     }
   });
 });
+
+describe("slow consumers", () => {
+  it("a peer that stops reading is sent nothing more once maxBufferedBytes wait for it; the rest is unaffected", async () => {
+    const s = await server({
+      maxBufferedBytes: 256 * 1024,
+      messageRatePerSecond: 100_000,
+      messageBurst: 100_000,
+    });
+    const a = await client(s);
+    const b = await client(s);
+    const ih = binId("slow-swarm");
+    a.send(announce(ih, binId("peer-a")));
+    await a.next(isReply);
+    b.send(announce(ih, binId("peer-b")));
+    await b.next(isReply);
+
+    // A stops reading. B sends 1000 offers of 15 KB (15 MB): more than the kernel's socket
+    // buffers can take, so the rest waits in the server until the cap refuses it.
+    a.ws.pause();
+    const sdp = `v=0 ${"x".repeat(15_000)}`;
+    const total = 1000;
+    for (let i = 0; i < total; i++) {
+      b.send(
+        announce(ih, binId("peer-b"), 0, {
+          event: "update",
+          numwant: 1,
+          offers: [{ offer: { type: "offer", sdp }, offer_id: binId(`o${i}`) }],
+        }),
+      );
+    }
+    await b.sync(); // B's messages are handled in order: all 1000 announces are done
+    const relayed = s.stats().offersRelayed;
+    expect(relayed).toBeGreaterThan(0);
+    expect(relayed).toBeLessThan(total);
+    expect(s.stats().rejected).toBe(total - relayed);
+    expect(await s.metrics()).toMatch(
+      new RegExp(
+        `^hivecast_signaling_rejected_messages_total\\{reason="slow_consumer"\\} ${total - relayed}$`,
+        "m",
+      ),
+    );
+    // B got every reply; once A reads again it gets exactly the offers that were relayed.
+    expect(b.messages.filter(isReply)).toHaveLength(total);
+    a.ws.resume();
+    for (let i = 0; i < relayed; i++) await a.next(isOffer);
+    await a.sync();
+    expect(a.messages.filter(isOffer)).toHaveLength(0);
+  });
+});
