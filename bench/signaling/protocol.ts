@@ -1,7 +1,7 @@
 /** IPC messages between the signaling benchmark's orchestrator and its child processes. */
 
-/** Which tracker a server process runs. */
-export type ServerKind = "hivecast" | "bittorrent-tracker";
+/** Which tracker a server process runs (`ws-floor`: see floor-server.ts). */
+export type ServerKind = "hivecast" | "bittorrent-tracker" | "ws-floor";
 
 /** Orchestrator → server process. */
 export type ServerCommand = { type: "mem" } | { type: "cpu" } | { type: "stop" };

@@ -3,6 +3,7 @@
  * load generator, same run, loopback only.
  *
  *   npx tsx bench/signaling/run.ts [--quick] [--reps 3] [--sizes 1000,5000,10000] [--out file]
+ *                                  [--floor]
  *
  * Per server × connection count × repetition, fresh processes: the server pinned to CPU 0, the
  * load generator to CPU 1 (taskset, when present). Measures
@@ -12,6 +13,8 @@
  *  - relays per second: closed loop, a window of announces each carrying one offer; counted when
  *    the offer arrives at the peer the server picked;
  *  - p50/p99 relay latency: open loop at a fixed rate (announce sent → offer received).
+ * `--floor` adds a third server, floor-server.ts: the least a tracker on Node + `ws` does per
+ * relay, to show what share of a relay's cost no such server avoids.
  * Writes bench/results/signaling.json (quick mode: signaling-quick.json) and prints a table.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -38,7 +41,12 @@ const latencyRate = Number(arg("rate") ?? (quick ? 200 : 1000));
 const window = Number(arg("window") ?? 2000);
 const out =
   arg("out") ?? join(root, "bench", "results", quick ? "signaling-quick.json" : "signaling.json");
-const kinds: ServerKind[] = ["hivecast", "bittorrent-tracker"];
+const floor = process.argv.includes("--floor");
+const kinds: ServerKind[] = [
+  "hivecast",
+  "bittorrent-tracker",
+  ...(floor ? ["ws-floor" as const] : []),
+];
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
 
 function spawnChild(script: string, args: string[], cpu: number): ChildProcess {
@@ -211,7 +219,7 @@ function spread(values: number[]): Spread {
 const runs: Run[] = [];
 for (let rep = 1; rep <= reps; rep++) {
   for (const n of sizes) {
-    // Alternate which server goes first so drift on a shared machine does not favour one.
+    // Alternate the order so drift on a shared machine does not favour one server.
     const order = (rep + n) % 2 === 0 ? kinds : [...kinds].reverse();
     for (const kind of order) {
       const r = await runOne(kind, n, rep);
@@ -235,20 +243,22 @@ const summary = sizes.map((n) => {
     serverCpuShare: spread(by(k).map((r) => r.serverCpuShare)),
     connected: spread(by(k).map((r) => r.connected)),
   });
-  const ours = stats("hivecast");
-  const theirs = stats("bittorrent-tracker");
   // Ratio per repetition (same rep = measured side by side), then the median of those.
-  const ratios = by("hivecast").map((r) => {
-    const other = by("bittorrent-tracker").find((o) => o.rep === r.rep);
-    return other === undefined || other.relaysPerSec === 0
-      ? NaN
-      : r.relaysPerSec / other.relaysPerSec;
-  });
+  const ratio = (k: ServerKind): Spread =>
+    spread(
+      by(k).map((r) => {
+        const other = by("bittorrent-tracker").find((o) => o.rep === r.rep);
+        return other === undefined || other.relaysPerSec === 0
+          ? NaN
+          : r.relaysPerSec / other.relaysPerSec;
+      }),
+    );
   return {
     connections: n,
-    hivecast: ours,
-    "bittorrent-tracker": theirs,
-    throughputRatio: spread(ratios),
+    hivecast: stats("hivecast"),
+    "bittorrent-tracker": stats("bittorrent-tracker"),
+    throughputRatio: ratio("hivecast"),
+    ...(floor ? { "ws-floor": stats("ws-floor"), floorThroughputRatio: ratio("ws-floor") } : {}),
   };
 });
 
@@ -269,6 +279,7 @@ const result = {
     swarmSize,
     throughputSeconds,
     throughputWindow: window,
+    floor,
     latencyRate,
     latencySeconds,
   },
@@ -305,11 +316,14 @@ const rows = [
 for (const s of summary) {
   for (const k of kinds) {
     const v = s[k];
+    if (v === undefined) continue;
+    const ratio =
+      k === "hivecast" ? s.throughputRatio : k === "ws-floor" ? s.floorThroughputRatio : undefined;
     rows.push([
       String(s.connections),
       k,
       `${v.relaysPerSec.median} (${v.relaysPerSec.min}–${v.relaysPerSec.max})`,
-      k === "hivecast" ? `${s.throughputRatio.median.toFixed(2)}×` : "",
+      ratio === undefined ? "" : `${ratio.median.toFixed(2)}×`,
       String(v.p50Ms.median),
       String(v.p99Ms.median),
       (v.rssPerIdleConnBytes.median / 1024).toFixed(1),

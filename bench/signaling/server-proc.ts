@@ -1,11 +1,13 @@
 /**
  * One tracker under test, in its own process (pinned to one core by the orchestrator):
- * `hivecast` (our server) or `bittorrent-tracker` (its Server, WebSocket only).
+ * `hivecast` (our server), `bittorrent-tracker` (its Server, WebSocket only) or `ws-floor` (the
+ * least a tracker on Node + `ws` does per relay, floor-server.ts).
  * Talks to the orchestrator over IPC; see protocol.ts.
  */
 import { Server as BittorrentTrackerServer } from "bittorrent-tracker";
 import type { AddressInfo } from "node:net";
 import { startSignalingServer } from "../../signaling-server/src/index.js";
+import { startFloorServer } from "./floor-server.js";
 import { isObject, type ServerReply } from "./protocol.js";
 
 const kind = process.argv[2];
@@ -33,6 +35,7 @@ async function start(): Promise<{ port: number; close: () => Promise<void> }> {
     const port = (s.http?.address() as AddressInfo).port;
     return { port, close: () => new Promise<void>((resolve) => s.close(() => resolve())) };
   }
+  if (kind === "ws-floor") return startFloorServer();
   throw new Error(`unknown server kind ${String(kind)}`);
 }
 
