@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { encodeTextFrame, encodeTextFrames } from "../../signaling-server/src/frames.js";
+import { encodeTextFrames } from "../../signaling-server/src/frames.js";
 
 interface FloorConn {
   socket: Duplex;
@@ -34,7 +34,7 @@ export async function startFloorServer(): Promise<{ port: number; close: () => P
       const out = c.out;
       c.out = null;
       if (out === null || c.socket.destroyed) continue;
-      c.socket.write(out.length === 1 ? encodeTextFrame(out[0] ?? "") : encodeTextFrames(out));
+      c.socket.write(encodeTextFrames(out));
     }
     queued.length = 0;
   };

@@ -7,6 +7,7 @@
 // eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="./simple-peer.d.ts" />
 import Peer from "@thaunknown/simple-peer/lite.js";
+import { DEFAULT_CONFIG } from "../config.js";
 import { TypedEmitter } from "../events.js";
 import type {
   CreatePeerOptions,
@@ -20,7 +21,7 @@ import type {
 export interface SimplePeerTransportOptions {
   /**
    * Send the description after this long even if ICE gathering has not finished, ms
-   * (simple-peer's `iceCompleteTimeout`). @default 5000
+   * (simple-peer's `iceCompleteTimeout`). @default `DEFAULT_CONFIG.p2p.iceGatherTimeoutMs` (5000)
    */
   iceCompleteTimeoutMs?: number;
 }
@@ -89,7 +90,7 @@ export class SimplePeerTransport implements PeerTransport {
   private readonly iceCompleteTimeout: number;
 
   constructor(opts: SimplePeerTransportOptions = {}) {
-    this.iceCompleteTimeout = opts.iceCompleteTimeoutMs ?? 5000;
+    this.iceCompleteTimeout = opts.iceCompleteTimeoutMs ?? DEFAULT_CONFIG.p2p.iceGatherTimeoutMs;
   }
 
   createPeer(opts: CreatePeerOptions): PeerConnection {

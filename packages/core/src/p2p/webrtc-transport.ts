@@ -11,6 +11,7 @@
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
+import { DEFAULT_CONFIG } from "../config.js";
 import { TypedEmitter } from "../events.js";
 import type {
   CreatePeerOptions,
@@ -24,7 +25,7 @@ import type {
 export interface WebRtcTransportOptions {
   /**
    * Send the local description after this long even if ICE gathering has not finished, with
-   * the candidates found so far, ms. @default 5000
+   * the candidates found so far, ms. @default `DEFAULT_CONFIG.p2p.iceGatherTimeoutMs` (5000)
    */
   iceGatherTimeoutMs?: number;
   /** The `RTCPeerConnection` class. @default globalThis.RTCPeerConnection */
@@ -227,7 +228,7 @@ export class WebRtcTransport implements PeerTransport {
   private readonly PC: RTCPeerConnectionConstructor | undefined;
 
   constructor(opts: WebRtcTransportOptions = {}) {
-    this.gatherTimeoutMs = opts.iceGatherTimeoutMs ?? 5000;
+    this.gatherTimeoutMs = opts.iceGatherTimeoutMs ?? DEFAULT_CONFIG.p2p.iceGatherTimeoutMs;
     this.clock = opts.clock ?? systemClock;
     this.PC = opts.RTCPeerConnection;
   }
