@@ -22,6 +22,7 @@ import {
   type RejectReason,
   type ScrapeMessage,
 } from "./protocol.js";
+import { PendingOffers } from "./pending.js";
 import { Swarm, type SwarmConnection, type SwarmPeer } from "./swarm.js";
 import { verifySignalingToken } from "./token.js";
 
@@ -82,12 +83,6 @@ export interface SignalingDeps {
   random?: () => number;
 }
 
-interface PendingOffer {
-  from: SwarmPeer<Conn>;
-  to: SwarmPeer<Conn>;
-  at: number;
-}
-
 /** Per-connection state. Collections are created lazily so an idle socket costs little. */
 class Conn implements SwarmConnection {
   tokens: number;
@@ -99,7 +94,8 @@ class Conn implements SwarmConnection {
   limited = 0;
   owned: string[] | null = null;
   memberships: SwarmPeer<Conn>[] | null = null;
-  pending: Map<string, PendingOffer> | null = null;
+  /** Offers relayed to this connection that it may still answer (created at the first). */
+  pending: PendingOffers<SwarmPeer<Conn>> | null = null;
   /** Messages queued this event-loop turn (one, or several in order); written at `flush`. */
   private out: string | string[] | null = null;
   /** UTF-16 length of `out`, counted against `maxBufferedBytes` with the socket's own buffer. */
@@ -569,6 +565,7 @@ class SignalingServerImpl implements SignalingServer {
     if (offers.length === 0) return;
     const picks = this.picks;
     const k = swarm.pickRandom(offers.length, peer, this.random, picks);
+    const now = Date.now();
     let sent = 0;
     for (let i = 0; i < k; i++) {
       const target = picks[i];
@@ -579,7 +576,8 @@ class SignalingServerImpl implements SignalingServer {
         `{"action":"announce","info_hash":${swarm.infoHashJson},"peer_id":${peer.peerIdJson},` +
         `"offer_id":${JSON.stringify(offer.offerId)},"offer":{"type":"offer","sdp":${JSON.stringify(offer.sdp)}}}`;
       if (!target.conn.send(text)) continue;
-      this.remember(target.conn, offer.offerId, { from: peer, to: target, at: Date.now() });
+      const pending = (target.conn.pending ??= new PendingOffers(cfg.maxPendingOffers));
+      this.pendingCount += 1 - pending.add(offer.offerId, peer, target, now);
       sent++;
     }
     if (sent > 0) {
@@ -589,39 +587,25 @@ class SignalingServerImpl implements SignalingServer {
     }
   }
 
-  /** Records that `conn` was sent `offerId`, so that exactly one matching answer may return. */
-  private remember(conn: Conn, offerId: string, offer: PendingOffer): void {
-    const pending = (conn.pending ??= new Map());
-    if (pending.delete(offerId)) this.pendingCount--;
-    if (pending.size >= this.config.maxPendingOffers) {
-      const oldest = pending.keys().next();
-      if (oldest.done !== true) {
-        pending.delete(oldest.value);
-        this.pendingCount--;
-      }
-    }
-    pending.set(offerId, offer);
-    this.pendingCount++;
-  }
-
   private onAnswer(conn: Conn, msg: AnswerMessage, t0: number): void {
     const owner = this.owners.get(msg.peerId);
     if (owner !== conn) {
       this.invalid(conn, "peer_id_taken", "peer_id is not yours", "announce", msg.infoHash);
       return;
     }
-    const pending = conn.pending?.get(msg.offerId);
-    if (
-      pending === undefined ||
-      pending.to.peerId !== msg.peerId ||
-      pending.from.peerId !== msg.toPeerId ||
-      pending.from.swarm.infoHash !== msg.infoHash
-    ) {
+    // The offer this answers: sent to this peer, by the peer it names, in the swarm it names.
+    const pending = conn.pending?.take(
+      msg.offerId,
+      (from, to) =>
+        to.peerId === msg.peerId &&
+        from.peerId === msg.toPeerId &&
+        from.swarm.infoHash === msg.infoHash,
+    );
+    if (pending === undefined) {
       // Never relayed without a matching offer; not a strike (offers can be legitimately evicted).
       this.countRejected("no_matching_offer");
       return;
     }
-    conn.pending?.delete(msg.offerId);
     this.pendingCount--;
     if (Date.now() - pending.at > this.config.offerTtlMs) {
       this.countRejected("offer_expired");
@@ -699,11 +683,7 @@ class SignalingServerImpl implements SignalingServer {
       conn.ws.ping();
       const pending = conn.pending;
       if (pending !== null) {
-        for (const [id, p] of pending) {
-          if (now - p.at <= offerTtlMs) break; // insertion order = age order
-          pending.delete(id);
-          this.pendingCount--;
-        }
+        this.pendingCount -= pending.expire(now - offerTtlMs);
         if (pending.size === 0) conn.pending = null;
       }
     }
