@@ -1,8 +1,8 @@
 /**
  * The floor for the signaling benchmark (`--floor`): the least a WebSocket tracker must do per
  * relay on Node + `ws`, to show how much of a relay's cost any such server pays. It reads and
- * parses each announce, replies to it and forwards its first offer to a random other peer of
- * the swarm, and nothing else: no validation, limits, answer bookkeeping, metrics or cleanup.
+ * parses each announce, replies to it and forwards each of its offers to a random other peer
+ * of the swarm (not necessarily different peers), and nothing else: no validation, limits, answer bookkeeping, metrics or cleanup.
  * Writes take the fastest path we have (a turn's frames per socket, our frame encoder, one
  * `socket.write`). Not a server to run: it trusts every byte it gets.
  */
@@ -72,15 +72,16 @@ export async function startFloorServer(): Promise<{ port: number; close: () => P
           c,
           `{"action":"announce","interval":120,"info_hash":${hashJson},"complete":0,"incomplete":${swarm.length}}`,
         );
-        const offer = m.offers?.[0];
-        if (offer === undefined || swarm.length < 2) return;
-        const i = Math.floor(Math.random() * swarm.length);
-        const target = swarm[i] === c ? swarm[(i + 1) % swarm.length] : swarm[i];
-        if (target === undefined) return;
-        send(
-          target,
-          `{"action":"announce","info_hash":${hashJson},"peer_id":${c.peerJson},"offer_id":${JSON.stringify(offer.offer_id)},"offer":{"type":"offer","sdp":${JSON.stringify(offer.offer.sdp)}}}`,
-        );
+        if (m.offers === undefined || swarm.length < 2) return;
+        for (const offer of m.offers) {
+          const i = Math.floor(Math.random() * swarm.length);
+          const target = swarm[i] === c ? swarm[(i + 1) % swarm.length] : swarm[i];
+          if (target === undefined) continue;
+          send(
+            target,
+            `{"action":"announce","info_hash":${hashJson},"peer_id":${c.peerJson},"offer_id":${JSON.stringify(offer.offer_id)},"offer":{"type":"offer","sdp":${JSON.stringify(offer.offer.sdp)}}}`,
+          );
+        }
       });
     }),
   );

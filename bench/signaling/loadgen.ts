@@ -1,13 +1,14 @@
 /**
  * The one load generator used against every tracker (its own process, pinned to another core).
  * It speaks the WebTorrent tracker protocol over plain `ws`: N connections, each a peer in a
- * swarm of `swarmSize`; then announces carrying one offer each, whose relay to a random other
- * peer is timed end to end (the offer's SDP carries the send time; sender and receiver are both
- * in this process, so one clock).
+ * swarm of `swarmSize`; then `update` announces carrying `offers` offers each (numwant = offers,
+ * as bittorrent-tracker's client and p2p-media-loader send), each offer's relay to a random
+ * other peer timed end to end (the offer's SDP carries a sequence number whose send time is kept
+ * here; sender and receiver are both in this process, so one clock).
  */
 import { WebSocket } from "ws";
 import { performance } from "node:perf_hooks";
-import { isObject, type LoadReply } from "./protocol.js";
+import { isObject, type LoadReply, type SdpKind } from "./protocol.js";
 
 const send = (m: LoadReply): void => {
   process.send?.(m);
@@ -20,6 +21,37 @@ interface Peer {
 
 let peers: Peer[] = [];
 let seq = 0;
+/** Offers per announce (and its numwant); set by `connect`. */
+let offersPerAnnounce = 1;
+/** JSON-escaped text appended to each offer's SDP after its `s=<seq>` line; set by `connect`. */
+let sdpTail = "";
+
+/**
+ * The body of a real offer: what Chromium's `createOffer` gives for one data channel once ICE
+ * gathering completes with host candidates only (716 characters with the `s=` line): the
+ * smallest offer a browser viewer sends. The load generator puts its `s=<seq>` line first.
+ */
+const REAL_SDP_TAIL = [
+  "v=0",
+  "o=- 5963213075823789285 2 IN IP4 127.0.0.1",
+  "t=0 0",
+  "a=group:BUNDLE 0",
+  "a=extmap-allow-mixed",
+  "a=msid-semantic: WMS",
+  "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+  "c=IN IP4 0.0.0.0",
+  "a=candidate:3908674249 1 udp 2113937151 aa598c08-6893-4a30-bd2e-b45678cd86d3.local 49147 typ host generation 0 network-cost 999",
+  "a=candidate:4018916985 1 udp 2113942271 a5f6f888-4e5e-4bde-b719-9003098c5589.local 52956 typ host generation 0 network-cost 999",
+  "a=ice-ufrag:em60",
+  "a=ice-pwd:oE/lV6R3hw69wWVM3V3WSDks",
+  "a=ice-options:trickle",
+  "a=fingerprint:sha-256 C2:68:1C:C6:7C:CA:B8:5A:C6:A5:F3:4A:24:8A:56:A6:FB:88:7A:48:F3:46:D9:2F:E3:CD:64:0A:27:CE:BB:1A",
+  "a=setup:actpass",
+  "a=mid:0",
+  "a=sctp-port:5000",
+  "a=max-message-size:262144",
+  "",
+].join("\\r\\n");
 /** Send time per sequence number (ring buffer, 0 = not in flight): no allocation per relay. */
 const RING = 1 << 20;
 const sentAt = new Float64Array(RING);
@@ -53,15 +85,27 @@ function onMessage(data: Buffer): void {
 }
 
 function announceOnce(p: Peer): void {
-  const s = seq++;
-  sentAt[s % RING] = performance.now();
-  p.ws.send(
-    `${p.announceHead},"offers":[{"offer":{"type":"offer","sdp":"s=${s}"},"offer_id":"${id20("o", s)}"}]}`,
-  );
+  const now = performance.now();
+  let offers = "";
+  for (let k = 0; k < offersPerAnnounce; k++) {
+    const s = seq++;
+    sentAt[s % RING] = now;
+    offers += `${k === 0 ? "" : ","}{"offer":{"type":"offer","sdp":"s=${s}${sdpTail}"},"offer_id":"${id20("o", s)}"}`;
+  }
+  p.ws.send(`${p.announceHead},"offers":[${offers}]}`);
 }
 
 /** Opens connections `from` … `to − 1` (added to those already open) and announces each. */
-async function connect(url: string, from: number, to: number, swarmSize: number): Promise<void> {
+async function connect(
+  url: string,
+  from: number,
+  to: number,
+  swarmSize: number,
+  offers: number,
+  sdp: SdpKind,
+): Promise<void> {
+  offersPerAnnounce = offers;
+  sdpTail = sdp === "real" ? `\\r\\n${REAL_SDP_TAIL}` : "";
   const t0 = performance.now();
   let failed = 0;
   const CONCURRENCY = 250;
@@ -76,7 +120,7 @@ async function connect(url: string, from: number, to: number, swarmSize: number)
           const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
           const peer: Peer = {
             ws,
-            announceHead: `{"action":"announce","info_hash":"${infoHash}","peer_id":"${peerId}","numwant":1,"event":"update","uploaded":0,"downloaded":0,"left":1`,
+            announceHead: `{"action":"announce","info_hash":"${infoHash}","peer_id":"${peerId}","numwant":${offers},"event":"update","uploaded":0,"downloaded":0,"left":1`,
           };
           ws.on("error", () => {
             failed++;
@@ -108,12 +152,18 @@ async function throughput(seconds: number, window: number): Promise<void> {
   let relays = 0;
   let relaysTotal = 0;
   let counting = false;
+  // Keeps about `window` offers in flight: a new announce once as many offers have arrived as
+  // one announce carries.
+  let credit = 0;
+  const announces = Math.max(1, Math.round(window / offersPerAnnounce));
   onRelay = () => {
     relaysTotal++;
     if (counting) relays++;
+    if (++credit < offersPerAnnounce) return;
+    credit = 0;
     announceOnce(pick());
   };
-  for (let i = 0; i < window; i++) announceOnce(pick());
+  for (let i = 0; i < announces; i++) announceOnce(pick());
   // If offers got dropped and the loop stalls for 1 s, re-prime the window.
   let lost = 0;
   lastProgress = performance.now();
@@ -121,7 +171,7 @@ async function throughput(seconds: number, window: number): Promise<void> {
     if (performance.now() - lastProgress < 1000) return;
     lost++;
     lastProgress = performance.now();
-    for (let i = 0; i < window; i++) announceOnce(pick());
+    for (let i = 0; i < announces; i++) announceOnce(pick());
   }, 250);
   await new Promise((r) => setTimeout(r, 1000)); // warm-up
   counting = true;
@@ -143,14 +193,14 @@ async function latency(seconds: number, rate: number): Promise<void> {
   const samples: number[] = [];
   onRelay = (ms) => samples.push(ms);
   const TICK = 10;
-  const perTick = rate / (1000 / TICK);
+  const perTick = rate / offersPerAnnounce / (1000 / TICK);
   let debt = 0;
   let sent = 0;
   const timer = setInterval(() => {
     debt += perTick;
     while (debt >= 1) {
       announceOnce(pick());
-      sent++;
+      sent += offersPerAnnounce;
       debt -= 1;
     }
   }, TICK);
@@ -178,9 +228,11 @@ process.on("message", (m: unknown) => {
     typeof m.url === "string" &&
     typeof m.from === "number" &&
     typeof m.to === "number" &&
-    typeof m.swarmSize === "number"
+    typeof m.swarmSize === "number" &&
+    typeof m.offers === "number" &&
+    (m.sdp === "tiny" || m.sdp === "real")
   ) {
-    void connect(m.url, m.from, m.to, m.swarmSize);
+    void connect(m.url, m.from, m.to, m.swarmSize, m.offers, m.sdp);
   } else if (
     m.type === "throughput" &&
     typeof m.seconds === "number" &&

@@ -12,9 +12,21 @@ export type ServerReply =
   | { type: "mem"; rss: number; heapUsed: number }
   | { type: "cpu"; userUs: number; systemUs: number };
 
+/** Offer SDP size: `tiny` (`s=<seq>` only) or `real` (a real Chromium data-channel offer). */
+export type SdpKind = "tiny" | "real";
+
 /** Orchestrator → load generator. */
 export type LoadCommand =
-  | { type: "connect"; url: string; from: number; to: number; swarmSize: number }
+  | {
+      type: "connect";
+      url: string;
+      from: number;
+      to: number;
+      swarmSize: number;
+      /** Offers per `update` announce (also its numwant). */
+      offers: number;
+      sdp: SdpKind;
+    }
   | { type: "throughput"; seconds: number; window: number }
   | { type: "latency"; seconds: number; rate: number }
   | { type: "close" };

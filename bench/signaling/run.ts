@@ -3,16 +3,18 @@
  * load generator, same run, loopback only.
  *
  *   npx tsx bench/signaling/run.ts [--quick] [--reps 3] [--sizes 1000,5000,10000] [--out file]
- *                                  [--floor]
+ *                                  [--floor] [--shapes client-small-swarms,client-one-swarm,…]
  *
- * Per server × connection count × repetition, fresh processes: the server pinned to CPU 0, the
- * load generator to CPU 1 (taskset, when present). Measures
+ * Per load shape (SHAPES below: what an announce carries × how big the swarms are) × server ×
+ * connection count × repetition, fresh processes: the server pinned to CPU 0, the load generator
+ * to CPU 1 (taskset, when present). Measures
  *  - RSS per idle connection: server RSS (after GC) with N connections announced into swarms,
  *    minus its RSS before they connected, ÷ N; and the marginal cost: connections are opened
  *    in two halves, and the second half's RSS growth ÷ N/2 leaves out one-time growth;
- *  - relays per second: closed loop, a window of announces each carrying one offer; counted when
- *    the offer arrives at the peer the server picked;
- *  - p50/p99 relay latency: open loop at a fixed rate (announce sent → offer received).
+ *  - relays per second: closed loop, about 2000 offers in flight in announces of the shape's
+ *    size; a relay counts when an offer arrives at the peer the server picked (announces relayed
+ *    per second = relays ÷ offers per announce);
+ *  - p50/p99 relay latency: open loop at a fixed rate of offers (announce sent → offer received).
  * `--floor` adds a third server, floor-server.ts: the least a tracker on Node + `ws` does per
  * relay, to show what share of a relay's cost no such server avoids.
  * Writes bench/results/signaling.json (quick mode: signaling-quick.json) and prints a table.
@@ -22,7 +24,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isObject, type LoadCommand, type ServerCommand, type ServerKind } from "./protocol.js";
+import {
+  isObject,
+  type LoadCommand,
+  type SdpKind,
+  type ServerCommand,
+  type ServerKind,
+} from "./protocol.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -34,7 +42,6 @@ function arg(name: string): string | undefined {
 const quick = process.argv.includes("--quick");
 const sizes = (arg("sizes") ?? (quick ? "200" : "1000,5000,10000")).split(",").map(Number);
 const reps = Number(arg("reps") ?? (quick ? 1 : 3));
-const swarmSize = Number(arg("swarm-size") ?? 100);
 const throughputSeconds = Number(arg("seconds") ?? (quick ? 1 : 4));
 const latencySeconds = quick ? 1 : 4;
 const latencyRate = Number(arg("rate") ?? (quick ? 200 : 1000));
@@ -47,6 +54,36 @@ const kinds: ServerKind[] = [
   "bittorrent-tracker",
   ...(floor ? ["ws-floor" as const] : []),
 ];
+/**
+ * A load shape: how connections group into swarms and what each `update` announce carries.
+ * The two axes are crossed: announces as real clients send them vs. the least an announce can
+ * be, in swarms of 100 vs. one swarm holding every connection.
+ */
+interface Shape {
+  name: string;
+  /** Peers per swarm; `all` = one swarm of every connection. */
+  swarmSize: number | "all";
+  /** Offers per announce (and its numwant). */
+  offers: number;
+  sdp: SdpKind;
+}
+const SHAPES: readonly Shape[] = [
+  // bittorrent-tracker's client and p2p-media-loader send min(numwant, 5) offers per announce
+  // (numwant defaults to 50), each a browser's full offer SDP; many small streams.
+  { name: "client-small-swarms", swarmSize: 100, offers: 5, sdp: "real" },
+  // The same announces, every viewer in one swarm: one popular live stream.
+  { name: "client-one-swarm", swarmSize: "all", offers: 5, sdp: "real" },
+  // One tiny offer per announce: the per-message cost alone (the shape of earlier results).
+  { name: "minimal-small-swarms", swarmSize: 100, offers: 1, sdp: "tiny" },
+  { name: "minimal-one-swarm", swarmSize: "all", offers: 1, sdp: "tiny" },
+];
+const shapeNames = (arg("shapes") ?? SHAPES.map((x) => x.name).join(",")).split(",");
+const shapes = shapeNames.map((name) => {
+  const found = SHAPES.find((x) => x.name === name);
+  if (found === undefined)
+    throw new Error(`unknown shape ${name}; known: ${SHAPES.map((x) => x.name).join(", ")}`);
+  return found;
+});
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
 
 function spawnChild(script: string, args: string[], cpu: number): ChildProcess {
@@ -88,6 +125,7 @@ function ask<T extends Record<string, unknown>>(
 }
 
 interface Run {
+  shape: string;
   server: ServerKind;
   connections: number;
   rep: number;
@@ -111,7 +149,14 @@ interface Run {
   maxMs: number;
 }
 
-async function runOne(server: ServerKind, connections: number, rep: number): Promise<Run> {
+async function runOne(
+  shape: Shape,
+  server: ServerKind,
+  connections: number,
+  rep: number,
+): Promise<Run> {
+  const swarmSize = shape.swarmSize === "all" ? connections : shape.swarmSize;
+  const { offers, sdp } = shape;
   const srv = spawnChild("server-proc.ts", [server], 0);
   const { port } = await next<{ port: number }>(srv, "ready");
   const gen = spawnChild("loadgen.ts", [], 1);
@@ -121,14 +166,14 @@ async function runOne(server: ServerKind, connections: number, rep: number): Pro
     const before = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
     const first = await ask<{ connections: number; ms: number; failed: number }>(
       gen,
-      { type: "connect", url, from: 0, to: half, swarmSize },
+      { type: "connect", url, from: 0, to: half, swarmSize, offers, sdp },
       "connected",
     );
     await new Promise((r) => setTimeout(r, 500));
     const mid = await ask<{ rss: number }>(srv, { type: "mem" }, "mem");
     const second = await ask<{ connections: number; ms: number; failed: number }>(
       gen,
-      { type: "connect", url, from: half, to: connections, swarmSize },
+      { type: "connect", url, from: half, to: connections, swarmSize, offers, sdp },
       "connected",
     );
     const conn = {
@@ -156,6 +201,7 @@ async function runOne(server: ServerKind, connections: number, rep: number): Pro
       maxMs: number;
     }>(gen, { type: "latency", seconds: latencySeconds, rate: latencyRate }, "latency");
     return {
+      shape: shape.name,
       server,
       connections,
       rep,
@@ -218,51 +264,63 @@ function spread(values: number[]): Spread {
 
 const runs: Run[] = [];
 for (let rep = 1; rep <= reps; rep++) {
-  for (const n of sizes) {
-    // Alternate the order so drift on a shared machine does not favour one server.
-    const order = (rep + n) % 2 === 0 ? kinds : [...kinds].reverse();
-    for (const kind of order) {
-      const r = await runOne(kind, n, rep);
-      runs.push(r);
-      console.error(
-        `rep ${rep} ${kind.padEnd(18)} ${String(n).padStart(6)} conns: ${r.relaysPerCpuSecond} relays/cpu-s, ${r.relaysPerSec} relays/s (cpu server ${r.serverCpuShare}, kernel ${r.serverSystemShare}, loadgen ${r.loadgenCpuShare}), ` +
-          `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${(r.rssPerIdleConnBytes / 1024).toFixed(1)} KiB/conn (marginal ${(r.rssPerIdleConnMarginalBytes / 1024).toFixed(1)})`,
-      );
+  for (const shape of shapes) {
+    for (const n of sizes) {
+      // Alternate the order so drift on a shared machine does not favour one server.
+      const order = (rep + n) % 2 === 0 ? kinds : [...kinds].reverse();
+      for (const kind of order) {
+        const r = await runOne(shape, kind, n, rep);
+        runs.push(r);
+        console.error(
+          `rep ${rep} ${shape.name} ${kind.padEnd(18)} ${String(n).padStart(6)} conns: ${r.relaysPerCpuSecond} relays/cpu-s, ${r.relaysPerSec} relays/s (cpu server ${r.serverCpuShare}, kernel ${r.serverSystemShare}, loadgen ${r.loadgenCpuShare}), ` +
+            `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${(r.rssPerIdleConnBytes / 1024).toFixed(1)} KiB/conn (marginal ${(r.rssPerIdleConnMarginalBytes / 1024).toFixed(1)})`,
+        );
+      }
     }
   }
 }
 
-const summary = sizes.map((n) => {
-  const by = (k: ServerKind) => runs.filter((r) => r.server === k && r.connections === n);
-  const stats = (k: ServerKind) => ({
-    relaysPerSec: spread(by(k).map((r) => r.relaysPerSec)),
-    p50Ms: spread(by(k).map((r) => r.p50Ms)),
-    p99Ms: spread(by(k).map((r) => r.p99Ms)),
-    rssPerIdleConnBytes: spread(by(k).map((r) => r.rssPerIdleConnBytes)),
-    rssPerIdleConnMarginalBytes: spread(by(k).map((r) => r.rssPerIdleConnMarginalBytes)),
-    serverCpuShare: spread(by(k).map((r) => r.serverCpuShare)),
-    connected: spread(by(k).map((r) => r.connected)),
-  });
-  // Ratio per repetition (same rep = measured side by side), then the median of those.
-  const ratio = (k: ServerKind): Spread =>
-    spread(
-      by(k).map((r) => {
-        const other = by("bittorrent-tracker").find((o) => o.rep === r.rep);
-        return other === undefined || other.relaysPerSec === 0
-          ? NaN
-          : r.relaysPerSec / other.relaysPerSec;
-      }),
-    );
-  return {
-    connections: n,
-    hivecast: stats("hivecast"),
-    "bittorrent-tracker": stats("bittorrent-tracker"),
-    throughputRatio: ratio("hivecast"),
-    ...(floor ? { "ws-floor": stats("ws-floor"), floorThroughputRatio: ratio("ws-floor") } : {}),
-  };
-});
+const summary = shapes.flatMap((shape) =>
+  sizes.map((n) => {
+    const by = (k: ServerKind) =>
+      runs.filter((r) => r.shape === shape.name && r.server === k && r.connections === n);
+    const stats = (k: ServerKind) => ({
+      relaysPerSec: spread(by(k).map((r) => r.relaysPerSec)),
+      relaysPerCpuSecond: spread(by(k).map((r) => r.relaysPerCpuSecond)),
+      p50Ms: spread(by(k).map((r) => r.p50Ms)),
+      p99Ms: spread(by(k).map((r) => r.p99Ms)),
+      rssPerIdleConnBytes: spread(by(k).map((r) => r.rssPerIdleConnBytes)),
+      rssPerIdleConnMarginalBytes: spread(by(k).map((r) => r.rssPerIdleConnMarginalBytes)),
+      serverCpuShare: spread(by(k).map((r) => r.serverCpuShare)),
+      serverSystemShare: spread(by(k).map((r) => r.serverSystemShare)),
+      connected: spread(by(k).map((r) => r.connected)),
+    });
+    // Ratio per repetition (same rep = measured side by side), then the median of those.
+    const ratio = (k: ServerKind): Spread =>
+      spread(
+        by(k).map((r) => {
+          const other = by("bittorrent-tracker").find((o) => o.rep === r.rep);
+          return other === undefined || other.relaysPerSec === 0
+            ? NaN
+            : r.relaysPerSec / other.relaysPerSec;
+        }),
+      );
+    return {
+      shape: shape.name,
+      swarmSize: shape.swarmSize,
+      offersPerAnnounce: shape.offers,
+      sdp: shape.sdp,
+      connections: n,
+      hivecast: stats("hivecast"),
+      "bittorrent-tracker": stats("bittorrent-tracker"),
+      throughputRatio: ratio("hivecast"),
+      ...(floor ? { "ws-floor": stats("ws-floor"), floorThroughputRatio: ratio("ws-floor") } : {}),
+    };
+  }),
+);
 
-const largest = summary.at(-1);
+const largestSize = Math.max(...sizes);
+const largest = summary.filter((x) => x.connections === largestSize);
 const result = {
   benchmark: "signaling",
   quick,
@@ -276,7 +334,7 @@ const result = {
   params: {
     sizes,
     reps,
-    swarmSize,
+    shapes,
     throughputSeconds,
     throughputWindow: window,
     floor,
@@ -285,14 +343,21 @@ const result = {
   },
   goals: {
     throughputAtLeast2x: summary.every((s) => s.throughputRatio.median >= 2),
+    throughputAtLeast2xByShape: Object.fromEntries(
+      shapes.map((shape) => [
+        shape.name,
+        summary.filter((s) => s.shape === shape.name).every((s) => s.throughputRatio.median >= 2),
+      ]),
+    ),
     rssPerIdleConnAtMost10KB: summary.every((s) => s.hivecast.rssPerIdleConnBytes.median <= 10_000),
     marginalRssPerIdleConnAtMost10KB: summary.every(
       (s) => s.hivecast.rssPerIdleConnMarginalBytes.median <= 10_000,
     ),
     largestSizeHeldWithP99AtMost50ms:
-      largest !== undefined &&
-      largest.hivecast.connected.min === largest.connections &&
-      largest.hivecast.p99Ms.median <= 50,
+      largest.length > 0 &&
+      largest.every(
+        (s) => s.hivecast.connected.min === s.connections && s.hivecast.p99Ms.median <= 50,
+      ),
   },
   summary,
   runs,
@@ -302,6 +367,7 @@ writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
 
 const rows = [
   [
+    "shape",
     "conns",
     "server",
     "relays/s (min–max)",
@@ -320,6 +386,7 @@ for (const s of summary) {
     const ratio =
       k === "hivecast" ? s.throughputRatio : k === "ws-floor" ? s.floorThroughputRatio : undefined;
     rows.push([
+      s.shape,
       String(s.connections),
       k,
       `${v.relaysPerSec.median} (${v.relaysPerSec.min}–${v.relaysPerSec.max})`,

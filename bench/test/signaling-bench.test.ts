@@ -8,23 +8,45 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("signaling bench smoke", () => {
-  it("quick mode writes a result JSON with every field", () => {
+  it("quick mode writes a result JSON with every field, and offers are relayed in each shape", () => {
     const out = join(mkdtempSync(join(tmpdir(), "sigbench-")), "signaling.json");
     execFileSync(
       process.execPath,
-      ["--import", "tsx", "bench/signaling/run.ts", "--quick", "--out", out],
+      [
+        "--import",
+        "tsx",
+        "bench/signaling/run.ts",
+        "--quick",
+        // Five real-size offers per announce, and one tiny offer into one big swarm.
+        "--shapes",
+        "client-small-swarms,minimal-one-swarm",
+        "--out",
+        out,
+      ],
       { cwd: root, stdio: "ignore", timeout: 110_000 },
     );
     const r = JSON.parse(readFileSync(out, "utf8")) as Record<string, unknown>;
     expect(r.benchmark).toBe("signaling");
     expect(r).toHaveProperty("goals.throughputAtLeast2x");
+    expect(r).toHaveProperty("goals.throughputAtLeast2xByShape.client-small-swarms");
     const summary = r.summary as Array<Record<string, unknown>>;
-    expect(summary[0]).toHaveProperty("hivecast.relaysPerSec.median");
-    expect(summary[0]).toHaveProperty("bittorrent-tracker.p99Ms.median");
-    expect(summary[0]).toHaveProperty("throughputRatio.median");
+    expect(summary.map((s) => [s.shape, s.offersPerAnnounce, s.sdp])).toEqual([
+      ["client-small-swarms", 5, "real"],
+      ["minimal-one-swarm", 1, "tiny"],
+    ]);
+    for (const s of summary) {
+      expect(s).toHaveProperty("hivecast.relaysPerSec.median");
+      expect(s).toHaveProperty("bittorrent-tracker.p99Ms.median");
+      expect(s).toHaveProperty("throughputRatio.median");
+    }
     const runs = r.runs as Array<Record<string, unknown>>;
-    expect(runs.length).toBe(2);
-    for (const k of ["relaysPerSec", "relaysPerCpuSecond", "p50Ms", "p99Ms", "rssPerIdleConnBytes"])
-      expect(typeof runs[0]?.[k]).toBe("number");
+    expect(runs.length).toBe(4);
+    for (const run of runs) {
+      for (const k of ["relaysPerCpuSecond", "p50Ms", "p99Ms", "rssPerIdleConnBytes"])
+        expect(typeof run[k]).toBe("number");
+      // Both servers relayed offers of both shapes, and every latency probe arrived.
+      expect(run.relaysPerSec).toBeGreaterThan(0);
+      expect(run.latencyReceived).toBe(run.latencySent);
+    }
   }, 120_000);
 });
