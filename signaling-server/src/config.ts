@@ -73,6 +73,7 @@ export interface SignalingConfig {
   maxSdpBytes: number;
   /**
    * Offers remembered per receiving connection while waiting for an answer (oldest dropped).
+   * An answer is looked up among these, newest first, so the range stops at 4096.
    * @default 64
    */
   maxPendingOffers: number;
@@ -169,7 +170,7 @@ const INT_BOUNDS: ReadonlyArray<readonly [keyof SignalingConfig, number, number]
   ["maxConnections", 1, 100_000_000],
   ["maxOffers", 0, 1000],
   ["maxSdpBytes", 16, 16 * 1024 * 1024],
-  ["maxPendingOffers", 1, 1_000_000],
+  ["maxPendingOffers", 1, 4096],
   ["offerTtlMs", 1, 86_400_000],
   ["idleTimeoutMs", 10, 86_400_000],
   ["pingIntervalMs", 5, 86_400_000],

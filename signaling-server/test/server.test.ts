@@ -241,6 +241,10 @@ describe("operations", () => {
     await expect(startSignalingServer({ pingIntervalMs: 200_000 })).rejects.toThrow(
       /`pingIntervalMs`/,
     );
+    // Answers scan the pending offers, so their number is bounded.
+    await expect(startSignalingServer({ maxPendingOffers: 4097 })).rejects.toThrow(
+      /`maxPendingOffers` must be an integer in \[1, 4096\]/,
+    );
     // @ts-expect-error unknown option
     await expect(startSignalingServer({ maxPayloads: 1 })).rejects.toThrow(
       /`maxPayloads` is not a known option/,
