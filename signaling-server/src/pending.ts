@@ -24,8 +24,9 @@ export class PendingOffers<P> {
   constructor(private readonly capacity: number) {}
 
   /**
-   * Records that `to` was sent offer `offerId` from `from` at time `at`; when full, the oldest
-   * entry makes room. Returns how many entries that removed (0 or 1).
+   * Records that `to` was sent offer `offerId` (non-empty: the empty string marks a hole) from
+   * `from` at time `at`; when full, the oldest entry makes room. Returns how many entries that
+   * removed (0 or 1).
    */
   add(offerId: string, from: P, to: P, at: number): number {
     let evicted = 0;
