@@ -2,7 +2,8 @@
  * The floor for the signaling benchmark (`--floor`): the least a WebSocket tracker must do per
  * relay on Node + `ws`, to show how much of a relay's cost any such server pays. It reads and
  * parses each announce, replies to it and forwards each of its offers to a random other peer
- * of the swarm (not necessarily different peers), and nothing else: no validation, limits, answer bookkeeping, metrics or cleanup.
+ * of the swarm (not necessarily different peers), and nothing else: no validation, limits,
+ * answer bookkeeping, metrics or cleanup.
  * Writes take the fastest path we have (a turn's frames per socket, our frame encoder, one
  * `socket.write`). Not a server to run: it trusts every byte it gets.
  */
