@@ -3,6 +3,7 @@ import { type Clock, systemClock } from "./clock.js";
 import { type Config, resolveConfig, type UserConfig } from "./config.js";
 import { HivecastError, isHivecastError } from "./errors.js";
 import { type HivecastEvents, TypedEmitter } from "./events.js";
+import { WarningLimiter } from "./warning-limiter.js";
 import { IntegrityIndex } from "./integrity-index.js";
 import { OriginPool, type PoolResult } from "./origin-pool.js";
 import { resourceId } from "./origin-url.js";
@@ -87,6 +88,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly live = new Map<string, boolean>();
   /** Playlists already warned about missing hashes (one error event each). */
   private readonly warned = new Set<string>();
+  /** Rate-limits `warning` events per kind. */
+  private readonly warnings: WarningLimiter;
   private readonly counters: Mutable<
     Omit<HivecastStats, "offload" | "byOrigin" | "peers" | "hedges" | "retries">
   > = {
@@ -112,6 +115,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         "peerSourceFactory" in deps ? deps.peerSourceFactory : createPeerSegmentSource,
     };
     const { clock, random } = this.deps;
+    this.warnings = new WarningLimiter(
+      () => clock.now(),
+      (w) => this.fire("warning", w),
+    );
     this.pool = new OriginPool({
       config: this.cfg,
       fetch: this.deps.fetch,
@@ -670,6 +677,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       onPeerConnected: (peerId) => this.fire("peerConnected", { peerId }),
       onPeerDisconnected: (peerId, reason) => this.fire("peerDisconnected", { peerId, reason }),
       onPeerBanned: (peerId, reason) => this.fire("peerBanned", { peerId, reason }),
+      onWarning: (kind, message, details) => {
+        if (!this.isDestroyed) this.warnings.warn(kind, message, details);
+      },
       onUploaded: (peerId, bytes) => {
         if (this.isDestroyed) return;
         this.counters.uploadedBytes += bytes;

@@ -1,6 +1,52 @@
 import type { HivecastError } from "./errors.js";
 import type { OriginState, SegmentSource } from "./types.js";
 
+/**
+ * Every kind of recoverable problem Hivecast reports with the `warning` event. Playback goes
+ * on after each; they are there so an app can see (and log, or show) what degrades P2P or an
+ * origin. String literals, like `ErrorCodes`.
+ */
+export const WarningKinds = [
+  /** A tracker could not be reached, or its socket dropped; reconnecting with backoff. */
+  "tracker-unavailable",
+  /** A tracker answered an announce with a failure reason (refused). */
+  "tracker-refused",
+  /** A tracker sent a message that is not valid tracker protocol; it was ignored. */
+  "tracker-protocol",
+  /** A peer connection could not be created or set up (ICE failed, no candidates…). */
+  "peer-connection-failed",
+  /** A peer link did not open within `p2p.connectTimeoutMs`. */
+  "peer-timeout",
+  /** A peer went away in the middle of a transfer. */
+  "peer-gone",
+  /** A peer broke the protocol or its budgets and was dropped or banned. */
+  "peer-abuse",
+  /** P2P is on but no STUN/TURN server is configured: only viewers on one network can connect. */
+  "ice-servers-missing",
+  /** The ICE server list could not be fetched from `p2p.iceServersUrl`; using the explicit list. */
+  "ice-servers-unavailable",
+  /** The integrity manifest could not be fetched or parsed. */
+  "integrity-manifest-unavailable",
+  /** An upload to a peer was refused (limits, download-only). */
+  "upload-refused",
+  /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */
+  "p2p-internal",
+] as const;
+
+/** One of {@link WarningKinds}. */
+export type WarningKind = (typeof WarningKinds)[number];
+
+/** Payload of the `warning` event. */
+export interface HivecastWarning {
+  kind: WarningKind;
+  /** Human-readable, for logs. */
+  message: string;
+  /** Facts for logs (tracker URL, peer id, cause…). */
+  details: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** Warnings of this kind left out since the last one emitted (rate limit per kind). */
+  suppressed: number;
+}
+
 /** Listener map of every event the engine emits (see `Engine.on`). */
 export interface HivecastEvents {
   /** Verified bytes were handed to the player. */
@@ -31,6 +77,11 @@ export interface HivecastEvents {
   }) => void;
   /** A non-fatal or fatal problem worth logging. */
   error: (e: HivecastError) => void;
+  /**
+   * Something recoverable went wrong (tracker down, a peer link failed…): playback goes on.
+   * Rate-limited per kind; `suppressed` counts what was left out.
+   */
+  warning: (w: HivecastWarning) => void;
 }
 
 type Listener = (...args: never[]) => void;

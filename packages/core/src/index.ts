@@ -16,6 +16,7 @@ export type {
 } from "./config.js";
 export { HivecastError, isHivecastError, ErrorCodes } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
-export type { HivecastEvents } from "./events.js";
+export { WarningKinds } from "./events.js";
+export type { HivecastEvents, HivecastWarning, WarningKind } from "./events.js";
 export type { Clock } from "./clock.js";
 export type * from "./types.js";

@@ -228,3 +228,47 @@ describe("an abandoned peer transfer is completed over HTTP", () => {
     engine.destroy();
   });
 });
+
+describe("warnings from the P2P layer reach the app", () => {
+  it("a tracker that goes down raises tracker-unavailable warnings, rate-limited per kind", async () => {
+    const { net: http } = await fixture();
+    const { net, tracker } = world();
+    const engine = new Engine(
+      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      {
+        fetch: http.fetch,
+        clock: testClock,
+        random: seeded(5),
+        peerSourceFactory: (deps) =>
+          createPeerSegmentSource({
+            ...deps,
+            transport: net.transport(),
+            WebSocket: tracker.WebSocket,
+          }),
+      },
+    );
+    const warnings: Parameters<HivecastEvents["warning"]>[0][] = [];
+    engine.on("warning", (w) => warnings.push(w));
+    await run(engine.loadPlaylist(PLAYLIST));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(warnings).toEqual([]);
+
+    tracker.stop();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ kind: "tracker-unavailable", suppressed: 0 });
+    expect(warnings[0]?.details).toMatchObject({ tracker: TRACKER_URL });
+
+    // Reconnect attempts keep failing: within the interval they are counted, not emitted.
+    await vi.advanceTimersByTimeAsync(60_000);
+    const later = warnings.slice(1);
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.length).toBeLessThanOrEqual(60_000 / 5000 + 1);
+    expect(later.every((w) => w.kind === "tracker-unavailable")).toBe(true);
+
+    engine.destroy();
+    const n = warnings.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(warnings).toHaveLength(n); // nothing after destroy
+  });
+});

@@ -2,6 +2,7 @@
 import { FAKE_TIMERS, seededRandom } from "./fake-net.js";
 import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
 import type { Clock } from "../src/clock.js";
+import type { WarningKind } from "../src/events.js";
 import type { PeerHost, PlaylistInfo, SegmentKey } from "../src/p2p/contract.js";
 import { MemoryNetwork, MemoryTransport } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
@@ -61,6 +62,7 @@ export class FakeHost implements PeerHost {
   readonly disconnected: Array<[string, string]> = [];
   readonly banned: Array<[string, string]> = [];
   readonly uploaded: Array<[string, number]> = [];
+  readonly warnings: Array<{ kind: WarningKind; message: string }> = [];
   /** Every callback, in order (for "nothing after destroy" checks). */
   readonly calls: string[] = [];
 
@@ -96,6 +98,10 @@ export class FakeHost implements PeerHost {
   onUploaded(peerId: string, bytes: number): void {
     this.calls.push("onUploaded");
     this.uploaded.push([peerId, bytes]);
+  }
+  onWarning(kind: WarningKind, message: string): void {
+    this.calls.push("onWarning");
+    this.warnings.push({ kind, message });
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import type { HivecastWarning, WarningKind } from "../events.js";
 
 /** Identifies one verified-shareable resource within a swarm. */
 export interface SegmentKey {
@@ -60,6 +61,8 @@ export interface PeerHost {
   onPeerDisconnected(peerId: string, reason: string): void;
   onPeerBanned(peerId: string, reason: string): void;
   onUploaded(peerId: string, bytes: number): void;
+  /** Something recoverable went wrong in the P2P layer (the Engine rate-limits and emits it). */
+  onWarning(kind: WarningKind, message: string, details?: HivecastWarning["details"]): void;
 }
 
 /** Implemented by the P2P layer (packages/core/src/p2p). */

@@ -6,6 +6,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import type { HivecastWarning, WarningKind } from "../events.js";
 import type {
   PeerDownload,
   PeerPartial,
@@ -28,6 +29,8 @@ import {
 } from "./scheduler.js";
 import { Swarm, UploadLimiter } from "./swarm.js";
 import { TrackerClient, type WebSocketConstructor } from "./tracker-client.js";
+
+type WarningDetails = HivecastWarning["details"];
 
 /** A peer transfer that delivers no byte for this long is abandoned, ms. */
 export const PEER_STALL_MS = 2000;
@@ -68,8 +71,6 @@ export interface PeerSegmentSourceDeps {
   navigator?: unknown;
   /** Our 20-character tracker peer id. @default "-HC0001-" + 12 random characters */
   peerId?: string;
-  /** Non-fatal problems (tracker down, malformed messages) for logs. */
-  onWarning?: (message: string) => void;
 }
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -166,9 +167,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
       new WebRtcTransport({ iceGatherTimeoutMs: p.iceGatherTimeoutMs, clock: deps.clock });
   }
 
-  private warn(message: string): void {
+  private warn(kind: WarningKind, message: string, details?: WarningDetails): void {
+    if (this.destroyed) return;
     try {
-      this.deps.onWarning?.(message);
+      this.deps.host.onWarning(kind, message, details);
     } catch {
       // a logger must not break the P2P layer
     }
@@ -180,7 +182,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     try {
       fn(this.deps.host);
     } catch (e) {
-      this.warn(`host callback failed: ${String(e)}`);
+      this.warn("p2p-internal", `host callback failed: ${String(e)}`);
     }
   }
 
@@ -190,7 +192,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     const urls = [...new Set(config.p2p.trackers)];
     const WS = this.deps.WebSocket ?? globalThis.WebSocket;
     if (urls.length > 0 && typeof WS !== "function") {
-      this.warn("no WebSocket implementation: trackers disabled");
+      this.warn("p2p-internal", "no WebSocket implementation: trackers disabled");
       this.trackers = [];
       return this.trackers;
     }
@@ -203,7 +205,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
           retry: config.p2p.trackerRetry,
           connectTimeoutMs: config.p2p.connectTimeoutMs,
           WebSocket: WS,
-          onWarning: (m) => this.warn(m),
+          onWarning: (kind, m, d) => this.warn(kind, m, d),
         }),
     );
     return this.trackers;
@@ -239,7 +241,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         onHave: (sw) => this.schedulePrefetch(sw.swarmId),
         onUploaded: (peerId, bytes) =>
           this.hostCall((h) => h.onUploaded(displayPeerId(peerId), bytes)),
-        onWarning: (m) => this.warn(m),
+        onWarning: (kind, m, d) => this.warn(kind, m, d),
       },
       this.getTrackers(),
     );

@@ -4,6 +4,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { P2PConfig } from "../config.js";
+import type { HivecastWarning, WarningKind } from "../events.js";
 import type { RejectReason } from "./peer-protocol.js";
 import { PeerSession, type UploadGate } from "./peer-session.js";
 import type { PeerConnection, PeerTransport, SignalData } from "./peer-transport.js";
@@ -48,7 +49,7 @@ export interface SwarmContext {
   /** A ready peer announced segments (also on becoming ready with announcements). */
   onHave(swarm: Swarm): void;
   onUploaded(peerId: string, bytes: number): void;
-  onWarning(message: string): void;
+  onWarning(kind: WarningKind, message: string, details?: HivecastWarning["details"]): void;
 }
 
 interface PendingOffer {
@@ -156,7 +157,10 @@ export class Swarm implements TrackerSubscriber {
   /** @internal TrackerSubscriber */
   onTrackerMessage(tracker: TrackerClient, msg: TrackerAnnounce): void {
     if (this.destroyed) return;
-    if (msg.warning) this.ctx.onWarning(`tracker ${tracker.url}: ${msg.warning}`);
+    if (msg.warning)
+      this.ctx.onWarning("tracker-refused", `tracker ${tracker.url}: ${msg.warning}`, {
+        tracker: tracker.url,
+      });
     if (msg.swarmPeers !== undefined && msg.swarmPeers > this.peersReported) {
       this.peersReported = msg.swarmPeers;
       this.wakeAll(); // a viewer waiting to learn whether it is alone may go on
@@ -233,7 +237,10 @@ export class Swarm implements TrackerSubscriber {
           rtcConfig: this.ctx.config.rtcConfig,
         });
       } catch (e) {
-        this.ctx.onWarning(`cannot create a peer connection: ${String(e)}`);
+        this.ctx.onWarning(
+          "peer-connection-failed",
+          `cannot create a peer connection: ${String(e)}`,
+        );
         pending--;
         continue;
       }
@@ -285,7 +292,7 @@ export class Swarm implements TrackerSubscriber {
         rtcConfig: this.ctx.config.rtcConfig,
       });
     } catch (e) {
-      this.ctx.onWarning(`cannot create a peer connection: ${String(e)}`);
+      this.ctx.onWarning("peer-connection-failed", `cannot create a peer connection: ${String(e)}`);
       return;
     }
     const onSignal = (answer: SignalData): void => {

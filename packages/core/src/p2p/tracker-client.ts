@@ -6,6 +6,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { RetryConfig } from "../config.js";
+import type { WarningKind } from "../events.js";
 import { backoffDelay } from "../backoff.js";
 import { parseSignal, type SignalData } from "./peer-transport.js";
 
@@ -127,8 +128,8 @@ export interface TrackerClientOptions {
   /** Abandon a connection attempt after this, ms. */
   connectTimeoutMs: number;
   WebSocket: WebSocketConstructor;
-  /** Non-fatal problems (for logs). */
-  onWarning?: (message: string) => void;
+  /** Non-fatal problems (for the app's `warning` event). */
+  onWarning?: (kind: WarningKind, message: string, details: { tracker: string }) => void;
 }
 
 /** One tracker connection with reconnect. */
@@ -178,13 +179,17 @@ export class TrackerClient {
     }
   }
 
+  private warn(kind: WarningKind, why: string): void {
+    this.opts.onWarning?.(kind, `tracker ${this.url}: ${why}`, { tracker: this.url });
+  }
+
   private connect(): void {
     if (this.destroyed) return;
     let ws: TrackerSocket;
     try {
       ws = new this.opts.WebSocket(this.url);
     } catch (e) {
-      this.opts.onWarning?.(`tracker ${this.url}: ${String(e)}`);
+      this.warn("tracker-unavailable", String(e));
       this.scheduleReconnect();
       return;
     }
@@ -204,11 +209,11 @@ export class TrackerClient {
       if (this.socket !== ws || this.destroyed) return;
       const msg = parseTrackerMessage(ev.data);
       if (!msg) {
-        this.opts.onWarning?.(`tracker ${this.url}: ignored a malformed message`);
+        this.warn("tracker-protocol", "ignored a malformed message");
         return;
       }
       this.retries = 0;
-      if (msg.failure) this.opts.onWarning?.(`tracker ${this.url}: ${msg.failure}`);
+      if (msg.failure) this.warn("tracker-refused", msg.failure);
       this.subscribers.get(msg.infoHash)?.onTrackerMessage(this, msg);
     };
     ws.onclose = () => {
@@ -242,14 +247,14 @@ export class TrackerClient {
     this.socket = undefined;
     this.open = false;
     if (this.destroyed) return;
-    this.opts.onWarning?.(`tracker ${this.url}: ${why}`);
+    this.warn("tracker-unavailable", why);
     this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
     if (this.destroyed || this.reconnectTimer !== undefined) return;
     if (this.retries >= this.opts.retry.maxNumRetry) {
-      this.opts.onWarning?.(`tracker ${this.url}: giving up after ${this.retries} retries`);
+      this.warn("tracker-unavailable", `giving up after ${this.retries} retries`);
       return;
     }
     const delay = backoffDelay(this.opts.retry, this.retries, this.opts.random);
