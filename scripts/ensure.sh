@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine with Node 20 (run as root for apt):
-# pnpm (pinned, from npm), the workspace's dependencies, and — with --browser — Debian's Chromium.
+# pnpm (pinned, from npm), the workspace's dependencies, and with
+#   --browser  Debian's Chromium
+#   --system   every other Debian component a suite drives: coturn (STUN/TURN in the NAT lab),
+#              nftables + iptables + iproute2 (the NAT lab's routers), ffmpeg (packager, test
+#              streams), nginx + libnginx-mod-rtmp (caching edge, RTMP recipe)
 set -euo pipefail
 PNPM_VERSION=10.34.9
 cd "$(dirname "$0")/.."
@@ -26,12 +30,30 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+missing=()
+need() { # command, Debian package: queue the package when the command is absent
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing+=("$2")
+}
 for arg in "$@"; do
   case "$arg" in
     --browser)
-      if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
-        apt_install chromium
-      fi
+      [ -n "${CHROMIUM_PATH:-}" ] || need chromium chromium
+      ;;
+    --system)
+      need turnserver coturn
+      need nft nftables
+      need iptables iptables
+      need ip iproute2
+      need ffmpeg ffmpeg
+      need nginx nginx
+      [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
       ;;
   esac
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+  # Debian starts the services it installs; the suites start their own on free ports.
+  for svc in nginx coturn; do
+    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+  done
+fi

@@ -4,7 +4,7 @@
 # benchmark smokes — and ends with one line "N passed, N failed" over all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure.sh --browser || exit 1
+bash scripts/ensure.sh --browser --system || exit 1
 
 mkdir -p .tmp
 rm -f .tmp/checks.txt .vitest-results.json .e2e-results.json
