@@ -261,6 +261,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       onPeerDisconnected: () => undefined,
       onPeerBanned: () => undefined,
       onUploaded: () => undefined,
+      onWarning: () => undefined,
     };
     const source = createPeerSegmentSource({
       config,
