@@ -105,8 +105,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   constructor(config: UserConfig = {}, deps: Partial<EngineDeps> = {}) {
     super();
     this.cfg = freezeConfig(resolveConfig(config));
+    const userFetch = this.cfg.fetch;
     this.deps = {
-      fetch: deps.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      fetch: deps.fetch ?? userFetch ?? ((input, init) => globalThis.fetch(input, init)),
       clock: deps.clock ?? systemClock,
       random: deps.random ?? Math.random,
       sha256: deps.sha256 ?? sha256Hex,
@@ -133,7 +134,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       retry: this.cfg.http.playlistRetry,
       idOf: (url, range) => this.idOf(url, range),
       fetchManifest: async (url, maxBytes, signal) =>
-        (await this.pool.fetch({ url, kind: "playlist", signal, maxBytes })).data,
+        (await this.pool.fetch({ url, kind: "playlist", resource: "manifest", signal, maxBytes }))
+          .data,
       clock,
       random,
       onError: (e) => this.fire("error", e),
@@ -398,6 +400,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       rest = await this.pool.fetch({
         url: req.url,
         kind: "segment",
+        resource: req.kind,
         range: { start: base + have, end: base + part.size },
         signal,
         split: false,
@@ -479,6 +482,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       const res = await this.pool.fetch({
         url: req.url,
         kind: "segment",
+        resource: req.kind,
         range: req.byteRange,
         signal,
         onProgress: t.onProgress,

@@ -11,6 +11,8 @@ export const ErrorCodes = [
   "HTTP_TIMEOUT",
   "HTTP_TRUNCATED",
   "ALL_ORIGINS_FAILED",
+  /** The config's `requestSetup` threw or returned something unusable (that attempt failed). */
+  "REQUEST_SETUP",
   // integrity
   "INTEGRITY_MISMATCH",
   "INTEGRITY_UNAVAILABLE",

@@ -1,12 +1,18 @@
 import { childController } from "./abort.js";
 import { backoffDelay } from "./backoff.js";
 import { type Clock, sleep } from "./clock.js";
-import type { Config } from "./config.js";
+import type { Config, Origin, RequestKind } from "./config.js";
 import { HivecastError, isHivecastError } from "./errors.js";
-import { type AttemptResult, httpAttempt, type ResponseInfo } from "./http-attempt.js";
+import {
+  type AttemptRequest,
+  type AttemptResult,
+  httpAttempt,
+  type ResponseInfo,
+} from "./http-attempt.js";
 import { Ewma, OriginHealth } from "./origin-health.js";
 import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
 import { planRanges, type PlannedRange } from "./range-plan.js";
+import { prepareRequest } from "./request-setup.js";
 import type { ByteRange, OriginState, OriginStats } from "./types.js";
 
 /** One resource wanted from the pool. */
@@ -14,6 +20,8 @@ export interface PoolRequest {
   url: string;
   /** Picks the retry policy; only segments are split into ranges. */
   kind: "segment" | "playlist";
+  /** What the resource is, for `requestSetup`. @default `kind` */
+  resource?: RequestKind;
   range?: ByteRange;
   signal: AbortSignal;
   onProgress?: (loaded: number, total: number | undefined) => void;
@@ -87,6 +95,8 @@ interface RequestCtx {
   signal: AbortSignal;
   loaded: number;
   total: number | undefined;
+  /** Attempts started so far (for `requestSetup`'s `attempt`). */
+  attempts: number;
 }
 
 /**
@@ -101,7 +111,8 @@ export class OriginPool {
   /** Retries after a failed attempt (for stats). */
   retries = 0;
   private readonly cfg: Config["http"];
-  private readonly origins: readonly string[];
+  private readonly origins: readonly Origin[];
+  private readonly originByUrl: ReadonlyMap<string, Origin>;
   private readonly health = new Map<string, OriginHealth>();
   private readonly sizes = new Map<string, number>();
   private readonly avgSegmentSize: Ewma;
@@ -113,8 +124,9 @@ export class OriginPool {
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
     this.origins = deps.config.origins;
+    this.originByUrl = new Map(this.origins.map((o) => [o.url, o]));
     this.avgSegmentSize = new Ewma(this.cfg.ewmaAlpha);
-    for (const o of this.origins) this.healthOf(o);
+    for (const o of this.origins) this.healthOf(o.url);
   }
 
   /** Fetches `req` with failover, hedging and (for large segments) split ranges. */
@@ -128,6 +140,7 @@ export class OriginPool {
       signal: controller.signal,
       loaded: 0,
       total: req.range ? req.range.end - req.range.start : this.sizes.get(id),
+      attempts: 0,
     };
     try {
       const known =
@@ -539,9 +552,25 @@ export class OriginPool {
     const h = this.healthOf(target.origin);
     const capFor = part.capFor;
     const hold = ctx.req.blockingHoldMs;
-    try {
-      const result = await httpAttempt(this.deps.fetch, this.deps.clock, {
-        url: target.url,
+    const attempt = ctx.attempts++;
+    const run = async (refresh: boolean): Promise<AttemptResult> => {
+      const prepared = await prepareRequest(
+        this.originByUrl.get(target.origin),
+        this.deps.config.requestSetup,
+        {
+          url: target.url,
+          resourceUrl: ctx.req.url,
+          origin: target.origin,
+          kind: ctx.req.resource ?? ctx.req.kind,
+          range: part.range,
+          attempt,
+          refresh,
+        },
+      );
+      if (signal.aborted) throw signal.reason;
+      const request: AttemptRequest = {
+        url: prepared.url,
+        init: prepared.init,
         range: part.range,
         signal,
         firstByteTimeoutMs: hold ?? this.cfg.firstByteTimeoutMs,
@@ -553,15 +582,31 @@ export class OriginPool {
           h.bytes += n;
           this.progress(ctx, n);
         },
-      });
+      };
+      return httpAttempt(this.deps.fetch, this.deps.clock, request);
+    };
+    try {
+      let result: AttemptResult;
+      try {
+        result = await run(false);
+      } catch (e) {
+        // 401/403 with a hook: the token may have expired; one fresh signature before blame.
+        if (signal.aborted || !this.deps.config.requestSetup || !isAuthRefusal(e)) throw e;
+        result = await run(true);
+      }
       this.noteSuccess(h, result, hold === undefined);
       this.rememberSize(ctx, result);
       if (hold === undefined) for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
       return { ...result, origin: target.origin };
     } catch (e) {
       // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health, nor
-      // does a blocking reload whose hold ran out (the playlist did not move in time).
-      if (!signal.aborted && !(hold !== undefined && isFirstByteTimeout(e)))
+      // does a blocking reload whose hold ran out (the playlist did not move in time), nor a
+      // failing requestSetup hook.
+      if (
+        !signal.aborted &&
+        !(hold !== undefined && isFirstByteTimeout(e)) &&
+        !(isHivecastError(e) && e.code === "REQUEST_SETUP")
+      )
         this.noteFailure(h, isUnreachable(e));
       throw e;
     }
@@ -632,8 +677,22 @@ export class OriginPool {
     const url = this.probeUrls.get(h.origin);
     if (url === undefined) return;
     try {
+      const prepared = await prepareRequest(
+        this.originByUrl.get(h.origin),
+        this.deps.config.requestSetup,
+        {
+          url,
+          resourceUrl: url,
+          origin: h.origin,
+          kind: "segment",
+          range: undefined,
+          attempt: 0,
+          refresh: false,
+        },
+      );
       const r = await httpAttempt(this.deps.fetch, this.deps.clock, {
-        url,
+        url: prepared.url,
+        init: prepared.init,
         signal: this.lifetime.signal,
         firstByteTimeoutMs: this.cfg.firstByteTimeoutMs,
         stallTimeoutMs: this.cfg.stallTimeoutMs,
@@ -654,6 +713,12 @@ export class OriginPool {
     }
     return h;
   }
+}
+
+/** The origin refused the request's credentials (HTTP 401 or 403). */
+function isAuthRefusal(e: unknown): boolean {
+  const status = isHivecastError(e) ? e.details["status"] : undefined;
+  return isHivecastError(e) && e.code === "HTTP_STATUS" && (status === 401 || status === 403);
 }
 
 /** The origin sent nothing within the first-byte deadline. */

@@ -178,7 +178,7 @@ describe("Hivecast.attach / detach / destroy", () => {
 
   it("exposes config, stats, P2P switch and the engine", () => {
     const hivecast = make({ origins: ["https://a.example/"], integrity: "optional" });
-    expect(hivecast.config.origins).toEqual(["https://a.example/"]);
+    expect(hivecast.config.origins.map((o) => o.url)).toEqual(["https://a.example/"]);
     expect(hivecast.config.integrity).toBe("optional");
     expect(hivecast.config.http).toEqual(DEFAULT_CONFIG.http);
     expect(hivecast.stats.bytes).toEqual({ http: 0, p2p: 0, cache: 0 });
