@@ -18,7 +18,7 @@ import type {
 } from "./p2p/contract.js";
 import { parsePlaylist } from "./playlist-parser.js";
 import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
-import { isSha256Hex, sha256Hex } from "./sha256.js";
+import { hasWebCrypto, isSha256Hex, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
 import type {
   ByteRange,
@@ -90,6 +90,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly warned = new Set<string>();
   /** Rate-limits `warning` events per kind. */
   private readonly warnings: WarningLimiter;
+  /** The insecure-context warning was given. */
+  private insecureWarned = false;
   private readonly counters: Mutable<
     Omit<HivecastStats, "offload" | "byOrigin" | "peers" | "hedges" | "retries">
   > = {
@@ -110,7 +112,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       fetch: deps.fetch ?? userFetch ?? ((input, init) => globalThis.fetch(input, init)),
       clock: deps.clock ?? systemClock,
       random: deps.random ?? Math.random,
-      sha256: deps.sha256 ?? sha256Hex,
+      sha256: deps.sha256 ?? ((data) => this.defaultSha256(data)),
       // The real P2P layer unless a test or simulator injects its own (or `undefined` for none).
       peerSourceFactory:
         "peerSourceFactory" in deps ? deps.peerSourceFactory : createPeerSegmentSource,
@@ -691,6 +693,19 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         peer.uploadedBytes += bytes;
       },
     };
+  }
+
+  /** WebCrypto's SHA-256, or (insecure page) the pure-JS one, said once with a warning. */
+  private defaultSha256(data: Uint8Array): Promise<string> {
+    if (!this.insecureWarned && !hasWebCrypto()) {
+      this.insecureWarned = true;
+      this.warnings.warn(
+        "insecure-context",
+        "No WebCrypto: the page is not a secure context (HTTPS or localhost); verifying segments with a pure-JS SHA-256 (slower)",
+        { secureContext: false },
+      );
+    }
+    return sha256Hex(data);
   }
 
   /** Emits unless destroyed: after destroy() no event ever fires. */

@@ -17,6 +17,8 @@ export const ErrorCodes = [
   "INTEGRITY_MISMATCH",
   "INTEGRITY_UNAVAILABLE",
   "INTEGRITY_MANIFEST_INVALID",
+  /** No WebCrypto (page not a secure context) and the pure-JS SHA-256 could not be loaded. */
+  "INSECURE_CONTEXT",
   // peers / tracker
   "PEER_PROTOCOL",
   "PEER_TIMEOUT",

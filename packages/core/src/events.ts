@@ -31,6 +31,11 @@ export const WarningKinds = [
   "upload-refused",
   /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */
   "p2p-internal",
+  /**
+   * The page is not a secure context (plain `http://`, not localhost): WebCrypto is missing,
+   * so segments are verified with a pure-JS SHA-256 (loaded on demand, about 5× slower).
+   */
+  "insecure-context",
 ] as const;
 
 /** One of {@link WarningKinds}. */
