@@ -141,6 +141,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       clock,
       random,
       onError: (e) => this.fire("error", e),
+      onUnavailable: (url, why) =>
+        this.warnings.warn(
+          "integrity-manifest-unavailable",
+          `Integrity manifest ${url} unavailable (${why}): its segments play from HTTP only`,
+          { url, cause: why },
+        ),
     });
     this.store = new SegmentStore(this.cfg.storeMaxBytes, (entry) => this.peers?.forget(entry.key));
     if (this.cfg.p2p.enabled) this.setP2PEnabled(true);
@@ -203,10 +209,17 @@ export class Engine extends TypedEmitter<HivecastEvents> {
    */
   async loadSegment(req: SegmentRequest, opts: LoadOptions = {}): Promise<SegmentResult> {
     const scope = this.openScope(opts.signal);
+    const what = segmentOf(req);
+    const start = this.deps.clock.now();
+    this.fire("segmentStart", what);
     try {
       return await this.serveSegment(req, scope.signal, opts);
     } catch (e) {
-      throw this.failure(e, opts.signal, true);
+      const err = this.failure(e, opts.signal, true);
+      if (err.code === "ABORTED")
+        this.fire("segmentAborted", { ...what, ms: this.deps.clock.now() - start });
+      else if (err.code !== "DESTROYED") this.fire("segmentError", { ...what, error: err });
+      throw err;
     } finally {
       scope.release();
     }
@@ -556,13 +569,16 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.counters.bytes.p2p += fromPeer;
     this.counters.bytes[r.source] += r.data.length - fromPeer;
     this.counters.segments[r.source]++;
+    const p2pBytes = r.source === "p2p" ? r.data.length : fromPeer;
     this.fire("segmentLoaded", {
-      url: req.url,
       source: r.source,
       origin: r.origin,
       peerId: r.peerId,
       bytes: r.data.length,
       ms: r.timing.end - r.timing.start,
+      ...segmentOf(req),
+      httpBytes: r.source === "http" ? r.data.length - fromPeer : 0,
+      p2pBytes,
     });
     return { ...r, data: r.data.slice() };
   }
@@ -691,6 +707,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         this.counters.uploadedBytes += bytes;
         const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
         peer.uploadedBytes += bytes;
+        this.fire("bytesUploaded", { peerId, bytes });
       },
     };
   }
@@ -717,6 +734,18 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (event === "error") this.counters.errors++;
     this.emit(event, ...args);
   }
+}
+
+/** What segment events say about a request. */
+function segmentOf(req: SegmentRequest): {
+  url: string;
+  kind: "init" | "media";
+  range?: ByteRange;
+} {
+  const kind = req.kind === "init" ? "init" : "media";
+  return req.byteRange
+    ? { url: req.url, kind, range: { ...req.byteRange } }
+    : { url: req.url, kind };
 }
 
 /** Whether `data` begins with `prefix`. */

@@ -20,10 +20,8 @@ export const ErrorCodes = [
   /** No WebCrypto (page not a secure context) and the pure-JS SHA-256 could not be loaded. */
   "INSECURE_CONTEXT",
   // peers / tracker
+  // (peer timeouts, peers gone and tracker protocol errors are recoverable: `warning` event kinds)
   "PEER_PROTOCOL",
-  "PEER_TIMEOUT",
-  "PEER_GONE",
-  "TRACKER_PROTOCOL",
   "TRACKER_UNAVAILABLE",
   // lifecycle
   "ABORTED",
