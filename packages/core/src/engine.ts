@@ -113,9 +113,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       clock: deps.clock ?? systemClock,
       random: deps.random ?? Math.random,
       sha256: deps.sha256 ?? ((data) => this.defaultSha256(data)),
-      // The real P2P layer unless a test or simulator injects its own (or `undefined` for none).
+      // The real P2P layer (on the config's `p2p.transport`) unless a test or simulator injects
+      // its own (or `undefined` for none).
       peerSourceFactory:
-        "peerSourceFactory" in deps ? deps.peerSourceFactory : createPeerSegmentSource,
+        "peerSourceFactory" in deps ? deps.peerSourceFactory : defaultPeerSourceFactory,
     };
     const { clock, random } = this.deps;
     this.warnings = new WarningLimiter(
@@ -257,6 +258,51 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       return;
     }
     for (const info of this.playlists.values()) this.peers.updatePlaylist(info);
+  }
+
+  /**
+   * Changes the configuration while playing: `origins`, `requestSetup`, `pathways` and the `p2p`
+   * slice (limits, upload cap, download-only, trackers, `enabled`…). Validated like the
+   * constructor: an invalid change throws `CONFIG_INVALID` naming the field and the config in
+   * effect stays as it was. `http`, `integrity*`, `storeMaxBytes` and `fetch` are fixed at
+   * construction (changing them throws `CONFIG_INVALID`). A `p2p` change restarts the P2P layer
+   * (peers reconnect); an origins change applies to requests started afterwards.
+   */
+  updateConfig(partial: UserConfig): void {
+    if (this.isDestroyed) return;
+    if (typeof partial !== "object" || partial === null)
+      throw new HivecastError(
+        "CONFIG_INVALID",
+        'Invalid config "updateConfig": expected an object',
+        {
+          fatal: true,
+          details: { field: "updateConfig" },
+        },
+      );
+    for (const key of Object.keys(partial))
+      if (!RUNTIME_KEYS.has(key))
+        throw new HivecastError(
+          "CONFIG_INVALID",
+          `Invalid config "${key}": fixed at construction, cannot be changed with updateConfig`,
+          { fatal: true, details: { field: key } },
+        );
+    const prev = this.cfg;
+    const next = freezeConfig(
+      resolveConfig({
+        ...prev,
+        ...partial,
+        http: prev.http,
+        p2p: { ...prev.p2p, ...(partial.p2p ?? {}) },
+      }),
+    );
+    this.cfg = next;
+    this.pool.reconfigure(next);
+    if (partial.p2p !== undefined) {
+      const peers = this.peers;
+      this.peers = undefined;
+      peers?.destroy();
+      this.setP2PEnabled(next.p2p.enabled);
+    }
   }
 
   /** A fresh cumulative snapshot. */
@@ -735,6 +781,19 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.emit(event, ...args);
   }
 }
+
+/** Top-level config fields {@link Engine.updateConfig} may change. */
+const RUNTIME_KEYS = new Set(["origins", "requestSetup", "pathways", "p2p"]);
+
+/** The built-in P2P layer, on the transport the config names (`p2p.transport`). */
+const defaultPeerSourceFactory: PeerSegmentSourceFactory = (deps) => {
+  const t = deps.config.p2p.transport;
+  return createPeerSegmentSource(
+    typeof t === "function"
+      ? { ...deps, transport: t({ iceGatherTimeoutMs: deps.config.p2p.iceGatherTimeoutMs }) }
+      : deps,
+  );
+};
 
 /** What segment events say about a request. */
 function segmentOf(req: SegmentRequest): {

@@ -111,8 +111,9 @@ export class OriginPool {
   /** Retries after a failed attempt (for stats). */
   retries = 0;
   private readonly cfg: Config["http"];
-  private readonly origins: readonly Origin[];
-  private readonly originByUrl: ReadonlyMap<string, Origin>;
+  private origins: readonly Origin[];
+  private originByUrl: ReadonlyMap<string, Origin>;
+  private requestSetup: Config["requestSetup"];
   private readonly health = new Map<string, OriginHealth>();
   private readonly sizes = new Map<string, number>();
   private readonly avgSegmentSize: Ewma;
@@ -125,7 +126,19 @@ export class OriginPool {
     this.cfg = deps.config.http;
     this.origins = deps.config.origins;
     this.originByUrl = new Map(this.origins.map((o) => [o.url, o]));
+    this.requestSetup = deps.config.requestSetup;
     this.avgSegmentSize = new Ewma(this.cfg.ewmaAlpha);
+    for (const o of this.origins) this.healthOf(o.url);
+  }
+
+  /**
+   * Runtime change of the origin list and `requestSetup` (`updateConfig`): requests started
+   * from now on use them; an origin that stays keeps its health and estimates.
+   */
+  reconfigure(config: Pick<Config, "origins" | "requestSetup">): void {
+    this.origins = config.origins;
+    this.originByUrl = new Map(this.origins.map((o) => [o.url, o]));
+    this.requestSetup = config.requestSetup;
     for (const o of this.origins) this.healthOf(o.url);
   }
 
@@ -556,7 +569,7 @@ export class OriginPool {
     const run = async (refresh: boolean): Promise<AttemptResult> => {
       const prepared = await prepareRequest(
         this.originByUrl.get(target.origin),
-        this.deps.config.requestSetup,
+        this.requestSetup,
         {
           url: target.url,
           resourceUrl: ctx.req.url,
@@ -591,7 +604,7 @@ export class OriginPool {
         result = await run(false);
       } catch (e) {
         // 401/403 with a hook: the token may have expired; one fresh signature before blame.
-        if (signal.aborted || !this.deps.config.requestSetup || !isAuthRefusal(e)) throw e;
+        if (signal.aborted || !this.requestSetup || !isAuthRefusal(e)) throw e;
         result = await run(true);
       }
       this.noteSuccess(h, result, hold === undefined);
@@ -677,19 +690,15 @@ export class OriginPool {
     const url = this.probeUrls.get(h.origin);
     if (url === undefined) return;
     try {
-      const prepared = await prepareRequest(
-        this.originByUrl.get(h.origin),
-        this.deps.config.requestSetup,
-        {
-          url,
-          resourceUrl: url,
-          origin: h.origin,
-          kind: "segment",
-          range: undefined,
-          attempt: 0,
-          refresh: false,
-        },
-      );
+      const prepared = await prepareRequest(this.originByUrl.get(h.origin), this.requestSetup, {
+        url,
+        resourceUrl: url,
+        origin: h.origin,
+        kind: "segment",
+        range: undefined,
+        attempt: 0,
+        refresh: false,
+      });
       const r = await httpAttempt(this.deps.fetch, this.deps.clock, {
         url: prepared.url,
         init: prepared.init,
