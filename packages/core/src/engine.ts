@@ -1,6 +1,7 @@
 import { abortedError, childController, destroyedError, throwIfAborted } from "./abort.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, resolveConfig, type UserConfig } from "./config.js";
+import { ContentSteering } from "./content-steering.js";
 import { HivecastError, isHivecastError } from "./errors.js";
 import { type HivecastEvents, TypedEmitter } from "./events.js";
 import { WarningLimiter } from "./warning-limiter.js";
@@ -79,6 +80,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly pool: OriginPool;
   private readonly index: IntegrityIndex;
   private readonly store: SegmentStore;
+  private readonly steering: ContentSteering;
   private peers: PeerSegmentSource | undefined;
   private readonly lifetime = new AbortController();
   private isDestroyed = false;
@@ -146,6 +148,21 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         this.warnings.warn(
           "integrity-manifest-unavailable",
           `Integrity manifest ${url} unavailable (${why}): its segments play from HTTP only`,
+          { url, cause: why },
+        ),
+    });
+    this.steering = new ContentSteering({
+      clock,
+      origins: () => this.cfg.origins,
+      pathways: () => this.cfg.pathways,
+      fetch: async (url, maxBytes, signal) =>
+        (await this.pool.fetch({ url, kind: "playlist", resource: "manifest", signal, maxBytes }))
+          .data,
+      onOrder: (order) => this.pool.setPreference(order),
+      onUnavailable: (url, why) =>
+        this.warnings.warn(
+          "steering-unavailable",
+          `Content steering manifest ${url} unavailable (${why}); keeping the current order`,
           { url, cause: why },
         ),
     });
@@ -333,6 +350,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.lifetime.abort(destroyedError());
     this.pool.destroy();
     this.index.destroy();
+    this.steering.destroy();
     const peers = this.peers;
     this.peers = undefined;
     peers?.destroy();
@@ -658,6 +676,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (!p) return;
     if (p.type === "multivariant") {
       if (p.integrityManifestUrl) this.index.setSessionManifest(p.integrityManifestUrl);
+      if (p.steering)
+        this.steering.start(p.steering.serverUri, p.steering.pathwayId, p.steering.pathways);
       return;
     }
     this.index.addPlaylist(url, p);

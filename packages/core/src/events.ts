@@ -27,6 +27,8 @@ export const WarningKinds = [
   "ice-servers-unavailable",
   /** The integrity manifest could not be fetched or parsed. */
   "integrity-manifest-unavailable",
+  /** The content steering manifest could not be fetched or was invalid; the last order stays. */
+  "steering-unavailable",
   /** An upload to a peer was refused (limits, download-only). */
   "upload-refused",
   /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */

@@ -114,6 +114,8 @@ export class OriginPool {
   private origins: readonly Origin[];
   private originByUrl: ReadonlyMap<string, Origin>;
   private requestSetup: Config["requestSetup"];
+  /** Content steering's preference (origin → rank, 0 best); undefined without steering. */
+  private preference: ReadonlyMap<string, number> | undefined;
   private readonly health = new Map<string, OriginHealth>();
   private readonly sizes = new Map<string, number>();
   private readonly avgSegmentSize: Ewma;
@@ -182,6 +184,15 @@ export class OriginPool {
       .map((t) => this.healthOf(t.origin).expectedMs(bytes))
       .filter((v): v is number => v !== undefined);
     return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
+  /**
+   * Content steering's order (origin base URLs, most preferred first): it ranks origins ahead
+   * of the speed estimate; health, per-request failover and hedging still apply, and origins
+   * it does not list come last. `undefined` drops it.
+   */
+  setPreference(order: readonly string[] | undefined): void {
+    this.preference = order && new Map(order.map((o, i) => [o, i]));
   }
 
   /** Size of a resource learned from an earlier response, when known. */
@@ -506,6 +517,7 @@ export class OriginPool {
         stateRank[h.state],
         t.origin === preferred ? 0 : 1,
         ctx.req.avoid?.has(t.origin) ? 1 : 0,
+        this.preference ? (this.preference.get(t.origin) ?? this.preference.size) : 0,
         h.expectedMs(bytes) ?? unknownMs,
         i,
       ];
