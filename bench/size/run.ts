@@ -163,6 +163,11 @@ function measureChunks(name: string, what: string, chunks: readonly Chunk[]): Me
   };
 }
 
+/** Gzip bytes of the entry chunk (what every page loads), or of the whole artifact when it is one file. */
+function entryGzip(m: Measured): number {
+  return m.files?.find((f) => f.entry)?.gzipBytes ?? m.gzipBytes;
+}
+
 /** A source map object as the minifier wants it (only the fields it reads, validated). */
 function parseFullMap(m: Record<string, unknown>): {
   version: number;
@@ -339,7 +344,12 @@ async function main(): Promise<void> {
       bytes: opts.budgetBytes,
       artifact: ours?.name ?? null,
       gzipBytes: ours?.gzipBytes ?? null,
-      met: ours ? ours.gzipBytes <= opts.budgetBytes : null,
+      /**
+       * What every page loads: the entry chunk. Lazy chunks (the pure-JS SHA-256, fetched only
+       * on a page without WebCrypto) are in `gzipBytes`, not in the budget.
+       */
+      entryGzipBytes: ours ? entryGzip(ours) : null,
+      met: ours ? entryGzip(ours) <= opts.budgetBytes : null,
       /** Opting into `@hivecast/core/simple-peer` instead of the built-in WebRTC transport. */
       withSimplePeerGzipBytes: by("hivecast-esm-simple-peer")?.gzipBytes ?? null,
     },
@@ -367,7 +377,7 @@ async function main(): Promise<void> {
   }
   if (ours)
     console.log(
-      `\nBudget ${kib(opts.budgetBytes)} KiB min+gzip (${ours.name}): ${kib(ours.gzipBytes)} KiB → ${ours.gzipBytes <= opts.budgetBytes ? "within" : "OVER"}` +
+      `\nBudget ${kib(opts.budgetBytes)} KiB min+gzip (${ours.name}, entry chunk): ${kib(entryGzip(ours))} KiB → ${entryGzip(ours) <= opts.budgetBytes ? "within" : "OVER"} (${kib(ours.gzipBytes)} KiB with lazy chunks)` +
         (theirs
           ? `; ${((ours.gzipBytes / theirs.gzipBytes) * 100).toFixed(0)} % of ${theirs.name}`
           : ""),

@@ -1,4 +1,6 @@
 import { HivecastError } from "./errors.js";
+import type { PeerTransport } from "./p2p/peer-transport.js";
+import type { ByteRange } from "./types.js";
 
 /** Integrity policy: see {@link Config.integrity}. */
 export type IntegrityPolicy = "required" | "optional" | "off";
@@ -84,15 +86,91 @@ export interface P2PConfig {
   liveHttpFetchShare: number;
   /** VOD: segments ahead of the playhead prefetched from peers. @default 5 */
   vodPrefetchSegments: number;
+  /**
+   * Peer connections: `"rtc"` is the built-in transport on the browser's `RTCPeerConnection`;
+   * a function builds another one (e.g. `simplePeerTransport()` from `@hivecast/core/simple-peer`).
+   * @default "rtc"
+   */
+  transport: "rtc" | PeerTransportFactory;
 }
+
+/** Builds the peer transport the P2P layer uses (see {@link P2PConfig.transport}). */
+export type PeerTransportFactory = (opts: {
+  /** The config's `p2p.iceGatherTimeoutMs`. */
+  iceGatherTimeoutMs: number;
+}) => PeerTransport;
+
+/**
+ * What an origin does with the query string of a URL that came from another origin (say the
+ * token CDN A put in the URL hls.js asked for). `"drop"`: the query is removed (HLS delivery
+ * directives, `_HLS_*`, are always kept) — sign the URL in {@link Config.requestSetup}.
+ * `"keep"`: the query is copied (all origins accept the same query). A URL's own origin always
+ * keeps its query.
+ */
+export type OriginQuery = "keep" | "drop";
+
+/** One origin as the user may write it: a base URL, or a base URL with per-origin options. */
+export interface OriginOptions {
+  /** Base URL, e.g. `https://cdn-a.example/live/`. */
+  url: string;
+  /** See {@link OriginQuery}. @default "drop" */
+  query?: OriginQuery;
+  /** Headers sent with every request to this origin. @default {} */
+  headers?: Record<string, string>;
+  /** `credentials` of every request to this origin (cookies on a cross-site CDN). @default undefined (fetch's "same-origin") */
+  credentials?: RequestCredentials;
+  /** Relative share of load when origins are equally good (>0). @default 1 */
+  weight?: number;
+}
+
+/** An origin after validation: every option filled in. */
+export interface Origin {
+  url: string;
+  query: OriginQuery;
+  headers: Readonly<Record<string, string>>;
+  credentials: RequestCredentials | undefined;
+  weight: number;
+}
+
+/** What a request is for, as {@link RequestContext.kind}. */
+export type RequestKind = "playlist" | "init" | "segment" | "manifest";
+
+/** Facts about one HTTP request, for {@link Config.requestSetup}. */
+export interface RequestContext {
+  /** The URL about to be requested: the resource on the chosen origin (query handled per {@link OriginQuery}). */
+  url: string;
+  /** The URL the player asked for (on whichever origin it came from). */
+  resourceUrl: string;
+  /** Base URL of the chosen origin (as configured), or the URL's own `scheme://host` when not under one. */
+  origin: string;
+  kind: RequestKind;
+  /** Byte range of this request (a split range, an EXT-X-BYTERANGE…), end exclusive. */
+  range: ByteRange | undefined;
+  /** 0 for the first attempt at this resource, then 1, 2… across retries, hedges and origins. */
+  attempt: number;
+  /** True when this origin just answered 401/403 to the URL the hook returned: sign it afresh. */
+  refresh: boolean;
+}
+
+/** What {@link Config.requestSetup} may change. Headers are merged over the origin's `headers`. */
+export interface RequestSetupResult {
+  url?: string;
+  init?: Pick<RequestInit, "headers" | "credentials" | "mode" | "referrerPolicy" | "cache">;
+}
+
+/** See {@link Config.requestSetup}. */
+export type RequestSetup = (
+  ctx: RequestContext,
+) => RequestSetupResult | undefined | void | Promise<RequestSetupResult | undefined | void>;
 
 /** Everything Hivecast can be configured with. Users pass `Partial<Config>` (nested slices may be partial too). */
 export interface Config {
   /**
-   * Base URLs of origins serving the same paths (e.g. `https://cdn-a.example/live/`). A request
-   * under one of them may be served by any of them. @default []
+   * Origins serving the same paths: base URLs (e.g. `https://cdn-a.example/live/`) or
+   * {@link OriginOptions} objects. A request under one of them may be served by any of them.
+   * Read back normalised: every entry an {@link Origin}. @default []
    */
-  origins: string[];
+  origins: Origin[];
   /**
    * `required`: only verified bytes are played and shared; segments without a hash play from HTTP
    * only (never from peers). `optional`: verify when a hash is known. `off`: no verification.
@@ -107,10 +185,29 @@ export interface Config {
   storeMaxBytes: number;
   http: HttpConfig;
   p2p: P2PConfig;
+  /**
+   * Called before every HTTP request (playlists, segments, ranges, manifests, probes; sync or
+   * async) with the chosen origin: return a new `url` and/or `init` (headers…) to sign the URL
+   * for that CDN or add a token. When that origin answers 401 or 403 it is called once more
+   * with `refresh: true` before the origin is held responsible. A hook that throws fails that
+   * attempt (the next origin is tried). @default undefined
+   */
+  requestSetup: RequestSetup | undefined;
+  /** The `fetch` used for every HTTP request. @default globalThis.fetch */
+  fetch: typeof fetch | undefined;
+  /**
+   * Content steering: pathway id → origin base URL (one of `origins`). Pathways not listed are
+   * matched to the origin with the host of the pathway's URI. @default {}
+   */
+  pathways: Record<string, string>;
 }
 
+/** One entry of the user's `origins`. */
+export type OriginInput = string | OriginOptions;
+
 /** Partial user config: top level and each slice may omit fields. */
-export type UserConfig = Partial<Omit<Config, "http" | "p2p">> & {
+export type UserConfig = Partial<Omit<Config, "http" | "p2p" | "origins">> & {
+  origins?: readonly OriginInput[];
   http?: Partial<HttpConfig>;
   p2p?: Partial<P2PConfig>;
 };
@@ -172,7 +269,11 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     }),
     liveHttpFetchShare: 0.15,
     vodPrefetchSegments: 5,
+    transport: "rtc",
   }),
+  requestSetup: undefined,
+  fetch: undefined,
+  pathways: Object.freeze({}),
 }) as Readonly<Config>;
 
 function fail(field: string, why: string): never {
@@ -196,7 +297,7 @@ function checkRetry(field: string, r: RetryConfig): void {
     fail(`${field}.backoff`, `expected "exponential" or "linear"`);
 }
 
-function checkUrl(field: string, v: unknown, protocols: readonly string[]): void {
+function checkUrl(field: string, v: unknown, protocols: readonly string[]): asserts v is string {
   if (typeof v !== "string") fail(field, "expected a URL string");
   let u: URL;
   try {
@@ -208,16 +309,77 @@ function checkUrl(field: string, v: unknown, protocols: readonly string[]): void
     fail(field, `protocol must be one of ${protocols.join(", ")}`);
 }
 
+const ORIGIN_KEYS = new Set(["url", "query", "headers", "credentials", "weight"]);
+
+/** Validates one user origin entry into an {@link Origin}. */
+function normaliseOrigin(field: string, v: unknown): Origin {
+  if (typeof v === "string") {
+    checkUrl(field, v, ["http:", "https:"]);
+    return Object.freeze({
+      url: v,
+      query: "drop",
+      headers: Object.freeze({}),
+      credentials: undefined,
+      weight: 1,
+    });
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    fail(field, "expected a base URL or { url, query?, headers?, credentials?, weight? }");
+  for (const k of Object.keys(v)) if (!ORIGIN_KEYS.has(k)) fail(`${field}.${k}`, "unknown option");
+  const url: unknown = Reflect.get(v, "url");
+  checkUrl(`${field}.url`, url, ["http:", "https:"]);
+  const query: unknown = Reflect.get(v, "query") ?? "drop";
+  if (query !== "keep" && query !== "drop") fail(`${field}.query`, `expected "keep" or "drop"`);
+  const rawHeaders: unknown = Reflect.get(v, "headers") ?? {};
+  if (typeof rawHeaders !== "object" || rawHeaders === null || Array.isArray(rawHeaders))
+    fail(`${field}.headers`, "expected an object of header names to string values");
+  const headers: Record<string, string> = {};
+  for (const [k, hv] of Object.entries(rawHeaders)) {
+    if (typeof hv !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k))
+      fail(`${field}.headers`, `bad header ${JSON.stringify(k)}`);
+    headers[k] = hv;
+  }
+  const credentials: unknown = Reflect.get(v, "credentials");
+  if (
+    credentials !== undefined &&
+    credentials !== "omit" &&
+    credentials !== "same-origin" &&
+    credentials !== "include"
+  )
+    fail(`${field}.credentials`, `expected "omit", "same-origin" or "include"`);
+  const weight: unknown = Reflect.get(v, "weight") ?? 1;
+  if (typeof weight !== "number" || !(weight > 0) || !Number.isFinite(weight))
+    fail(`${field}.weight`, "expected a number > 0");
+  return Object.freeze({
+    url,
+    query,
+    headers: Object.freeze(headers),
+    credentials,
+    weight,
+  });
+}
+
 /** Merges a user's partial config over {@link DEFAULT_CONFIG} and validates the result once. */
 export function resolveConfig(user: UserConfig = {}): Config {
+  const rawOrigins: unknown = user.origins ?? DEFAULT_CONFIG.origins;
+  if (!Array.isArray(rawOrigins)) fail("origins", "expected an array of base URLs");
   const c: Config = {
     ...DEFAULT_CONFIG,
     ...user,
+    origins: rawOrigins.map((o: unknown, i) => normaliseOrigin(`origins[${i}]`, o)),
     http: { ...DEFAULT_CONFIG.http, ...(user.http ?? {}) },
     p2p: { ...DEFAULT_CONFIG.p2p, ...(user.p2p ?? {}) },
   };
-  if (!Array.isArray(c.origins)) fail("origins", "expected an array of base URLs");
-  c.origins.forEach((o, i) => checkUrl(`origins[${i}]`, o, ["http:", "https:"]));
+  if (new Set(c.origins.map((o) => o.url)).size !== c.origins.length)
+    fail("origins", "the same base URL twice");
+  if (c.requestSetup !== undefined && typeof c.requestSetup !== "function")
+    fail("requestSetup", "expected a function");
+  if (c.fetch !== undefined && typeof c.fetch !== "function") fail("fetch", "expected a function");
+  if (typeof c.pathways !== "object" || c.pathways === null || Array.isArray(c.pathways))
+    fail("pathways", "expected an object of pathway id to origin base URL");
+  for (const [id, o] of Object.entries(c.pathways))
+    if (!c.origins.some((x) => x.url === o))
+      fail(`pathways.${id}`, `expected one of the configured origins, got ${String(o)}`);
   if (!["required", "optional", "off"].includes(c.integrity))
     fail("integrity", `expected "required", "optional" or "off"`);
   if (c.integrityManifestUrl !== undefined && typeof c.integrityManifestUrl !== "string")
@@ -257,5 +419,7 @@ export function resolveConfig(user: UserConfig = {}): Config {
   checkRetry("p2p.trackerRetry", p.trackerRetry);
   checkNumber("p2p.liveHttpFetchShare", p.liveHttpFetchShare, 0, 1);
   checkNumber("p2p.vodPrefetchSegments", p.vodPrefetchSegments, 0, 100);
+  if (p.transport !== "rtc" && typeof p.transport !== "function")
+    fail("p2p.transport", `expected "rtc" or a function returning a PeerTransport`);
   return c;
 }

@@ -1,6 +1,7 @@
 import { abortedError, childController, destroyedError, throwIfAborted } from "./abort.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, resolveConfig, type UserConfig } from "./config.js";
+import { ContentSteering } from "./content-steering.js";
 import { HivecastError, isHivecastError } from "./errors.js";
 import { type HivecastEvents, TypedEmitter } from "./events.js";
 import { WarningLimiter } from "./warning-limiter.js";
@@ -18,7 +19,7 @@ import type {
 } from "./p2p/contract.js";
 import { parsePlaylist } from "./playlist-parser.js";
 import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
-import { isSha256Hex, sha256Hex } from "./sha256.js";
+import { hasWebCrypto, isSha256Hex, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
 import type {
   ByteRange,
@@ -79,6 +80,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly pool: OriginPool;
   private readonly index: IntegrityIndex;
   private readonly store: SegmentStore;
+  private readonly steering: ContentSteering;
   private peers: PeerSegmentSource | undefined;
   private readonly lifetime = new AbortController();
   private isDestroyed = false;
@@ -90,6 +92,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly warned = new Set<string>();
   /** Rate-limits `warning` events per kind. */
   private readonly warnings: WarningLimiter;
+  /** The insecure-context warning was given. */
+  private insecureWarned = false;
   private readonly counters: Mutable<
     Omit<HivecastStats, "offload" | "byOrigin" | "peers" | "hedges" | "retries">
   > = {
@@ -105,14 +109,16 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   constructor(config: UserConfig = {}, deps: Partial<EngineDeps> = {}) {
     super();
     this.cfg = freezeConfig(resolveConfig(config));
+    const userFetch = this.cfg.fetch;
     this.deps = {
-      fetch: deps.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      fetch: deps.fetch ?? userFetch ?? ((input, init) => globalThis.fetch(input, init)),
       clock: deps.clock ?? systemClock,
       random: deps.random ?? Math.random,
-      sha256: deps.sha256 ?? sha256Hex,
-      // The real P2P layer unless a test or simulator injects its own (or `undefined` for none).
+      sha256: deps.sha256 ?? ((data) => this.defaultSha256(data)),
+      // The real P2P layer (on the config's `p2p.transport`) unless a test or simulator injects
+      // its own (or `undefined` for none).
       peerSourceFactory:
-        "peerSourceFactory" in deps ? deps.peerSourceFactory : createPeerSegmentSource,
+        "peerSourceFactory" in deps ? deps.peerSourceFactory : defaultPeerSourceFactory,
     };
     const { clock, random } = this.deps;
     this.warnings = new WarningLimiter(
@@ -133,10 +139,32 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       retry: this.cfg.http.playlistRetry,
       idOf: (url, range) => this.idOf(url, range),
       fetchManifest: async (url, maxBytes, signal) =>
-        (await this.pool.fetch({ url, kind: "playlist", signal, maxBytes })).data,
+        (await this.pool.fetch({ url, kind: "playlist", resource: "manifest", signal, maxBytes }))
+          .data,
       clock,
       random,
       onError: (e) => this.fire("error", e),
+      onUnavailable: (url, why) =>
+        this.warnings.warn(
+          "integrity-manifest-unavailable",
+          `Integrity manifest ${url} unavailable (${why}): its segments play from HTTP only`,
+          { url, cause: why },
+        ),
+    });
+    this.steering = new ContentSteering({
+      clock,
+      origins: () => this.cfg.origins,
+      pathways: () => this.cfg.pathways,
+      fetch: async (url, maxBytes, signal) =>
+        (await this.pool.fetch({ url, kind: "playlist", resource: "manifest", signal, maxBytes }))
+          .data,
+      onOrder: (order) => this.pool.setPreference(order),
+      onUnavailable: (url, why) =>
+        this.warnings.warn(
+          "steering-unavailable",
+          `Content steering manifest ${url} unavailable (${why}); keeping the current order`,
+          { url, cause: why },
+        ),
     });
     this.store = new SegmentStore(this.cfg.storeMaxBytes, (entry) => this.peers?.forget(entry.key));
     if (this.cfg.p2p.enabled) this.setP2PEnabled(true);
@@ -199,10 +227,17 @@ export class Engine extends TypedEmitter<HivecastEvents> {
    */
   async loadSegment(req: SegmentRequest, opts: LoadOptions = {}): Promise<SegmentResult> {
     const scope = this.openScope(opts.signal);
+    const what = segmentOf(req);
+    const start = this.deps.clock.now();
+    this.fire("segmentStart", what);
     try {
       return await this.serveSegment(req, scope.signal, opts);
     } catch (e) {
-      throw this.failure(e, opts.signal, true);
+      const err = this.failure(e, opts.signal, true);
+      if (err.code === "ABORTED")
+        this.fire("segmentAborted", { ...what, ms: this.deps.clock.now() - start });
+      else if (err.code !== "DESTROYED") this.fire("segmentError", { ...what, error: err });
+      throw err;
     } finally {
       scope.release();
     }
@@ -242,6 +277,51 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     for (const info of this.playlists.values()) this.peers.updatePlaylist(info);
   }
 
+  /**
+   * Changes the configuration while playing: `origins`, `requestSetup`, `pathways` and the `p2p`
+   * slice (limits, upload cap, download-only, trackers, `enabled`…). Validated like the
+   * constructor: an invalid change throws `CONFIG_INVALID` naming the field and the config in
+   * effect stays as it was. `http`, `integrity*`, `storeMaxBytes` and `fetch` are fixed at
+   * construction (changing them throws `CONFIG_INVALID`). A `p2p` change restarts the P2P layer
+   * (peers reconnect); an origins change applies to requests started afterwards.
+   */
+  updateConfig(partial: UserConfig): void {
+    if (this.isDestroyed) return;
+    if (typeof partial !== "object" || partial === null)
+      throw new HivecastError(
+        "CONFIG_INVALID",
+        'Invalid config "updateConfig": expected an object',
+        {
+          fatal: true,
+          details: { field: "updateConfig" },
+        },
+      );
+    for (const key of Object.keys(partial))
+      if (!RUNTIME_KEYS.has(key))
+        throw new HivecastError(
+          "CONFIG_INVALID",
+          `Invalid config "${key}": fixed at construction, cannot be changed with updateConfig`,
+          { fatal: true, details: { field: key } },
+        );
+    const prev = this.cfg;
+    const next = freezeConfig(
+      resolveConfig({
+        ...prev,
+        ...partial,
+        http: prev.http,
+        p2p: { ...prev.p2p, ...(partial.p2p ?? {}) },
+      }),
+    );
+    this.cfg = next;
+    this.pool.reconfigure(next);
+    if (partial.p2p !== undefined) {
+      const peers = this.peers;
+      this.peers = undefined;
+      peers?.destroy();
+      this.setP2PEnabled(next.p2p.enabled);
+    }
+  }
+
   /** A fresh cumulative snapshot. */
   get stats(): HivecastStats {
     const c = this.counters;
@@ -270,6 +350,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.lifetime.abort(destroyedError());
     this.pool.destroy();
     this.index.destroy();
+    this.steering.destroy();
     const peers = this.peers;
     this.peers = undefined;
     peers?.destroy();
@@ -398,6 +479,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       rest = await this.pool.fetch({
         url: req.url,
         kind: "segment",
+        resource: req.kind,
         range: { start: base + have, end: base + part.size },
         signal,
         split: false,
@@ -479,6 +561,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       const res = await this.pool.fetch({
         url: req.url,
         kind: "segment",
+        resource: req.kind,
         range: req.byteRange,
         signal,
         onProgress: t.onProgress,
@@ -550,13 +633,16 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.counters.bytes.p2p += fromPeer;
     this.counters.bytes[r.source] += r.data.length - fromPeer;
     this.counters.segments[r.source]++;
+    const p2pBytes = r.source === "p2p" ? r.data.length : fromPeer;
     this.fire("segmentLoaded", {
-      url: req.url,
       source: r.source,
       origin: r.origin,
       peerId: r.peerId,
       bytes: r.data.length,
       ms: r.timing.end - r.timing.start,
+      ...segmentOf(req),
+      httpBytes: r.source === "http" ? r.data.length - fromPeer : 0,
+      p2pBytes,
     });
     return { ...r, data: r.data.slice() };
   }
@@ -590,6 +676,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (!p) return;
     if (p.type === "multivariant") {
       if (p.integrityManifestUrl) this.index.setSessionManifest(p.integrityManifestUrl);
+      if (p.steering)
+        this.steering.start(p.steering.serverUri, p.steering.pathwayId, p.steering.pathways);
       return;
     }
     this.index.addPlaylist(url, p);
@@ -685,8 +773,22 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         this.counters.uploadedBytes += bytes;
         const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
         peer.uploadedBytes += bytes;
+        this.fire("bytesUploaded", { peerId, bytes });
       },
     };
+  }
+
+  /** WebCrypto's SHA-256, or (insecure page) the pure-JS one, said once with a warning. */
+  private defaultSha256(data: Uint8Array): Promise<string> {
+    if (!this.insecureWarned && !hasWebCrypto()) {
+      this.insecureWarned = true;
+      this.warnings.warn(
+        "insecure-context",
+        "No WebCrypto: the page is not a secure context (HTTPS or localhost); verifying segments with a pure-JS SHA-256 (slower)",
+        { secureContext: false },
+      );
+    }
+    return sha256Hex(data);
   }
 
   /** Emits unless destroyed: after destroy() no event ever fires. */
@@ -698,6 +800,31 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (event === "error") this.counters.errors++;
     this.emit(event, ...args);
   }
+}
+
+/** Top-level config fields {@link Engine.updateConfig} may change. */
+const RUNTIME_KEYS = new Set(["origins", "requestSetup", "pathways", "p2p"]);
+
+/** The built-in P2P layer, on the transport the config names (`p2p.transport`). */
+const defaultPeerSourceFactory: PeerSegmentSourceFactory = (deps) => {
+  const t = deps.config.p2p.transport;
+  return createPeerSegmentSource(
+    typeof t === "function"
+      ? { ...deps, transport: t({ iceGatherTimeoutMs: deps.config.p2p.iceGatherTimeoutMs }) }
+      : deps,
+  );
+};
+
+/** What segment events say about a request. */
+function segmentOf(req: SegmentRequest): {
+  url: string;
+  kind: "init" | "media";
+  range?: ByteRange;
+} {
+  const kind = req.kind === "init" ? "init" : "media";
+  return req.byteRange
+    ? { url: req.url, kind, range: { ...req.byteRange } }
+    : { url: req.url, kind };
 }
 
 /** Whether `data` begins with `prefix`. */

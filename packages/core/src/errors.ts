@@ -11,15 +11,17 @@ export const ErrorCodes = [
   "HTTP_TIMEOUT",
   "HTTP_TRUNCATED",
   "ALL_ORIGINS_FAILED",
+  /** The config's `requestSetup` threw or returned something unusable (that attempt failed). */
+  "REQUEST_SETUP",
   // integrity
   "INTEGRITY_MISMATCH",
   "INTEGRITY_UNAVAILABLE",
   "INTEGRITY_MANIFEST_INVALID",
+  /** No WebCrypto (page not a secure context) and the pure-JS SHA-256 could not be loaded. */
+  "INSECURE_CONTEXT",
   // peers / tracker
+  // (peer timeouts, peers gone and tracker protocol errors are recoverable: `warning` event kinds)
   "PEER_PROTOCOL",
-  "PEER_TIMEOUT",
-  "PEER_GONE",
-  "TRACKER_PROTOCOL",
   "TRACKER_UNAVAILABLE",
   // lifecycle
   "ABORTED",

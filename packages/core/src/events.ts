@@ -1,5 +1,5 @@
 import type { HivecastError } from "./errors.js";
-import type { OriginState, SegmentSource } from "./types.js";
+import type { ByteRange, OriginState, SegmentSource } from "./types.js";
 
 /**
  * Every kind of recoverable problem Hivecast reports with the `warning` event. Playback goes
@@ -27,10 +27,17 @@ export const WarningKinds = [
   "ice-servers-unavailable",
   /** The integrity manifest could not be fetched or parsed. */
   "integrity-manifest-unavailable",
+  /** The content steering manifest could not be fetched or was invalid; the last order stays. */
+  "steering-unavailable",
   /** An upload to a peer was refused (limits, download-only). */
   "upload-refused",
   /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */
   "p2p-internal",
+  /**
+   * The page is not a secure context (plain `http://`, not localhost): WebCrypto is missing,
+   * so segments are verified with a pure-JS SHA-256 (loaded on demand, about 5× slower).
+   */
+  "insecure-context",
 ] as const;
 
 /** One of {@link WarningKinds}. */
@@ -52,12 +59,40 @@ export interface HivecastEvents {
   /** Verified bytes were handed to the player. */
   segmentLoaded: (e: {
     url: string;
+    /** Where the bytes came from; `"http"` also when a peer's partial transfer was completed over HTTP (see `p2pBytes`). */
     source: SegmentSource;
     origin?: string;
     peerId?: string;
     bytes: number;
     ms: number;
+    /** Initialization segment or media segment. */
+    kind: "init" | "media";
+    /** The byte range of `url`, when one was asked for. */
+    range?: ByteRange;
+    /** Bytes of `bytes` that came over HTTP (0 from peers or the cache). */
+    httpBytes: number;
+    /** Bytes of `bytes` that came from a peer (all of them for `source: "p2p"`, the first part of a completed partial). */
+    p2pBytes: number;
   }) => void;
+  /** The player asked for a segment (before the store, peers or origins are tried). */
+  segmentStart: (e: { url: string; kind: "init" | "media"; range?: ByteRange }) => void;
+  /** The player aborted a segment load (seek, level switch, destroy of hls.js…). */
+  segmentAborted: (e: {
+    url: string;
+    kind: "init" | "media";
+    range?: ByteRange;
+    /** Time from the request until the abort. */
+    ms: number;
+  }) => void;
+  /** A segment could not be served (every source failed); `error` follows with the same error. */
+  segmentError: (e: {
+    url: string;
+    kind: "init" | "media";
+    range?: ByteRange;
+    error: HivecastError;
+  }) => void;
+  /** Bytes of a verified segment were sent to a peer. */
+  bytesUploaded: (e: { peerId: string; bytes: number }) => void;
   /** A data channel to a peer opened and its handshake succeeded. */
   peerConnected: (e: { peerId: string }) => void;
   /** A peer went away. */

@@ -25,7 +25,15 @@ export interface AttemptRequest {
   capFor?: (info: ResponseInfo) => number | undefined;
   /** Bytes received (delta), for progress. */
   onBytes?: (n: number) => void;
+  /** Headers, credentials… of the request (an origin's options, `requestSetup`'s result). */
+  init?: RequestInitExtras;
 }
+
+/** The parts of a `RequestInit` a caller may set; signal, method and body stay the attempt's own. */
+export type RequestInitExtras = Pick<
+  RequestInit,
+  "headers" | "credentials" | "mode" | "referrerPolicy" | "cache"
+>;
 
 /** A completed request. `data` has exactly the promised length (range, Content-Length or cap). */
 export interface AttemptResult {
@@ -165,11 +173,11 @@ export async function httpAttempt(
   let firstByteTimer = timeoutAfter(req.firstByteTimeoutMs, "first-byte");
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   try {
-    const headers: Record<string, string> = {};
-    if (req.range) headers["Range"] = `bytes=${req.range.start}-${req.range.end - 1}`;
+    const headers = new Headers(req.init?.headers);
+    if (req.range) headers.set("Range", `bytes=${req.range.start}-${req.range.end - 1}`);
     let res: Response;
     try {
-      res = await fetchFn(req.url, { signal: controller.signal, headers });
+      res = await fetchFn(req.url, { ...req.init, signal: controller.signal, headers });
     } catch (e) {
       throw controller.signal.aborted
         ? controller.signal.reason

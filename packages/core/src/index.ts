@@ -13,6 +13,15 @@ export type {
   P2PConfig,
   RetryConfig,
   IntegrityPolicy,
+  Origin,
+  OriginInput,
+  OriginOptions,
+  OriginQuery,
+  PeerTransportFactory,
+  RequestContext,
+  RequestKind,
+  RequestSetup,
+  RequestSetupResult,
 } from "./config.js";
 export { HivecastError, isHivecastError, ErrorCodes } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

@@ -31,6 +31,11 @@ export interface IntegrityIndexDeps {
   random: () => number;
   /** A manifest was malformed (reported, then treated as absent). */
   onError: (e: HivecastError) => void;
+  /**
+   * A manifest that was expected (configured, named by the playlist, or one that failed for
+   * another reason than not existing) could not be fetched or parsed.
+   */
+  onUnavailable?: (url: string, why: string) => void;
 }
 
 /** Where one manifest stands. */
@@ -223,6 +228,8 @@ export class IntegrityIndex {
         // A missing manifest is a state, not an error; earlier good entries stay trusted.
         m.status = status === 404 || status === 410 || status === 403 ? "absent" : "failed";
         if (isHivecastError(e) && e.code === "INTEGRITY_MANIFEST_INVALID") this.deps.onError(e);
+        if (!m.implicit || m.status === "failed")
+          this.deps.onUnavailable?.(m.url, isHivecastError(e) ? e.code : String(e));
       } finally {
         m.pending = undefined;
       }

@@ -1,12 +1,18 @@
 import { childController } from "./abort.js";
 import { backoffDelay } from "./backoff.js";
 import { type Clock, sleep } from "./clock.js";
-import type { Config } from "./config.js";
+import type { Config, Origin, RequestKind } from "./config.js";
 import { HivecastError, isHivecastError } from "./errors.js";
-import { type AttemptResult, httpAttempt, type ResponseInfo } from "./http-attempt.js";
+import {
+  type AttemptRequest,
+  type AttemptResult,
+  httpAttempt,
+  type ResponseInfo,
+} from "./http-attempt.js";
 import { Ewma, OriginHealth } from "./origin-health.js";
 import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
 import { planRanges, type PlannedRange } from "./range-plan.js";
+import { prepareRequest } from "./request-setup.js";
 import type { ByteRange, OriginState, OriginStats } from "./types.js";
 
 /** One resource wanted from the pool. */
@@ -14,6 +20,8 @@ export interface PoolRequest {
   url: string;
   /** Picks the retry policy; only segments are split into ranges. */
   kind: "segment" | "playlist";
+  /** What the resource is, for `requestSetup`. @default `kind` */
+  resource?: RequestKind;
   range?: ByteRange;
   signal: AbortSignal;
   onProgress?: (loaded: number, total: number | undefined) => void;
@@ -87,6 +95,8 @@ interface RequestCtx {
   signal: AbortSignal;
   loaded: number;
   total: number | undefined;
+  /** Attempts started so far (for `requestSetup`'s `attempt`). */
+  attempts: number;
 }
 
 /**
@@ -101,7 +111,11 @@ export class OriginPool {
   /** Retries after a failed attempt (for stats). */
   retries = 0;
   private readonly cfg: Config["http"];
-  private readonly origins: readonly string[];
+  private origins: readonly Origin[];
+  private originByUrl: ReadonlyMap<string, Origin>;
+  private requestSetup: Config["requestSetup"];
+  /** Content steering's preference (origin → rank, 0 best); undefined without steering. */
+  private preference: ReadonlyMap<string, number> | undefined;
   private readonly health = new Map<string, OriginHealth>();
   private readonly sizes = new Map<string, number>();
   private readonly avgSegmentSize: Ewma;
@@ -113,8 +127,21 @@ export class OriginPool {
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
     this.origins = deps.config.origins;
+    this.originByUrl = new Map(this.origins.map((o) => [o.url, o]));
+    this.requestSetup = deps.config.requestSetup;
     this.avgSegmentSize = new Ewma(this.cfg.ewmaAlpha);
-    for (const o of this.origins) this.healthOf(o);
+    for (const o of this.origins) this.healthOf(o.url);
+  }
+
+  /**
+   * Runtime change of the origin list and `requestSetup` (`updateConfig`): requests started
+   * from now on use them; an origin that stays keeps its health and estimates.
+   */
+  reconfigure(config: Pick<Config, "origins" | "requestSetup">): void {
+    this.origins = config.origins;
+    this.originByUrl = new Map(this.origins.map((o) => [o.url, o]));
+    this.requestSetup = config.requestSetup;
+    for (const o of this.origins) this.healthOf(o.url);
   }
 
   /** Fetches `req` with failover, hedging and (for large segments) split ranges. */
@@ -128,6 +155,7 @@ export class OriginPool {
       signal: controller.signal,
       loaded: 0,
       total: req.range ? req.range.end - req.range.start : this.sizes.get(id),
+      attempts: 0,
     };
     try {
       const known =
@@ -156,6 +184,15 @@ export class OriginPool {
       .map((t) => this.healthOf(t.origin).expectedMs(bytes))
       .filter((v): v is number => v !== undefined);
     return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
+  /**
+   * Content steering's order (origin base URLs, most preferred first): it ranks origins ahead
+   * of the speed estimate; health, per-request failover and hedging still apply, and origins
+   * it does not list come last. `undefined` drops it.
+   */
+  setPreference(order: readonly string[] | undefined): void {
+    this.preference = order && new Map(order.map((o, i) => [o, i]));
   }
 
   /** Size of a resource learned from an earlier response, when known. */
@@ -480,6 +517,7 @@ export class OriginPool {
         stateRank[h.state],
         t.origin === preferred ? 0 : 1,
         ctx.req.avoid?.has(t.origin) ? 1 : 0,
+        this.preference ? (this.preference.get(t.origin) ?? this.preference.size) : 0,
         h.expectedMs(bytes) ?? unknownMs,
         i,
       ];
@@ -539,9 +577,25 @@ export class OriginPool {
     const h = this.healthOf(target.origin);
     const capFor = part.capFor;
     const hold = ctx.req.blockingHoldMs;
-    try {
-      const result = await httpAttempt(this.deps.fetch, this.deps.clock, {
-        url: target.url,
+    const attempt = ctx.attempts++;
+    const run = async (refresh: boolean): Promise<AttemptResult> => {
+      const prepared = await prepareRequest(
+        this.originByUrl.get(target.origin),
+        this.requestSetup,
+        {
+          url: target.url,
+          resourceUrl: ctx.req.url,
+          origin: target.origin,
+          kind: ctx.req.resource ?? ctx.req.kind,
+          range: part.range,
+          attempt,
+          refresh,
+        },
+      );
+      if (signal.aborted) throw signal.reason;
+      const request: AttemptRequest = {
+        url: prepared.url,
+        init: prepared.init,
         range: part.range,
         signal,
         firstByteTimeoutMs: hold ?? this.cfg.firstByteTimeoutMs,
@@ -553,15 +607,31 @@ export class OriginPool {
           h.bytes += n;
           this.progress(ctx, n);
         },
-      });
+      };
+      return httpAttempt(this.deps.fetch, this.deps.clock, request);
+    };
+    try {
+      let result: AttemptResult;
+      try {
+        result = await run(false);
+      } catch (e) {
+        // 401/403 with a hook: the token may have expired; one fresh signature before blame.
+        if (signal.aborted || !this.requestSetup || !isAuthRefusal(e)) throw e;
+        result = await run(true);
+      }
       this.noteSuccess(h, result, hold === undefined);
       this.rememberSize(ctx, result);
       if (hold === undefined) for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
       return { ...result, origin: target.origin };
     } catch (e) {
       // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health, nor
-      // does a blocking reload whose hold ran out (the playlist did not move in time).
-      if (!signal.aborted && !(hold !== undefined && isFirstByteTimeout(e)))
+      // does a blocking reload whose hold ran out (the playlist did not move in time), nor a
+      // failing requestSetup hook.
+      if (
+        !signal.aborted &&
+        !(hold !== undefined && isFirstByteTimeout(e)) &&
+        !(isHivecastError(e) && e.code === "REQUEST_SETUP")
+      )
         this.noteFailure(h, isUnreachable(e));
       throw e;
     }
@@ -632,8 +702,18 @@ export class OriginPool {
     const url = this.probeUrls.get(h.origin);
     if (url === undefined) return;
     try {
-      const r = await httpAttempt(this.deps.fetch, this.deps.clock, {
+      const prepared = await prepareRequest(this.originByUrl.get(h.origin), this.requestSetup, {
         url,
+        resourceUrl: url,
+        origin: h.origin,
+        kind: "segment",
+        range: undefined,
+        attempt: 0,
+        refresh: false,
+      });
+      const r = await httpAttempt(this.deps.fetch, this.deps.clock, {
+        url: prepared.url,
+        init: prepared.init,
         signal: this.lifetime.signal,
         firstByteTimeoutMs: this.cfg.firstByteTimeoutMs,
         stallTimeoutMs: this.cfg.stallTimeoutMs,
@@ -654,6 +734,12 @@ export class OriginPool {
     }
     return h;
   }
+}
+
+/** The origin refused the request's credentials (HTTP 401 or 403). */
+function isAuthRefusal(e: unknown): boolean {
+  const status = isHivecastError(e) ? e.details["status"] : undefined;
+  return isHivecastError(e) && e.code === "HTTP_STATUS" && (status === 401 || status === 403);
 }
 
 /** The origin sent nothing within the first-byte deadline. */

@@ -34,6 +34,15 @@ export interface MultivariantPlaylist {
   type: "multivariant";
   /** Absolute URL of the integrity manifest from `EXT-X-SESSION-DATA`, if any. */
   integrityManifestUrl?: string;
+  /** `EXT-X-CONTENT-STEERING`, if any. */
+  steering?: {
+    /** Absolute URL of the steering manifest (SERVER-URI). */
+    serverUri: string;
+    /** PATHWAY-ID to start on, when given. */
+    pathwayId?: string;
+    /** Each pathway's first variant URL (absolute), by PATHWAY-ID (`"."` when absent). */
+    pathways: Map<string, string>;
+  };
 }
 
 /** Parses an HLS attribute list (`A=1,B="x,y"`) into a map; quotes are removed. */
@@ -80,17 +89,35 @@ export function parsePlaylist(
   return parseMedia(lines, baseUrl);
 }
 
+const STEERING_TAG = "#EXT-X-CONTENT-STEERING:";
+const STREAM_INF_TAG = "#EXT-X-STREAM-INF:";
+
 function parseMultivariant(lines: string[], baseUrl: string): MultivariantPlaylist {
+  const out: MultivariantPlaylist = { type: "multivariant" };
+  let pathway: string | undefined;
+  const pathways = new Map<string, string>();
   for (const line of lines) {
-    if (!line.startsWith("#EXT-X-SESSION-DATA:")) continue;
-    const attrs = parseAttributes(line.slice("#EXT-X-SESSION-DATA:".length));
-    const uri = attrs.get("URI");
-    if (attrs.get("DATA-ID") === SESSION_DATA_ID && uri) {
-      const url = resolve(uri, baseUrl);
-      if (url) return { type: "multivariant", integrityManifestUrl: url };
+    if (line.startsWith("#EXT-X-SESSION-DATA:")) {
+      const attrs = parseAttributes(line.slice("#EXT-X-SESSION-DATA:".length));
+      const uri = attrs.get("URI");
+      if (attrs.get("DATA-ID") === SESSION_DATA_ID && uri && !out.integrityManifestUrl) {
+        const url = resolve(uri, baseUrl);
+        if (url) out.integrityManifestUrl = url;
+      }
+    } else if (line.startsWith(STEERING_TAG) && !out.steering) {
+      const attrs = parseAttributes(line.slice(STEERING_TAG.length));
+      const server = resolve(attrs.get("SERVER-URI") ?? "", baseUrl);
+      if (server && /^https?:/.test(server))
+        out.steering = { serverUri: server, pathwayId: attrs.get("PATHWAY-ID"), pathways };
+    } else if (line.startsWith(STREAM_INF_TAG)) {
+      pathway = parseAttributes(line.slice(STREAM_INF_TAG.length)).get("PATHWAY-ID") ?? ".";
+    } else if (pathway !== undefined && line !== "" && !line.startsWith("#")) {
+      const url = resolve(line, baseUrl);
+      if (url && !pathways.has(pathway)) pathways.set(pathway, url);
+      pathway = undefined;
     }
   }
-  return { type: "multivariant" };
+  return out;
 }
 
 function parseMedia(lines: string[], baseUrl: string): MediaPlaylist {

@@ -6,11 +6,12 @@
  * `@thaunknown/simple-peer` and `events` (optional peer dependencies), then:
  *
  * ```ts
- * import { simplePeerSourceFactory } from "@hivecast/core/simple-peer";
- * const hivecast = new Hivecast(config, { peerSourceFactory: simplePeerSourceFactory() });
+ * import { simplePeerTransport } from "@hivecast/core/simple-peer";
+ * const hivecast = new Hivecast({ ...config, p2p: { ...p2p, transport: simplePeerTransport() } });
  * ```
  * @packageDocumentation
  */
+import type { PeerTransportFactory } from "./config.js";
 import type { PeerSegmentSourceFactory } from "./p2p/contract.js";
 import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
 import {
@@ -22,6 +23,18 @@ export { SimplePeerTransport };
 export type { SimplePeerTransportOptions };
 
 /**
+ * simple-peer connections as the config's `p2p.transport`. `iceCompleteTimeoutMs` defaults to
+ * the config's `p2p.iceGatherTimeoutMs`.
+ */
+export function simplePeerTransport(opts: SimplePeerTransportOptions = {}): PeerTransportFactory {
+  return ({ iceGatherTimeoutMs }) =>
+    new SimplePeerTransport({
+      iceCompleteTimeoutMs: opts.iceCompleteTimeoutMs ?? iceGatherTimeoutMs,
+    });
+}
+
+/**
+ * @deprecated Use `p2p: { transport: simplePeerTransport() }` in the config.
  * The P2P layer with simple-peer connections, as `EngineDeps.peerSourceFactory`.
  * `iceCompleteTimeoutMs` defaults to the config's `p2p.iceGatherTimeoutMs`.
  */

@@ -90,6 +90,9 @@ describe("Engine segment flow", () => {
         peerId: undefined,
         bytes: 20_000,
         ms: r.timing.end - r.timing.start,
+        kind: "media",
+        httpBytes: 20_000,
+        p2pBytes: 0,
       },
     ]);
     // The caller gets its own copy: transferring it (as hls.js does) cannot empty the store.

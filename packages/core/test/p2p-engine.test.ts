@@ -195,7 +195,16 @@ describe("an abandoned peer transfer is completed over HTTP", () => {
     expect(r).toMatchObject({ source: "http", peerId: PEER, p2pBytes: 20_000, verified: true });
     expect(http.callsTo("v/seg0.ts").map((c) => c.range)).toEqual([{ start: 20_000, end: 60_000 }]);
     expect(engine.stats.bytes).toMatchObject({ p2p: 20_000, http: 40_000 });
-    expect(loaded).toMatchObject([{ source: "http", peerId: PEER, bytes: 60_000 }]);
+    expect(loaded).toMatchObject([
+      {
+        source: "http",
+        peerId: PEER,
+        bytes: 60_000,
+        kind: "media",
+        httpBytes: 40_000,
+        p2pBytes: 20_000,
+      },
+    ]);
     engine.destroy();
   });
 

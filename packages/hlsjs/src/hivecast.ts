@@ -36,7 +36,10 @@ export class Hivecast {
 
   /**
    * Validates `config` (throws a fatal `HivecastError` with code `CONFIG_INVALID` naming the bad
-   * field) and creates the engine. `deps` replaces parts of the environment (fetch, clock…), for tests.
+   * field) and creates the engine. Production options (`fetch`, `requestSetup`,
+   * `p2p.transport`) belong in `config`.
+   * @param deps Deprecated outside tests: replaces parts of the environment (fetch, clock, P2P
+   * layer) for tests and simulators; `deps.fetch` wins over `config.fetch`.
    */
   constructor(config: UserConfig = {}, deps: Partial<EngineDeps> = {}) {
     this.engine = new Engine(config, deps);
@@ -121,6 +124,16 @@ export class Hivecast {
   /** Removes a listener added with {@link Hivecast.on}. */
   off<K extends keyof HivecastEvents>(event: K, fn: HivecastEvents[K]): this {
     this.engine.off(event, fn);
+    return this;
+  }
+
+  /**
+   * Changes the configuration while playing (origins, `requestSetup`, `pathways`, the `p2p`
+   * slice: limits, upload cap, download-only…), validated like the constructor: an invalid
+   * change throws `CONFIG_INVALID` and the config in effect stays. See `Engine.updateConfig`.
+   */
+  updateConfig(partial: UserConfig): this {
+    this.engine.updateConfig(partial);
     return this;
   }
 

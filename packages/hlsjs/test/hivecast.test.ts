@@ -178,7 +178,7 @@ describe("Hivecast.attach / detach / destroy", () => {
 
   it("exposes config, stats, P2P switch and the engine", () => {
     const hivecast = make({ origins: ["https://a.example/"], integrity: "optional" });
-    expect(hivecast.config.origins).toEqual(["https://a.example/"]);
+    expect(hivecast.config.origins.map((o) => o.url)).toEqual(["https://a.example/"]);
     expect(hivecast.config.integrity).toBe("optional");
     expect(hivecast.config.http).toEqual(DEFAULT_CONFIG.http);
     expect(hivecast.stats.bytes).toEqual({ http: 0, p2p: 0, cache: 0 });
@@ -385,3 +385,47 @@ describe("Hivecast with the real engine and a P2P layer that makes it wait", () 
 
 // Type-level check that the returned config is directly usable with hls.js's loader types.
 export type _LoadersAreHlsLoaders = LoaderCallbacks<FragmentLoaderContext>;
+
+describe("Hivecast production options in the config", () => {
+  it("fetch and requestSetup in the config sign each hls.js fragment request for its origin; updateConfig changes origins at runtime", async () => {
+    const hash = await sha256Hex(SEG);
+    const B_URL = "https://b.example/live/v0/seg_8.m4s";
+    const { fetch, requests } = tableFetch({
+      [`${SEG_URL}?sig=a`]: { status: 200, body: SEG },
+      [`${B_URL}?sig=b`]: { status: 200, body: SEG },
+    });
+    const hivecast = make({
+      origins: ["https://a.example/"],
+      fetch,
+      requestSetup: (ctx) => ({
+        url: `${ctx.url}?sig=${ctx.origin.includes("a.example") ? "a" : "b"}`,
+      }),
+    });
+    const hls = newHlsFor(hivecast);
+    hivecast.attach(hls.asHls());
+    const F = hls.config.fLoader!;
+    const load = async (url = SEG_URL): Promise<string> => {
+      const { calls, callbacks } = recorder<FragmentLoaderContext>();
+      new F(hls.config as HlsConfig).load(
+        fragmentContext(frag({ tagList: [["EXT-X-HIVECAST-SHA256", hash]] }), { url }),
+        loaderConfig(),
+        callbacks,
+      );
+      await until(() => calls.length > 0);
+      return calls[0]!.kind;
+    };
+    expect(await load()).toBe("success");
+    expect(requests).toEqual([`${SEG_URL}?sig=a`]);
+
+    expect(() =>
+      hivecast.updateConfig({ origins: [{ url: "https://b.example/", weight: -1 }] }),
+    ).toThrow(/origins\[0\]\.weight/);
+    expect(hivecast.config.origins.map((o) => o.url)).toEqual(["https://a.example/"]);
+    expect(hivecast.updateConfig({ origins: ["https://b.example/", "https://a.example/"] })).toBe(
+      hivecast,
+    );
+    // seg_8 exists only on B: A's 404 fails over to B, signed for B.
+    expect(await load("https://a.example/live/v0/seg_8.m4s")).toBe("success");
+    expect(requests.at(-1)).toBe(`${B_URL}?sig=b`);
+  });
+});

@@ -47,7 +47,7 @@ describe("playWithHivecast", () => {
     expect(hls.config.fLoader).toBe(p.hivecast?.hlsConfig().fLoader);
     expect(hls.calls).toEqual([`loadSource ${URL_}`, "attachMedia"]);
     expect(p.hivecast?.attached).toBe(hls);
-    expect(p.hivecast?.config.origins).toEqual(["https://a.example/"]);
+    expect(p.hivecast?.config.origins.map((o) => o.url)).toEqual(["https://a.example/"]);
     // the hls.js slice is not passed to the engine's config validation
     expect(p.hivecast?.config).not.toHaveProperty("hls");
     expect(video.src).toBe("");

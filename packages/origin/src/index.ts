@@ -17,3 +17,11 @@ export type { HashReport, HashedMediaPlaylist } from "./hash.js";
 export { HASH_TAG, MANIFEST_NAME } from "./playlist.js";
 export { OriginError } from "./errors.js";
 export type { OriginErrorCode } from "./errors.js";
+export {
+  signUrl,
+  tokenSignature,
+  STEERING_PATH,
+  TOKEN_EXPIRY_PARAM,
+  TOKEN_SIGNATURE_PARAM,
+} from "./access.js";
+export type { SteeringSettings } from "./access.js";

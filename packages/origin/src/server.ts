@@ -10,6 +10,7 @@ import {
 import { isAbsolute, join, relative } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { OriginAccess, type SteeringSettings } from "./access.js";
 import { OriginError } from "./errors.js";
 import { createPrng, DEFAULT_FAULTS, validateFaultPatch, type FaultSettings } from "./faults.js";
 import {
@@ -40,6 +41,13 @@ export interface StartOriginsOptions {
   clock?: () => number;
   /** Initial fault settings per origin index (missing entries: no faults). */
   faults?: Partial<FaultSettings>[];
+  /**
+   * HMAC secret per origin index: that origin serves content only to URLs signed with it
+   * (`signUrl`; 401 without a token, 403 for a wrong or expired one). @default [] (no tokens)
+   */
+  tokenSecrets?: Array<string | undefined>;
+  /** Serve this content steering manifest at `/steering.json` on every origin. @default undefined */
+  steering?: SteeringSettings;
 }
 
 /** A running set of origins serving one directory. */
@@ -54,6 +62,10 @@ export interface OriginCluster {
   getFaults(index: number): FaultSettings;
   /** Stops every origin, dropping open connections. Idempotent. */
   close(): Promise<void>;
+  /** Replaces the steering manifest served at `/steering.json` (`undefined`: 404). */
+  setSteering(s: SteeringSettings | undefined): void;
+  /** Steering manifest requests served so far. */
+  readonly steeringRequests: number;
 }
 
 const MAX_ORIGINS = 64;
@@ -168,6 +180,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
   }
   if ((opts.faults?.length ?? 0) > count) throw badOption("faults", "more entries than origins");
   const initial = (opts.faults ?? []).map((f) => validateFaultPatch(f));
+  const access = new OriginAccess(opts.tokenSecrets, opts.steering, clock);
 
   const metrics = new OriginMetrics(root);
   const live = new LiveCatalog(root, clock, clock(), windowSize);
@@ -572,6 +585,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
       applyFaults(state, initial[i] ?? {});
       states.push(state);
       server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+        if (!state.faults.down && access.intercept(state.index, req, res)) return;
         handle(state, req, res).catch(() => {
           if (!res.headersSent) {
             try {
@@ -618,6 +632,12 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
     async close() {
       if (closed) return;
       await closeAll();
+    },
+    setSteering(st) {
+      access.setSteering(st);
+    },
+    get steeringRequests() {
+      return access.steeringRequests;
     },
   };
 }
