@@ -57,6 +57,13 @@ export interface HivecastEvents {
     peerId?: string;
     bytes: number;
     ms: number;
+    /**
+     * Every origin that contributed bytes and how many (several when the segment was split into
+     * ranges over origins); absent when no byte came over HTTP.
+     */
+    origins?: Array<{ origin: string; bytes: number }>;
+    /** Whether the bytes were checked against a trusted SHA-256. */
+    verified: boolean;
   }) => void;
   /** A data channel to a peer opened and its handshake succeeded. */
   peerConnected: (e: { peerId: string }) => void;

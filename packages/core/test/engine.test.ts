@@ -90,6 +90,8 @@ describe("Engine segment flow", () => {
         peerId: undefined,
         bytes: 20_000,
         ms: r.timing.end - r.timing.start,
+        origins: [{ origin: A, bytes: 20_000 }],
+        verified: true,
       },
     ]);
     // The caller gets its own copy: transferring it (as hls.js does) cannot empty the store.
