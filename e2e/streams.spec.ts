@@ -30,11 +30,8 @@ interface PageState {
   requests: { url: string; range: string | null; status: number }[];
 }
 
-declare global {
-  interface Window {
-    __hc: PageState & { stats(): { integrityFailures: number } };
-  }
-}
+/** window.__hc of e2e/pages/engine.html, as far as this spec reads it. */
+type PageWindow = { __hc: PageState & { stats(): { integrityFailures: number } } };
 
 let dir: string;
 let origins: OriginCluster;
@@ -71,7 +68,7 @@ async function open(page: Page, src: string, hls: Record<string, unknown> = {}):
 
 const state = (page: Page): Promise<PageState & { integrityFailures: number; t: number }> =>
   page.evaluate(() => {
-    const t = window.__hc;
+    const t = (window as unknown as PageWindow).__hc;
     return {
       loaded: t.loaded,
       hivecastErrors: t.hivecastErrors,
