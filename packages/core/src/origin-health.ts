@@ -85,6 +85,7 @@ export class OriginHealth {
   /** The origin's bytes passed their trusted hash: it is no longer suspected of corrupting. */
   recordVerified(): void {
     this.corruptStreak = 0;
+    this.consecutiveFailures = 0;
   }
 
   /**

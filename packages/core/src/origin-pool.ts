@@ -134,6 +134,8 @@ export class OriginPool {
   private readonly lifetime = new AbortController();
   /** Smooth weighted round-robin credit per origin (the `weighted` / `round-robin` policies). */
   private readonly credit = new Map<string, number>();
+  /** When each origin last failed or served bad bytes (keeps it out of the rotation a while). */
+  private readonly lastFailureAt = new Map<string, number>();
 
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
@@ -200,6 +202,7 @@ export class OriginPool {
    */
   penalise(origin: string): void {
     const h = this.healthOf(origin);
+    this.lastFailureAt.set(origin, this.deps.clock.now());
     if (this.lifetime.signal.aborted || !h.recordCorrupt()) return;
     this.deps.onStateChange(h.origin, h.state);
     this.scheduleProbe(h);
@@ -516,18 +519,26 @@ export class OriginPool {
 
   /**
    * The first origin for a fresh part under `http.originPolicy`. `"fastest"` takes the best
-   * ranked; the others choose by smooth weighted round-robin among the origins that rank level
-   * with the best on everything but speed (healthy, not avoided, not failed here, not suspected
-   * of bad bytes), so an unhealthy origin never gets a share. Playlists always take the best.
+   * ranked; the others choose by smooth weighted round-robin among the healthy origins not
+   * avoided and not failed (or caught serving bad bytes) within the last `breakerMaxMs`, so a
+   * failing origin gets no share. Playlists always take the best.
    */
   private spread(ctx: RequestCtx, ranked: OriginTarget[]): OriginTarget | undefined {
     const first = ranked[0];
     const policy = this.cfg.originPolicy;
     if (!first || policy === "fastest" || ctx.req.kind !== "segment" || ranked.length < 2)
       return first;
+    const now = this.deps.clock.now();
     const eligible = (t: OriginTarget): boolean => {
       const h = this.healthOf(t.origin);
-      return h.state === "healthy" && h.corruptStreak === 0 && !ctx.req.avoid?.has(t.origin);
+      const failedAt = this.lastFailureAt.get(t.origin);
+      // Since its last failure or bad bytes, an origin sits out for breakerMaxMs; then it gets
+      // its turn again (and another failure brings its breaker closer to opening).
+      const cooling =
+        (h.consecutiveFailures > 0 || h.corruptStreak > 0) &&
+        failedAt !== undefined &&
+        now - failedAt < this.cfg.breakerMaxMs;
+      return h.state === "healthy" && !cooling && !ctx.req.avoid?.has(t.origin);
     };
     const pool = ranked
       .filter(eligible)
@@ -695,6 +706,7 @@ export class OriginPool {
   }
 
   private noteFailure(h: OriginHealth, unreachable = false): void {
+    this.lastFailureAt.set(h.origin, this.deps.clock.now());
     if (this.lifetime.signal.aborted || !h.recordFailure(unreachable)) return;
     this.deps.onStateChange(h.origin, h.state);
     this.scheduleProbe(h);
