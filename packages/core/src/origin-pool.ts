@@ -136,6 +136,8 @@ export class OriginPool {
   private readonly credit = new Map<string, number>();
   /** When each origin last failed or served bad bytes (keeps it out of the rotation a while). */
   private readonly lastFailureAt = new Map<string, number>();
+  /** When each origin last lost a hedge race (it was slower than the hedge threshold). */
+  private readonly lostHedgeAt = new Map<string, number>();
 
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
@@ -427,6 +429,9 @@ export class OriginPool {
             release();
             running.delete(target.origin);
             if (settled) return;
+            // The primary lost to its hedge: too slow to be given turns for a while.
+            if (target.origin !== primary.origin)
+              this.lostHedgeAt.set(primary.origin, this.deps.clock.now());
             finish();
             resolve(result);
           },
@@ -520,8 +525,10 @@ export class OriginPool {
   /**
    * The first origin for a fresh part under `http.originPolicy`. `"fastest"` takes the best
    * ranked; the others choose by smooth weighted round-robin among the healthy origins not
-   * avoided and not failed (or caught serving bad bytes) within the last `breakerMaxMs`, so a
-   * failing origin gets no share. Playlists always take the best.
+   * avoided, not failed (or caught serving bad bytes, or beaten by its hedge) within the last
+   * `breakerMaxMs`, and not expected to be slower than the hedge threshold (hedgeFactor × the best expected time, at
+   * least minHedgeDelayMs): a failing or much slower origin gets no share. Playlists always
+   * take the best.
    */
   private spread(ctx: RequestCtx, ranked: OriginTarget[]): OriginTarget | undefined {
     const first = ranked[0];
@@ -529,15 +536,26 @@ export class OriginPool {
     if (!first || policy === "fastest" || ctx.req.kind !== "segment" || ranked.length < 2)
       return first;
     const now = this.deps.clock.now();
+    const bytes = this.expectedBytes(ctx);
+    const times = ranked
+      .map((t) => this.healthOf(t.origin).expectedMs(bytes))
+      .filter((v): v is number => v !== undefined);
+    // An origin slower than the hedge threshold would be hedged on every turn: no share.
+    const tooSlow = times.length > 0 ? this.cfg.hedgeFactor * Math.min(...times) : Infinity;
     const eligible = (t: OriginTarget): boolean => {
       const h = this.healthOf(t.origin);
+      const expected = h.expectedMs(bytes);
+      if (expected !== undefined && expected > Math.max(tooSlow, this.cfg.minHedgeDelayMs))
+        return false;
       const failedAt = this.lastFailureAt.get(t.origin);
       // Since its last failure or bad bytes, an origin sits out for breakerMaxMs; then it gets
       // its turn again (and another failure brings its breaker closer to opening).
+      const lostAt = this.lostHedgeAt.get(t.origin);
       const cooling =
-        (h.consecutiveFailures > 0 || h.corruptStreak > 0) &&
-        failedAt !== undefined &&
-        now - failedAt < this.cfg.breakerMaxMs;
+        ((h.consecutiveFailures > 0 || h.corruptStreak > 0) &&
+          failedAt !== undefined &&
+          now - failedAt < this.cfg.breakerMaxMs) ||
+        (lostAt !== undefined && now - lostAt < this.cfg.breakerMaxMs);
       return h.state === "healthy" && !cooling && !ctx.req.avoid?.has(t.origin);
     };
     const pool = ranked

@@ -246,6 +246,27 @@ describe("load spreading over healthy origins", () => {
   });
 });
 
+describe("load spreading and a slow origin", () => {
+  it("an origin slower than the hedge threshold gets no share once it lost a hedge", async () => {
+    vi.useFakeTimers(FAKE_TIMERS);
+    const { net, pool } = makePool({ minHedgeDelayMs: 200, hedgeFactor: 2 });
+    for (let i = 0; i < 30; i++) net.files.set(`s${i}.ts`, bytes(2000, i));
+    net.faults.set(B, () => ({ headerDelayMs: 3000 }));
+    const count: Record<string, number> = {};
+    for (let i = 0; i < 30; i++) {
+      const p = fetchSeg(pool, i);
+      await vi.advanceTimersByTimeAsync(250);
+      const r = await p;
+      count[r.origin] = (count[r.origin] ?? 0) + 1;
+    }
+    expect(count[B]).toBeUndefined();
+    // B was tried (it had no measurement), lost its hedge once, and was left out after that.
+    expect(net.calls.filter((c) => c.origin === B)).toHaveLength(1);
+    expect(pool.hedges).toBe(1);
+    pool.destroy();
+  });
+});
+
 describe("an origin that serves bad bytes loses health", () => {
   it("a corrupting origin ranks last after its first bad response", async () => {
     for (const originPolicy of ["fastest", "weighted"] as const) {
