@@ -3,6 +3,7 @@
  *
  *   npx tsx bench/swarm/run.ts [--quick] [--viewers 8] [--seconds 60] [--reps 3]
  *                              [--arms plain,p2pml-default,p2pml-live,hivecast] [--out file]
+ *                              [--cpu-throttle 4]   (loaded machine: every page's CPU slowed 4×)
  *
  * N Chromium pages, spread over two browser processes, join the same simulated live stream
  * (1 s apart) and each plays for S seconds, once per arm: plain hls.js, p2p-media-loader-hlsjs
@@ -17,6 +18,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { cpus } from "node:os";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { chromiumArgs, chromiumPath } from "../../e2e/chromium.js";
+import { percentile } from "../lib/stats.js";
 import {
   ARMS,
   PAGE_PATH,
@@ -51,6 +53,11 @@ interface Options {
   out: string;
   /** Override of the p2pml-live arm's settings (`--tune '{"hls":{…},"p2pml":{…}}'`), for sweeps. */
   tune: Pick<PageConfig, "hls" | "p2pml"> | null;
+  /**
+   * CPU slow-down of every page (DevTools `Emulation.setCPUThrottlingRate`; 1 = none): the
+   * loaded-machine condition, where a late joiner's start-up tail shows.
+   */
+  cpuThrottle: number;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -83,6 +90,7 @@ function parseArgs(argv: readonly string[]): Options {
     origins: int("--origins", 3, 1),
     out: value("--out") ?? `${root}bench/results/swarm${quick ? "-quick" : ""}.json`,
     tune: parseTune(value("--tune")),
+    cpuThrottle: int("--cpu-throttle", 1, 1),
   };
 }
 
@@ -225,6 +233,8 @@ async function startTracker(): Promise<Tracker> {
 
 interface ViewerResult {
   viewer: number;
+  /** Joined in the second half of the stagger (a late joiner, into a busy swarm). */
+  late: boolean;
   browser: number;
   metrics: PageMetrics | null;
   error: string | null;
@@ -266,7 +276,26 @@ interface ArmRun {
   libSegmentErrors: number;
   originErrors: number;
   latencyS: number;
+  /** Start-up and latency of each viewer, in join order. */
+  perViewer: ViewerTiming[];
+  /** 95th percentile of start-up over all viewers. */
+  startupP95Ms: number;
+  /** Median and 95th percentile of start-up over the late joiners only. */
+  lateStartupMs: number;
+  lateStartupP95Ms: number;
+  /** Median over late joiners of their median latency. */
+  lateLatencyS: number;
+  /** The largest per-viewer median latency. */
+  latencyMaxS: number;
   pageErrors: string[];
+}
+
+interface ViewerTiming {
+  viewer: number;
+  late: boolean;
+  startupMs: number | null;
+  firstFrameMs: number | null;
+  latencyS: number | null;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -299,6 +328,10 @@ async function runArm(
           const ctx = await browsers[b]!.newContext();
           contexts.push(ctx);
           const page: Page = await ctx.newPage();
+          if (opts.cpuThrottle > 1) {
+            const cdp = await ctx.newCDPSession(page);
+            await cdp.send("Emulation.setCPUThrottlingRate", { rate: opts.cpuThrottle });
+          }
           const cfg: PageConfig = {
             arm,
             src: `${proxy.baseFor(i, 0)}live/master.m3u8`,
@@ -334,7 +367,14 @@ async function runArm(
           } catch (e) {
             error ??= `snapshot: ${String(e)}`;
           }
-          results.push({ viewer: i, browser: b, metrics, error, origin: proxy.viewer(i) });
+          results.push({
+            viewer: i,
+            late: i >= Math.ceil(opts.viewers / 2),
+            browser: b,
+            metrics,
+            error,
+            origin: proxy.viewer(i),
+          });
         })(),
       );
     }
@@ -388,6 +428,7 @@ function summarizeRun(
   const startups: number[] = [];
   const firstFrames: number[] = [];
   const latencies: number[] = [];
+  const perViewer: ViewerTiming[] = [];
   const pageErrors: string[] = [];
   for (const v of viewers) {
     cdnBytes += v.origin.segments;
@@ -395,6 +436,13 @@ function summarizeRun(
     originErrors += v.origin.errors;
     if (v.error) pageErrors.push(`viewer ${v.viewer}: ${v.error}`);
     const m = v.metrics;
+    perViewer.push({
+      viewer: v.viewer,
+      late: v.late,
+      startupMs: m?.startupMs ?? null,
+      firstFrameMs: m?.firstFrameMs ?? null,
+      latencyS: m && m.latency.length > 0 ? median(m.latency) : null,
+    });
     if (!m) continue;
     bytesPlayed += m.bytesPlayed;
     stalls += m.stalls;
@@ -442,8 +490,25 @@ function summarizeRun(
     libSegmentErrors: libSegErr,
     originErrors,
     latencyS: median(latencies),
+    perViewer,
+    startupP95Ms: percentile(startups, 95),
+    lateStartupMs: median(lateOf(perViewer, (t) => t.startupMs)),
+    lateStartupP95Ms: percentile(
+      lateOf(perViewer, (t) => t.startupMs),
+      95,
+    ),
+    lateLatencyS: median(lateOf(perViewer, (t) => t.latencyS)),
+    latencyMaxS: latencies.length ? Math.max(...latencies) : Number.NaN,
     pageErrors: pageErrors.slice(0, 20),
   };
+}
+
+/** A per-viewer figure of the late joiners, where known. */
+function lateOf(ts: readonly ViewerTiming[], f: (t: ViewerTiming) => number | null): number[] {
+  return ts
+    .filter((t) => t.late)
+    .map(f)
+    .filter((v): v is number => v !== null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,6 +530,15 @@ interface ArmSummary {
   latencyS: Spread;
   latencyVsPlainS: Spread;
   bytesPlayedPerViewer: Spread;
+  startupP95Ms: Spread;
+  lateStartupMs: Spread;
+  lateStartupP95Ms: Spread;
+  /** Late joiners' start-up p95 ÷ plain hls.js's start-up p95 (all its viewers), per repetition. */
+  lateStartupP95VsPlainP95: Spread;
+  lateLatencyS: Spread;
+  /** Late joiners' median latency − plain hls.js's median latency, per repetition. */
+  lateLatencyVsPlainS: Spread;
+  latencyMaxS: Spread;
 }
 
 async function main(): Promise<void> {
@@ -554,6 +628,23 @@ async function main(): Promise<void> {
       latencyS: spread(rs.map((r) => r.latencyS)),
       latencyVsPlainS: spread(vsPlain((r) => r.latencyS, "delta")),
       bytesPlayedPerViewer: spread(rs.map((r) => r.bytesPlayed / opts.viewers)),
+      startupP95Ms: spread(rs.map((r) => r.startupP95Ms)),
+      lateStartupMs: spread(rs.map((r) => r.lateStartupMs)),
+      lateStartupP95Ms: spread(rs.map((r) => r.lateStartupP95Ms)),
+      lateStartupP95VsPlainP95: spread(
+        rs.map((r) => {
+          const p = runs.find((x) => x.arm === "plain" && x.rep === r.rep);
+          return p ? r.lateStartupP95Ms / p.startupP95Ms : Number.NaN;
+        }),
+      ),
+      lateLatencyS: spread(rs.map((r) => r.lateLatencyS)),
+      lateLatencyVsPlainS: spread(
+        rs.map((r) => {
+          const p = runs.find((x) => x.arm === "plain" && x.rep === r.rep);
+          return p ? r.lateLatencyS - p.latencyS : Number.NaN;
+        }),
+      ),
+      latencyMaxS: spread(rs.map((r) => r.latencyMaxS)),
     };
   }
   const h = summary.hivecast;
@@ -567,6 +658,10 @@ async function main(): Promise<void> {
         latencyNotAbovePlain: p ? h.latencyVsPlainS.median <= 0.5 : null,
         stallsNotAbovePlain: p ? h.stalls.median <= p.stalls.median : null,
         startupAtMost1_1xPlain: p ? h.startupVsPlain.median <= 1.1 : null,
+        lateJoinersStartupP95AtMost1_2xPlainP95: p
+          ? h.lateStartupP95VsPlainP95.median <= 1.2
+          : null,
+        lateJoinersLatencyNotAbovePlain: p ? h.lateLatencyVsPlainS.median <= 0.5 : null,
       }
     : null;
 
@@ -580,6 +675,8 @@ async function main(): Promise<void> {
     reps: opts.reps,
     browsers: browsers.length,
     staggerMs: opts.staggerMs,
+    cpuThrottle: opts.cpuThrottle,
+    lateJoiners: `viewers ${Math.ceil(opts.viewers / 2)}–${opts.viewers - 1} (the second half to join)`,
     liveWindowSegments: opts.liveWindow,
     origins: opts.origins,
     liveLimit: 1 - 1 / opts.viewers,
@@ -595,6 +692,13 @@ async function main(): Promise<void> {
         "median over viewers of navigation → first video frame (requestVideoFrameCallback) or first 'playing'",
       stalls: "'waiting' after first playback, summed over viewers (count and ms)",
       latencyS: "median over viewers of the median of hls.latency sampled each second",
+      lateStartupP95Ms:
+        "95th percentile of start-up over the late joiners (the second half of the viewers to join)",
+      lateStartupP95VsPlainP95:
+        "late joiners' start-up p95 ÷ plain hls.js's start-up p95 over all its viewers, same repetition",
+      lateLatencyVsPlainS:
+        "late joiners' median latency − plain hls.js's median latency, same repetition",
+      perViewer: "runs[].perViewer: start-up, first frame and median latency of each viewer",
       failedSegments:
         "hls.js fragLoadError/fragLoadTimeOut/fragParsingError events, summed over viewers",
     },

@@ -57,6 +57,8 @@ describe("swarm benchmark smoke", () => {
       "1",
       "--arms",
       "plain,hivecast",
+      "--cpu-throttle",
+      "2",
       "--out",
       out,
     ]);
@@ -86,6 +88,11 @@ describe("swarm benchmark smoke", () => {
         "stallMs",
         "failedSegments",
         "latencyS",
+        "startupP95Ms",
+        "lateStartupP95Ms",
+        "lateStartupP95VsPlainP95",
+        "lateLatencyS",
+        "latencyMaxS",
       ]) {
         expect(isSpread(Reflect.get(Object(s), field)), `${arm}.${field}`).toBe(true);
       }
@@ -96,6 +103,17 @@ describe("swarm benchmark smoke", () => {
       : undefined;
     const viewers: unknown = Reflect.get(Object(plainRun), "viewers");
     expect(Array.isArray(viewers) && viewers.length).toBe(2);
+    expect(Reflect.get(Object(json), "cpuThrottle")).toBe(2);
+    // Start-up and latency per viewer; with 2 viewers, the second is the late joiner.
+    const perViewer: unknown = Reflect.get(Object(plainRun), "perViewer");
+    expect(
+      Array.isArray(perViewer) && perViewer.map((t) => Reflect.get(Object(t), "late")),
+    ).toEqual([false, true]);
+    for (const t of Array.isArray(perViewer) ? perViewer : [])
+      for (const k of ["startupMs", "latencyS"]) {
+        const v: unknown = Reflect.get(Object(t), k);
+        expect(v === null || isNum(v), `${k} of ${JSON.stringify(t)}`).toBe(true);
+      }
     // Both plain viewers pulled segment bytes through the counting proxy and played them.
     for (const v of Array.isArray(viewers) ? viewers : []) {
       const origin: unknown = Reflect.get(Object(v), "origin");

@@ -35,7 +35,11 @@ export interface HttpConfig {
   hedgeFactor: number;
   /** Never hedge earlier than this. @default 800 */
   minHedgeDelayMs: number;
-  /** Segments at least this large are split into byte ranges over several origins (0 disables). @default 1048576 */
+  /**
+   * When the player gave no deadline or no origin's throughput is measured yet, segments at least
+   * this large are split into byte ranges over several origins (see `splitDeadlineShare` for the
+   * rule otherwise; 0 disables splitting altogether). @default 1048576
+   */
   splitThresholdBytes: number;
   /** Smallest byte range a split produces. @default 262144 */
   minRangeBytes: number;
@@ -47,7 +51,31 @@ export interface HttpConfig {
   breakerMaxMs: number;
   /** Weight of the newest sample in the EWMA estimates (0…1). @default 0.3 */
   ewmaAlpha: number;
+  /**
+   * How segment requests are spread over healthy origins: `"weighted"` in proportion to each
+   * origin's weight (all equal unless given: an even spread), `"round-robin"` in turn ignoring
+   * weights, `"fastest"` always the origin expected to be fastest. Whatever the policy, an origin
+   * that failed or served bad bytes ranks last, a slow request is hedged, and failover is
+   * immediate. Playlists always go to the fastest origin. @default "weighted"
+   */
+  originPolicy: OriginPolicy;
+  /**
+   * Split a segment into byte ranges over several origins when the best single origin is
+   * expected (from its measured throughput) to take longer than this share of the player's
+   * deadline (0 disables this rule). Without a deadline or a measurement, `splitThresholdBytes`
+   * decides. @default 0.5
+   */
+  splitDeadlineShare: number;
+  /**
+   * How long a segment that no origin served with its trusted hash is remembered as bad: the
+   * player's retries of it within this time fail at once instead of downloading the same bad
+   * bytes again. @default 60000
+   */
+  badSegmentMemoryMs: number;
 }
+
+/** See {@link HttpConfig.originPolicy}. */
+export type OriginPolicy = "fastest" | "weighted" | "round-robin";
 
 /** Peer-to-peer behaviour. Nothing peer-related is created while `enabled` is false. */
 export interface P2PConfig {
@@ -246,6 +274,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     breakerThreshold: 3,
     breakerBaseMs: 2000,
     breakerMaxMs: 30_000,
+    originPolicy: "weighted",
+    splitDeadlineShare: 0.5,
+    badSegmentMemoryMs: 60_000,
     ewmaAlpha: 0.3,
   }),
   p2p: Object.freeze({
@@ -400,6 +431,10 @@ export function resolveConfig(user: UserConfig = {}): Config {
   checkNumber("http.breakerBaseMs", h.breakerBaseMs, 0);
   checkNumber("http.breakerMaxMs", h.breakerMaxMs, 0);
   checkNumber("http.ewmaAlpha", h.ewmaAlpha, 0, 1);
+  if (!["fastest", "weighted", "round-robin"].includes(h.originPolicy))
+    fail("http.originPolicy", `expected "fastest", "weighted" or "round-robin"`);
+  checkNumber("http.splitDeadlineShare", h.splitDeadlineShare, 0, 1);
+  checkNumber("http.badSegmentMemoryMs", h.badSegmentMemoryMs, 0);
   const p = c.p2p;
   if (typeof p.enabled !== "boolean") fail("p2p.enabled", "expected a boolean");
   if (!Array.isArray(p.trackers)) fail("p2p.trackers", "expected an array of ws:// or wss:// URLs");

@@ -46,6 +46,9 @@ export interface EngineDeps {
   peerSourceFactory: PeerSegmentSourceFactory | undefined;
 }
 
+/** Segments remembered as served bad by every source (see `http.badSegmentMemoryMs`). */
+const BAD_SEGMENT_MEMORY = 256;
+
 /** Peers' budget when the player gave no deadline: short, so HTTP is never much delayed. */
 const NO_DEADLINE_PEER_BUDGET_MS = 500;
 /** HTTP estimate before any origin was measured. */
@@ -90,6 +93,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly live = new Map<string, boolean>();
   /** Playlists already warned about missing hashes (one error event each). */
   private readonly warned = new Set<string>();
+  /**
+   * Segments no origin served with their trusted hash, by segment id: the hash, when that was
+   * found and the downloads spent. A player's retry within `http.badSegmentMemoryMs` fails at
+   * once instead of downloading the same bad bytes again.
+   */
+  private readonly badSegments = new Map<string, { hash: string; at: number }>();
   /** Rate-limits `warning` events per kind. */
   private readonly warnings: WarningLimiter;
   /** The insecure-context warning was given. */
@@ -138,9 +147,17 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       manifestRetries: this.cfg.integrityManifestRetries,
       retry: this.cfg.http.playlistRetry,
       idOf: (url, range) => this.idOf(url, range),
-      fetchManifest: async (url, maxBytes, signal) =>
-        (await this.pool.fetch({ url, kind: "playlist", resource: "manifest", signal, maxBytes }))
-          .data,
+      fetchManifest: async (url, maxBytes, signal, optional) =>
+        (
+          await this.pool.fetch({
+            url,
+            kind: "playlist",
+            resource: "manifest",
+            signal,
+            maxBytes,
+            optional,
+          })
+        ).data,
       clock,
       random,
       onError: (e) => this.fire("error", e),
@@ -543,8 +560,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   }
 
   /**
-   * Origins, verified. A mismatch penalises the origin(s) that served it and refetches elsewhere
-   * (each origin once, at least two tries); when none serves good bytes: fatal INTEGRITY_MISMATCH.
+   * Origins, verified. Bytes that fail the hash are never delivered; the segment is refetched
+   * and only an origin proven to have served bad bytes is blamed (event, health): one that served
+   * the whole segment wrong, or a range that differs from a copy that verified. A split whose
+   * culprit is not known yet is refetched whole from one origin at a time (each origin once, at
+   * least two tries). When none serves good bytes: fatal INTEGRITY_MISMATCH, and the segment
+   * is remembered as bad for `http.badSegmentMemoryMs` so that the player's retries cost nothing.
    */
   private async fromHttp(
     req: SegmentRequest,
@@ -553,11 +574,15 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     signal: AbortSignal,
     t: { start: number; waitMs: number; onProgress: LoadOptions["onProgress"] },
   ): Promise<SegmentResult> {
+    if (hash !== undefined) this.refuseKnownBad(req, key, hash);
     const bad = new Set<string>();
-    const suspect = new Set<string>();
+    /** Split downloads that failed verification, their culprits not proven yet. */
+    const unresolved: Array<{ res: PoolResult; actual: string }> = [];
     const origins = this.pool.originCount(req.url);
     const tries = Math.max(2, origins);
-    for (let i = 0; i < tries; i++) {
+    let wholeTries = 0;
+    while (wholeTries < tries) {
+      const elapsed = this.deps.clock.now() - t.start;
       const res = await this.pool.fetch({
         url: req.url,
         kind: "segment",
@@ -565,30 +590,49 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         range: req.byteRange,
         signal,
         onProgress: t.onProgress,
-        exclude: bad,
-        avoid: suspect,
-        // After a split failed verification, single-origin answers tell which origin is bad.
-        split: suspect.size === 0,
+        // A proven-bad origin is left out while others remain; with none left, it gets one more try.
+        exclude: bad.size < origins ? bad : undefined,
+        // After a split failed, whole copies from one origin each tell who is bad.
+        split: unresolved.length === 0,
+        deadlineMs:
+          req.deadlineMs === undefined ? undefined : Math.max(0, req.deadlineMs - elapsed),
       });
       throwIfAborted(signal);
+      if (res.origins.length === 1) wholeTries++;
       if (hash !== undefined) {
         const actual = await this.deps.sha256(res.data);
         throwIfAborted(signal);
         if (actual !== hash) {
-          this.blameOrigins(req, res, hash, actual, { bad, suspect, origins });
+          this.counters.integrityFailures++;
+          const only = res.origins.length === 1 ? res.origins[0] : undefined;
+          if (only === undefined) unresolved.push({ res, actual });
+          else {
+            this.blameOrigin(req.url, only, hash, actual);
+            bad.add(only);
+          }
           continue;
         }
+        // A verified copy: every range of a failed split that differs from it was bad.
+        for (const u of unresolved)
+          for (const o of differingOrigins(u.res, res.data))
+            this.blameOrigin(req.url, o, hash, u.actual);
+        this.pool.confirm(res.origins);
       }
       const verified = hash !== undefined;
       this.keep(key, res.data, verified);
-      return this.deliver(req, {
-        data: res.data,
-        source: "http",
-        origin: res.origin,
-        verified,
-        timing: this.timing(t.start, res.firstByteAt, t.waitMs),
-      });
+      return this.deliver(
+        req,
+        {
+          data: res.data,
+          source: "http",
+          origin: res.origin,
+          verified,
+          timing: this.timing(t.start, res.firstByteAt, t.waitMs),
+        },
+        contributions(res),
+      );
     }
+    if (hash !== undefined) this.rememberBad(key, hash);
     throw new HivecastError(
       "INTEGRITY_MISMATCH",
       `No source served ${req.url} with its trusted SHA-256 (${tries} tries)`,
@@ -599,26 +643,34 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     );
   }
 
-  private blameOrigins(
-    req: SegmentRequest,
-    res: PoolResult,
-    expected: string,
-    actual: string,
-    s: { bad: Set<string>; suspect: Set<string>; origins: number },
-  ): void {
-    this.counters.integrityFailures++;
-    this.fire("integrityFailure", {
-      url: req.url,
-      source: "http",
-      origin: res.origin,
-      expected,
-      actual,
-    });
-    for (const o of res.origins) this.pool.penalise(o);
-    const only = res.origins.length === 1 ? res.origins[0] : undefined;
-    if (only === undefined) res.origins.forEach((o) => s.suspect.add(o));
-    // Exclude a proven-bad origin while others remain; with none left, it gets one more try.
-    else if (s.bad.size + 1 < s.origins) s.bad.add(only);
+  /** Proven bad bytes from `origin`: its health pays, the app is told. */
+  private blameOrigin(url: string, origin: string, expected: string, actual: string): void {
+    this.pool.penalise(origin);
+    this.fire("integrityFailure", { url, source: "http", origin, expected, actual });
+  }
+
+  /** Fails at once for a segment that every origin served bad within the memory window. */
+  private refuseKnownBad(req: SegmentRequest, key: SegmentKey, hash: string): void {
+    const known = this.badSegments.get(key.segmentId);
+    if (!known) return;
+    const age = this.deps.clock.now() - known.at;
+    if (known.hash !== hash || age >= this.cfg.http.badSegmentMemoryMs) {
+      this.badSegments.delete(key.segmentId);
+      return;
+    }
+    throw new HivecastError(
+      "INTEGRITY_MISMATCH",
+      `No source served ${req.url} with its trusted SHA-256 (every origin tried ${Math.round(age / 1000)} s ago; not downloaded again before ${Math.round(this.cfg.http.badSegmentMemoryMs / 1000)} s)`,
+      { fatal: true, details: { url: req.url, expected: hash, knownBad: true } },
+    );
+  }
+
+  private rememberBad(key: SegmentKey, hash: string): void {
+    if (this.cfg.http.badSegmentMemoryMs <= 0) return;
+    this.badSegments.delete(key.segmentId);
+    this.badSegments.set(key.segmentId, { hash, at: this.deps.clock.now() });
+    while (this.badSegments.size > BAD_SEGMENT_MEMORY)
+      this.badSegments.delete(this.badSegments.keys().next().value ?? "");
   }
 
   /** Stores bytes; verified ones (or any, with policy off) are announced to peers. */
@@ -627,8 +679,15 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (verified || this.cfg.integrity === "off") this.peers?.announce(key, data.length);
   }
 
-  /** Counts, emits `segmentLoaded`, and hands the caller its own copy (players may transfer it). */
-  private deliver(req: SegmentRequest, r: SegmentResult): SegmentResult {
+  /**
+   * Counts, emits `segmentLoaded`, and hands the caller its own copy (players may transfer it).
+   * `origins`: the bytes each origin contributed, when they came over HTTP.
+   */
+  private deliver(
+    req: SegmentRequest,
+    r: SegmentResult,
+    origins?: Array<{ origin: string; bytes: number }>,
+  ): SegmentResult {
     const fromPeer = r.p2pBytes ?? 0;
     this.counters.bytes.p2p += fromPeer;
     this.counters.bytes[r.source] += r.data.length - fromPeer;
@@ -643,6 +702,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       ...segmentOf(req),
       httpBytes: r.source === "http" ? r.data.length - fromPeer : 0,
       p2pBytes,
+      origins:
+        origins ??
+        (r.origin === undefined
+          ? undefined
+          : [{ origin: r.origin, bytes: r.data.length - fromPeer }]),
+      verified: r.verified,
     });
     return { ...r, data: r.data.slice() };
   }
@@ -825,6 +890,31 @@ function segmentOf(req: SegmentRequest): {
   return req.byteRange
     ? { url: req.url, kind, range: { ...req.byteRange } }
     : { url: req.url, kind };
+}
+
+/** Bytes per contributing origin, in order of first contribution. */
+function contributions(res: PoolResult): Array<{ origin: string; bytes: number }> {
+  const out = new Map<string, number>();
+  for (const p of res.parts) out.set(p.origin, (out.get(p.origin) ?? 0) + (p.end - p.start));
+  return [...out].map(([origin, bytes]) => ({ origin, bytes }));
+}
+
+/** Origins whose ranges of `res` differ from the verified copy `good`. */
+function differingOrigins(res: PoolResult, good: Uint8Array): Set<string> {
+  const out = new Set<string>();
+  for (const p of res.parts) {
+    if (out.has(p.origin)) continue;
+    if (p.end > good.length) {
+      out.add(p.origin);
+      continue;
+    }
+    for (let i = p.start; i < p.end; i++)
+      if (res.data[i] !== good[i]) {
+        out.add(p.origin);
+        break;
+      }
+  }
+  return out;
 }
 
 /** Whether `data` begins with `prefix`. */

@@ -73,6 +73,13 @@ export interface HivecastEvents {
     httpBytes: number;
     /** Bytes of `bytes` that came from a peer (all of them for `source: "p2p"`, the first part of a completed partial). */
     p2pBytes: number;
+    /**
+     * Every origin that contributed bytes and how many (several when the segment was split into
+     * ranges over origins); absent when no byte came over HTTP.
+     */
+    origins?: Array<{ origin: string; bytes: number }>;
+    /** Whether the bytes were checked against a trusted SHA-256. */
+    verified: boolean;
   }) => void;
   /** The player asked for a segment (before the store, peers or origins are tried). */
   segmentStart: (e: { url: string; kind: "init" | "media"; range?: ByteRange }) => void;

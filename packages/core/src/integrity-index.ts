@@ -25,8 +25,17 @@ export interface IntegrityIndexDeps {
   retry: RetryConfig;
   /** Resource id of a URL (+ range): the key of every hash. */
   idOf: (url: string, range?: ByteRange) => string;
-  /** Fetches at most `maxBytes` of a manifest (with origin failover); rejects with a HivecastError. */
-  fetchManifest: (url: string, maxBytes: number, signal: AbortSignal) => Promise<Uint8Array>;
+  /**
+   * Fetches at most `maxBytes` of a manifest (with origin failover); rejects with a HivecastError.
+   * `optional`: the manifest is only guessed to exist (`segments-sha256.json`), so a 404 from
+   * the first origin asked is the answer — not an origin fault, and not asked of the others.
+   */
+  fetchManifest: (
+    url: string,
+    maxBytes: number,
+    signal: AbortSignal,
+    optional: boolean,
+  ) => Promise<Uint8Array>;
   clock: Clock;
   random: () => number;
   /** A manifest was malformed (reported, then treated as absent). */
@@ -218,6 +227,7 @@ export class IntegrityIndex {
           m.url,
           MANIFEST_MAX_BYTES + 1,
           this.lifetime.signal,
+          m.implicit,
         );
         if (this.lifetime.signal.aborted) return;
         m.hashes = parseIntegrityManifest(bytes, m.url, this.deps.idOf);

@@ -23,6 +23,11 @@ export class OriginHealth {
   state: OriginState = "healthy";
   /** Failures since the last success; opens the breaker at the threshold. */
   consecutiveFailures = 0;
+  /**
+   * Responses in a row whose bytes failed verification. An HTTP success does not reset it (the
+   * bytes are checked after the transfer); only verified bytes do ({@link recordVerified}).
+   */
+  corruptStreak = 0;
   /** Times the breaker opened in a row without a successful probe (drives the probe backoff). */
   opens = 0;
   readonly ttfbMs: Ewma;
@@ -54,7 +59,33 @@ export class OriginHealth {
     if (this.state === "healthy") return false;
     this.state = "healthy";
     this.opens = 0;
+    // A probe re-admits the origin; its bytes are on trial again from the next response.
+    this.corruptStreak = 0;
     return true;
+  }
+
+  /**
+   * The origin's bytes failed their trusted hash (after an HTTP success). Counts as a failure
+   * that the transfer's success did not wipe out: `breakerThreshold` corrupt responses in a
+   * row open the breaker. Returns true when that opened it.
+   */
+  recordCorrupt(): boolean {
+    this.failures++;
+    this.corruptStreak++;
+    this.consecutiveFailures = Math.max(this.consecutiveFailures + 1, this.corruptStreak);
+    const open =
+      this.state === "half-open" ||
+      (this.state === "healthy" && this.consecutiveFailures >= this.breakerThreshold);
+    if (!open) return false;
+    this.state = "open";
+    this.opens++;
+    return true;
+  }
+
+  /** The origin's bytes passed their trusted hash: it is no longer suspected of corrupting. */
+  recordVerified(): void {
+    this.corruptStreak = 0;
+    this.consecutiveFailures = 0;
   }
 
   /**

@@ -42,6 +42,21 @@ export interface PoolRequest {
    * URL is never used as a breaker probe.
    */
   blockingHoldMs?: number;
+  /**
+   * The resource may not exist (an optional sidecar such as the integrity manifest): a 403, 404
+   * or 410 is an answer, not an origin fault — no strike against the origin, and no other origin
+   * is asked.
+   */
+  optional?: boolean;
+  /** Milliseconds until the player needs the bytes, when known (decides whether to split). */
+  deadlineMs?: number;
+}
+
+/** The bytes one origin contributed to a result, at `[start, end)` of `data`. */
+export interface PoolPart {
+  origin: string;
+  start: number;
+  end: number;
 }
 
 /** Bytes from the pool, not yet verified. */
@@ -53,6 +68,8 @@ export interface PoolResult {
   origin: string;
   /** Every origin that contributed bytes (several when split). */
   origins: string[];
+  /** Each contributing range in order (one when not split): who served which bytes of `data`. */
+  parts: PoolPart[];
   startedAt: number;
   firstByteAt: number;
   endedAt: number;
@@ -66,6 +83,12 @@ export interface OriginPoolDeps {
   random: () => number;
   /** A breaker changed state. */
   onStateChange: (origin: string, state: OriginState) => void;
+  /**
+   * Relative weight per origin (base URL as in `config.origins`) for the `"weighted"` policy;
+   * a missing or invalid weight counts as 1, a weight of 0 takes the origin out of the rotation
+   * (it still serves as failover).
+   */
+  weights?: Readonly<Record<string, number>>;
 }
 
 /** Spread of the breaker's probe delay, so viewers do not all probe a recovering origin at once. */
@@ -123,6 +146,12 @@ export class OriginPool {
   /** Last URL each origin served well: what a half-open probe asks for. */
   private readonly probeUrls = new Map<string, string>();
   private readonly lifetime = new AbortController();
+  /** Smooth weighted round-robin credit per origin (the `weighted` / `round-robin` policies). */
+  private readonly credit = new Map<string, number>();
+  /** When each origin last failed or served bad bytes (keeps it out of the rotation a while). */
+  private readonly lastFailureAt = new Map<string, number>();
+  /** When each origin last lost a hedge race (it was slower than the hedge threshold). */
+  private readonly lostHedgeAt = new Map<string, number>();
 
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
@@ -205,9 +234,22 @@ export class OriginPool {
     return originTargets(url, this.origins).length;
   }
 
-  /** The origin served bytes that failed verification: counts as a failure for its breaker. */
+  /**
+   * The origin served bytes that failed verification (proven, not merely suspected): it ranks
+   * last until it serves verified bytes again, and `breakerThreshold` such responses in a row
+   * open its breaker, though each transfer itself succeeded.
+   */
   penalise(origin: string): void {
-    this.noteFailure(this.healthOf(origin));
+    const h = this.healthOf(origin);
+    this.lastFailureAt.set(origin, this.deps.clock.now());
+    if (this.lifetime.signal.aborted || !h.recordCorrupt()) return;
+    this.deps.onStateChange(h.origin, h.state);
+    this.scheduleProbe(h);
+  }
+
+  /** These origins' bytes passed verification: they are no longer suspected of corrupting. */
+  confirm(origins: Iterable<string>): void {
+    for (const o of origins) this.health.get(o)?.recordVerified();
   }
 
   /** Per-origin counters. */
@@ -228,17 +270,33 @@ export class OriginPool {
 
   // ---- split and merge -------------------------------------------------------------------
 
+  /**
+   * Whether to split `size` bytes over several origins. With the player's deadline and a
+   * measured throughput, only when it buys time: the best single origin is expected to take
+   * longer than `splitDeadlineShare` × the deadline. Otherwise (no deadline, nothing measured
+   * yet) by size: at least `splitThresholdBytes`. Never under 2 × `minRangeBytes`, never with
+   * fewer than two healthy origins.
+   */
   private canSplit(ctx: RequestCtx, size: number): boolean {
     const { req } = ctx;
-    return (
-      req.kind === "segment" &&
-      req.split !== false &&
-      req.maxBytes === undefined &&
-      this.cfg.splitThresholdBytes > 0 &&
-      size >= this.cfg.splitThresholdBytes &&
-      size >= 2 * this.cfg.minRangeBytes &&
-      this.splitCandidates(ctx).length >= 2
-    );
+    if (
+      req.kind !== "segment" ||
+      req.split === false ||
+      req.maxBytes !== undefined ||
+      this.cfg.splitThresholdBytes <= 0 ||
+      size < 2 * this.cfg.minRangeBytes
+    )
+      return false;
+    const candidates = this.splitCandidates(ctx);
+    if (candidates.length < 2) return false;
+    const best = candidates
+      .filter((t) => this.healthOf(t.origin).throughputBps.value !== undefined)
+      .map((t) => this.healthOf(t.origin).expectedMs(size))
+      .filter((v): v is number => v !== undefined);
+    const deadline = req.deadlineMs;
+    if (deadline !== undefined && this.cfg.splitDeadlineShare > 0 && best.length > 0)
+      return Math.min(...best) > this.cfg.splitDeadlineShare * deadline;
+    return size >= this.cfg.splitThresholdBytes;
   }
 
   /** Healthy origins usable for this request, best first. */
@@ -316,9 +374,11 @@ export class OriginPool {
     const size = parts.reduce((s, p) => s + p.data.length, 0);
     const data = parts.length === 1 && parts[0] ? parts[0].data : new Uint8Array(size);
     const byOrigin = new Map<string, number>();
+    const placed: PoolPart[] = [];
     let at = 0;
     for (const p of parts) {
       if (parts.length > 1) data.set(p.data, at);
+      placed.push({ origin: p.origin, start: at, end: at + p.data.length });
       at += p.data.length;
       byOrigin.set(p.origin, (byOrigin.get(p.origin) ?? 0) + p.data.length);
     }
@@ -333,6 +393,7 @@ export class OriginPool {
       url: head.url,
       origin: top,
       origins: [...byOrigin.keys()],
+      parts: placed,
       startedAt: Math.min(...parts.map((p) => p.startedAt)),
       firstByteAt: head.firstByteAt,
       endedAt: Math.max(...parts.map((p) => p.endedAt)),
@@ -352,7 +413,9 @@ export class OriginPool {
     const outcomes = new Map<string, string>();
     let last: HivecastError | undefined;
     for (let attempt = 0; attempt <= retry.maxNumRetry; attempt++) {
-      const target = this.rank(ctx, gone, failedHere, part.preferred)[0];
+      const ranked = this.rank(ctx, gone, failedHere, part.preferred);
+      const target =
+        attempt === 0 && part.preferred === undefined ? this.spread(ctx, ranked) : ranked[0];
       if (!target) break;
       const failures = failedHere.get(target.origin) ?? 0;
       if (failures > 0)
@@ -367,6 +430,7 @@ export class OriginPool {
       } catch (e) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         last = isHivecastError(e) ? e : new HivecastError("HTTP_NETWORK", String(e), { cause: e });
+        if (ctx.req.optional && isMissing(last)) throw last;
       }
     }
     throw this.finalError(ctx, last, outcomes);
@@ -402,6 +466,9 @@ export class OriginPool {
             release();
             running.delete(target.origin);
             if (settled) return;
+            // The primary lost to its hedge: too slow to be given turns for a while.
+            if (target.origin !== primary.origin)
+              this.lostHedgeAt.set(primary.origin, this.deps.clock.now());
             finish();
             resolve(result);
           },
@@ -493,9 +560,74 @@ export class OriginPool {
   }
 
   /**
+   * The first origin for a fresh part under `http.originPolicy`. `"fastest"` takes the best
+   * ranked; the others choose by smooth weighted round-robin among the healthy origins not
+   * avoided, not failed (or caught serving bad bytes, or beaten by its hedge) within the last
+   * `breakerMaxMs`, and not expected to be slower than the hedge threshold (hedgeFactor × the best expected time, at
+   * least minHedgeDelayMs): a failing or much slower origin gets no share. Playlists always
+   * take the best, and so does every request while content steering orders the origins (the
+   * steering server's priority is the operator's traffic policy).
+   */
+  private spread(ctx: RequestCtx, ranked: OriginTarget[]): OriginTarget | undefined {
+    const first = ranked[0];
+    const policy = this.cfg.originPolicy;
+    if (
+      !first ||
+      policy === "fastest" ||
+      this.preference !== undefined ||
+      ctx.req.kind !== "segment" ||
+      ranked.length < 2
+    )
+      return first;
+    const now = this.deps.clock.now();
+    const bytes = this.expectedBytes(ctx);
+    const times = ranked
+      .map((t) => this.healthOf(t.origin).expectedMs(bytes))
+      .filter((v): v is number => v !== undefined);
+    // An origin slower than the hedge threshold would be hedged on every turn: no share.
+    const tooSlow = times.length > 0 ? this.cfg.hedgeFactor * Math.min(...times) : Infinity;
+    const eligible = (t: OriginTarget): boolean => {
+      const h = this.healthOf(t.origin);
+      const expected = h.expectedMs(bytes);
+      if (expected !== undefined && expected > Math.max(tooSlow, this.cfg.minHedgeDelayMs))
+        return false;
+      const failedAt = this.lastFailureAt.get(t.origin);
+      // Since its last failure or bad bytes, an origin sits out for breakerMaxMs; then it gets
+      // its turn again (and another failure brings its breaker closer to opening).
+      const lostAt = this.lostHedgeAt.get(t.origin);
+      const cooling =
+        ((h.consecutiveFailures > 0 || h.corruptStreak > 0) &&
+          failedAt !== undefined &&
+          now - failedAt < this.cfg.breakerMaxMs) ||
+        (lostAt !== undefined && now - lostAt < this.cfg.breakerMaxMs);
+      return h.state === "healthy" && !cooling && !ctx.req.avoid?.has(t.origin);
+    };
+    const pool = ranked
+      .filter(eligible)
+      .map((t) => ({ t, w: policy === "round-robin" ? 1 : this.weightOf(t.origin) }))
+      .filter((c) => c.w > 0);
+    if (pool.length < 2) return first;
+    const total = pool.reduce((s, c) => s + c.w, 0);
+    let best: { t: OriginTarget; score: number } | undefined;
+    for (const c of pool) {
+      const score = (this.credit.get(c.t.origin) ?? 0) + c.w;
+      this.credit.set(c.t.origin, score);
+      if (!best || score > best.score) best = { t: c.t, score };
+    }
+    if (!best) return first;
+    this.credit.set(best.t.origin, best.score - total);
+    return best.t;
+  }
+
+  private weightOf(origin: string): number {
+    const w = this.deps.weights?.[origin];
+    return typeof w === "number" && Number.isFinite(w) && w >= 0 ? w : 1;
+  }
+
+  /**
    * Origins for a part, best first: untried before retried, healthy before half-open before
-   * open, the split's planned origin first, `avoid`ed last, then by expected time, then config
-   * order. Failures below the breaker threshold do not demote an origin: the breaker decides
+   * open, the split's planned origin first, `avoid`ed last, one whose last bytes failed
+   * verification after the rest, then by expected time, then config order. Failures below the breaker threshold do not demote an origin: the breaker decides
    * exclusion, the speed estimate decides preference.
    */
   private rank(
@@ -517,6 +649,7 @@ export class OriginPool {
         stateRank[h.state],
         t.origin === preferred ? 0 : 1,
         ctx.req.avoid?.has(t.origin) ? 1 : 0,
+        h.corruptStreak > 0 ? 1 : 0,
         this.preference ? (this.preference.get(t.origin) ?? this.preference.size) : 0,
         h.expectedMs(bytes) ?? unknownMs,
         i,
@@ -626,11 +759,12 @@ export class OriginPool {
     } catch (e) {
       // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health, nor
       // does a blocking reload whose hold ran out (the playlist did not move in time), nor a
-      // failing requestSetup hook.
+      // failing requestSetup hook, nor a missing optional resource (the origin answered correctly).
       if (
         !signal.aborted &&
         !(hold !== undefined && isFirstByteTimeout(e)) &&
-        !(isHivecastError(e) && e.code === "REQUEST_SETUP")
+        !(isHivecastError(e) && e.code === "REQUEST_SETUP") &&
+        !(ctx.req.optional === true && isMissing(e))
       )
         this.noteFailure(h, isUnreachable(e));
       throw e;
@@ -663,6 +797,7 @@ export class OriginPool {
   }
 
   private noteFailure(h: OriginHealth, unreachable = false): void {
+    this.lastFailureAt.set(h.origin, this.deps.clock.now());
     if (this.lifetime.signal.aborted || !h.recordFailure(unreachable)) return;
     this.deps.onStateChange(h.origin, h.state);
     this.scheduleProbe(h);
@@ -740,6 +875,13 @@ export class OriginPool {
 function isAuthRefusal(e: unknown): boolean {
   const status = isHivecastError(e) ? e.details["status"] : undefined;
   return isHivecastError(e) && e.code === "HTTP_STATUS" && (status === 401 || status === 403);
+}
+
+/** A 403, 404 or 410: the resource is not there (for an optional one, a valid answer). */
+function isMissing(e: unknown): boolean {
+  if (!isHivecastError(e) || e.code !== "HTTP_STATUS") return false;
+  const status = e.details["status"];
+  return status === 403 || status === 404 || status === 410;
 }
 
 /** The origin sent nothing within the first-byte deadline. */

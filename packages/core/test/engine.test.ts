@@ -93,6 +93,8 @@ describe("Engine segment flow", () => {
         kind: "media",
         httpBytes: 20_000,
         p2pBytes: 0,
+        origins: [{ origin: A, bytes: 20_000 }],
+        verified: true,
       },
     ]);
     // The caller gets its own copy: transferring it (as hls.js does) cannot empty the store.

@@ -182,8 +182,8 @@ describe("integrity in the engine", () => {
     const errors = pick(events, "error");
     expect(errors.map((e) => [e.code, e.fatal])).toEqual([["INTEGRITY_UNAVAILABLE", false]]);
     expect(errors[0]?.message).toContain("segments-sha256.json: absent");
-    // The 404 manifest was looked for once (one request per origin), not per segment.
-    expect(net.callsTo(MANIFEST).map((c) => c.origin)).toEqual([A, B, C]);
+    // The 404 manifest was looked for once (one origin: a 404 is its answer), not per segment.
+    expect(net.callsTo(MANIFEST).map((c) => c.origin)).toEqual([A]);
   });
 
   it("r03 malformed manifest: reported as INTEGRITY_MANIFEST_INVALID, P2P off for its segments, HTTP continues", async () => {
@@ -212,11 +212,16 @@ describe("integrity in the engine", () => {
     const e = await rejection(engine.loadSegment(segReq(1)));
     expect([e.code, e.fatal, e.details["expected"]]).toEqual(["INTEGRITY_MISMATCH", true, wrong]);
     const failures = pick(events, "integrityFailure");
-    expect(failures.map((f) => f.origin)).toEqual([A, B, C]);
+    expect(failures.map((f) => f.origin).sort()).toEqual([A, B, C]);
     expect(
       failures.every((f) => "source" in f && f.source === "http" && f.expected === wrong),
     ).toBe(true);
-    expect(net.callsTo("v/seg1.ts").map((c) => c.origin)).toEqual([A, B, C]);
+    expect(
+      net
+        .callsTo("v/seg1.ts")
+        .map((c) => c.origin)
+        .sort(),
+    ).toEqual([A, B, C]);
     expect(engine.stats.segments.failed).toBe(1);
     expect(engine.stats.integrityFailures).toBe(3);
     // Peers were tried first (hash known) — and nothing was stored or announced for seg1.

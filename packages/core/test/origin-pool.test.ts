@@ -21,7 +21,11 @@ function makePool(
   opts: { random?: () => number; origins?: readonly string[] } = {},
 ) {
   const events: Array<[string, OriginState]> = [];
-  const config = resolveConfig({ origins: [...(opts.origins ?? net.origins)], http });
+  // These tests pin the ranking (fastest first); the spreading policies have their own tests.
+  const config = resolveConfig({
+    origins: [...(opts.origins ?? net.origins)],
+    http: { originPolicy: "fastest", ...http },
+  });
   const pool = new OriginPool({
     config,
     fetch: net.fetch,
