@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import { readFile, realpath, stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import {
   createServer,
   type IncomingMessage,
@@ -7,8 +6,6 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { isAbsolute, join, relative } from "node:path";
-import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { OriginError } from "./errors.js";
 import { createPrng, DEFAULT_FAULTS, validateFaultPatch, type FaultSettings } from "./faults.js";
@@ -20,14 +17,17 @@ import {
   parseRequestPath,
   PREFLIGHT_HEADERS,
 } from "./http-util.js";
-import { LIVE_SEGMENT_DIR, LiveCatalog, type LiveSource } from "./live.js";
+import { LiveCatalog } from "./live.js";
 import { OriginMetrics } from "./metrics.js";
-import { MANIFEST_NAME, parsePlaylist, type ByteRange } from "./playlist.js";
+import { ResourceResolver, type Resource } from "./resources.js";
 
 /** Options of `startOrigins`. */
 export interface StartOriginsOptions {
-  /** Directory served by every origin (VOD files as they are, plus simulated live). */
-  dir: string;
+  /**
+   * Directory served by every origin (VOD files as they are, plus simulated live), or one
+   * directory per origin index (e.g. one mirror each; its length must equal `origins`).
+   */
+  dir: string | string[];
   /** Number of origins (1..64). @default 3 */
   origins?: number;
   /** Port of origin 0; origin i listens on port + i. 0 = every origin on a random port. @default 0 */
@@ -58,7 +58,6 @@ export interface OriginCluster {
 
 const MAX_ORIGINS = 64;
 const MAX_FAULT_BODY = 64 * 1024;
-const MAX_PLAYLIST_BYTES = 8 * 1024 * 1024;
 const THROTTLE_TICK_MS = 50;
 const INJECTED_FAULT_STATUS_TEXT = "injected fault";
 
@@ -69,17 +68,10 @@ interface OriginState {
   server: Server;
   /** Token bucket of the bandwidth cap, shared by all responses of this origin (one "link"). */
   bucket: { credit: number; last: number };
-}
-
-/** A body the origin can send, in whole or by range. */
-interface Resource {
-  /** Name used for the content type and cache policy. */
-  name: string;
-  size: number;
-  /** Media bytes (eligible for corruption), as opposed to playlists/manifests. */
-  segment: boolean;
-  /** Bytes `start..end` inclusive. */
-  open(start: number, end: number): Readable;
+  /** Real path of the directory this origin serves. */
+  root: string;
+  /** Resolves request paths to files of `root` (and its simulated live). */
+  resolver: ResourceResolver;
 }
 
 interface RequestContext {
@@ -99,25 +91,6 @@ function intOption(field: string, v: number | undefined, dflt: number, min: numb
     throw badOption(field, `must be an integer in [${min}, ${max}]`);
   }
   return value;
-}
-
-function fileResource(path: string, size: number, name: string, range?: ByteRange): Resource {
-  const base = range?.offset ?? 0;
-  return {
-    name,
-    size: range?.length ?? size,
-    segment: !isPlaylistLike(name),
-    open: (start, end) => createReadStream(path, { start: base + start, end: base + end }),
-  };
-}
-
-function bufferResource(name: string, data: Buffer): Resource {
-  return {
-    name,
-    size: data.length,
-    segment: false,
-    open: (start, end) => Readable.from([data.subarray(start, end + 1)]),
-  };
 }
 
 /** Flips bytes of `chunk` (a copy) at body offsets ≡ 511 (mod 1024), or the middle of tiny bodies. */
@@ -150,7 +123,11 @@ function waitDrain(res: ServerResponse, signal: AbortSignal): Promise<void> {
 
 /** Starts `origins` HTTP origins serving `dir` (see the package README for routes). */
 export async function startOrigins(opts: StartOriginsOptions): Promise<OriginCluster> {
-  const count = intOption("origins", opts.origins, 3, 1, MAX_ORIGINS);
+  const dirList = Array.isArray(opts.dir) ? opts.dir : undefined;
+  const count = intOption("origins", opts.origins ?? dirList?.length, 3, 1, MAX_ORIGINS);
+  if (dirList && dirList.length !== count) {
+    throw badOption("dir", `${dirList.length} directories for ${count} origins`);
+  }
   const firstPort = intOption("port", opts.port, 0, 0, 65535);
   if (firstPort !== 0 && firstPort + count - 1 > 65535) {
     throw badOption("port", "port + origins - 1 exceeds 65535");
@@ -158,19 +135,28 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
   const windowSize = intOption("liveWindow", opts.liveWindow, 6, 1, 1000);
   const host = opts.host ?? "127.0.0.1";
   const clock = opts.clock ?? Date.now;
-  if (typeof opts.dir !== "string" || opts.dir === "") throw badOption("dir", "required");
-  let root: string;
-  try {
-    root = await realpath(opts.dir);
-    if (!(await stat(root)).isDirectory()) throw new Error("not a directory");
-  } catch (err) {
-    throw badOption("dir", `not a readable directory: ${String(err)}`);
+  const dirs = dirList ?? Array.from({ length: count }, () => opts.dir as string);
+  const roots: string[] = [];
+  for (const d of dirs) {
+    if (typeof d !== "string" || d === "") throw badOption("dir", "required");
+    try {
+      const real = await realpath(d);
+      if (!(await stat(real)).isDirectory()) throw new Error("not a directory");
+      roots.push(real);
+    } catch (err) {
+      throw badOption("dir", `${d}: not a readable directory: ${String(err)}`);
+    }
   }
+  const root = roots[0] ?? "";
   if ((opts.faults?.length ?? 0) > count) throw badOption("faults", "more entries than origins");
   const initial = (opts.faults ?? []).map((f) => validateFaultPatch(f));
 
   const metrics = new OriginMetrics(root);
-  const live = new LiveCatalog(root, clock, clock(), windowSize);
+  const startedAt = clock();
+  const catalogs = new Map<string, LiveCatalog>();
+  for (const r of roots) {
+    if (!catalogs.has(r)) catalogs.set(r, new LiveCatalog(r, clock, startedAt, windowSize));
+  }
   const states: OriginState[] = [];
   const aborters = new Set<AbortController>();
   let closed = false;
@@ -189,69 +175,8 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
     s.rng = createPrng(DEFAULT_FAULTS.seed);
   };
 
-  /** Resolves a path inside the root to a regular file, refusing anything (incl. symlinks) outside. */
-  const safeFile = async (path: string): Promise<{ path: string; size: number } | undefined> => {
-    try {
-      const real = await realpath(path);
-      const rel = relative(root, real);
-      if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) return undefined;
-      const st = await stat(real);
-      return st.isFile() ? { path: real, size: st.size } : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const vodFile = async (segs: string[]): Promise<Resource | undefined> => {
-    if (segs.length === 0) return undefined;
-    const f = await safeFile(join(root, ...segs));
-    return f ? fileResource(f.path, f.size, segs[segs.length - 1] ?? "", undefined) : undefined;
-  };
-  const liveSource = async (dirSegs: string[]): Promise<LiveSource | undefined> => {
-    const f = await safeFile(join(root, ...dirSegs, "index.m3u8"));
-    return f ? live.source(f.path).catch(() => undefined) : undefined;
-  };
-
-  const resolveLive = async (rest: string[]): Promise<Resource | undefined> => {
-    const last = rest[rest.length - 1];
-    if (last === undefined) return undefined;
-    const dirSegs = rest.slice(0, -1);
-    if (last.toLowerCase().endsWith(".m3u8")) {
-      const f = await safeFile(join(root, ...rest));
-      if (!f || f.size > MAX_PLAYLIST_BYTES) return undefined;
-      const text = await readFile(f.path, "utf8");
-      let kind: "media" | "multivariant";
-      try {
-        kind = parsePlaylist(text).kind;
-      } catch {
-        return undefined;
-      }
-      // Variant URIs are relative, so the multivariant playlist works unchanged under /live/.
-      if (kind === "multivariant") return bufferResource(last, Buffer.from(text));
-      if (last !== "index.m3u8") return undefined;
-      const src = await live.source(f.path).catch(() => undefined);
-      return src ? bufferResource(last, Buffer.from(live.playlist(src))) : undefined;
-    }
-    if (last === MANIFEST_NAME) {
-      const src = await liveSource(dirSegs);
-      return src ? bufferResource(last, Buffer.from(live.manifest(src))) : undefined;
-    }
-    const m = /^(0|[1-9]\d{0,15})\.[A-Za-z0-9]+$/.exec(last);
-    if (m?.[1] !== undefined && dirSegs[dirSegs.length - 1] === LIVE_SEGMENT_DIR) {
-      const src = await liveSource(dirSegs.slice(0, -1));
-      if (!src) return undefined;
-      const msn = Number(m[1]);
-      if (live.segmentUri(src, msn) !== `${LIVE_SEGMENT_DIR}/${last}`) return undefined;
-      const seg = live.segmentFile(src, msn);
-      const f = seg ? await safeFile(seg.path) : undefined;
-      if (!seg || !f) return undefined;
-      if (seg.range && seg.range.offset + seg.range.length > f.size) return undefined;
-      return fileResource(f.path, f.size, last, seg.range);
-    }
-    return vodFile(rest);
-  };
-
-  const resolveResource = (segs: string[]): Promise<Resource | undefined> =>
-    segs[0] === "live" ? resolveLive(segs.slice(1)) : vodFile(segs);
+  const resolvers = new Map<string, ResourceResolver>();
+  for (const [r, cat] of catalogs) resolvers.set(r, new ResourceResolver(r, cat));
 
   const baseHeaders = (extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders => ({
     ...CORS_HEADERS,
@@ -490,7 +415,7 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
       );
     }
 
-    const resource = await resolveResource(segs);
+    const resource = await self.resolver.resolve(segs);
     if (signal.aborted) return;
     if (!resource) return sendJson(res, 404, { error: "not found" }, method === "HEAD");
 
@@ -568,6 +493,8 @@ export async function startOrigins(opts: StartOriginsOptions): Promise<OriginClu
         rng: createPrng(DEFAULT_FAULTS.seed),
         server,
         bucket: { credit: 0, last: performance.now() },
+        root: roots[i] ?? root,
+        resolver: resolvers.get(roots[i] ?? root) as ResourceResolver,
       };
       applyFaults(state, initial[i] ?? {});
       states.push(state);
