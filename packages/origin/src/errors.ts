@@ -9,7 +9,17 @@ export type OriginErrorCode =
   /** An origin index outside the cluster. */
   | "unknown-origin"
   /** A file could not be read or written. */
-  | "io";
+  | "io"
+  /** ffmpeg/ffprobe is not installed (or not runnable). */
+  | "ffmpeg-missing"
+  /** The packager's input file cannot be read or decoded. */
+  | "input-unreadable"
+  /** The RTMP listen port is already in use. */
+  | "port-busy"
+  /** ffmpeg failed while packaging. */
+  | "ffmpeg-failed"
+  /** A segment's bytes do not match its published SHA-256, or it is missing. */
+  | "integrity";
 
 /** Typed error thrown by `@hivecast/origin`. */
 export class OriginError extends Error {

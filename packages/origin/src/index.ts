@@ -25,3 +25,11 @@ export {
   TOKEN_SIGNATURE_PARAM,
 } from "./access.js";
 export type { SteeringSettings } from "./access.js";
+export { startPackager, DEFAULT_LADDER, ffmpegArgs } from "./packager.js";
+export type { Packager, PackagerOptions, Rendition } from "./packager.js";
+export { PackagerMetrics } from "./packager-metrics.js";
+export { exportRecording } from "./export.js";
+export type { ExportOptions, ExportReport } from "./export.js";
+export { watchHls } from "./hash-watch.js";
+export type { HlsWatcher, WatchOptions } from "./hash-watch.js";
+export { formatStatus, parseMetrics } from "./status.js";

@@ -1,0 +1,559 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { access, constants, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { OriginError } from "./errors.js";
+import { lastLines, missingTool, probeStreams, runTool } from "./ffmpeg.js";
+import { sha256File } from "./fsutil.js";
+import {
+  copyAtomic,
+  manifestText,
+  mediaPlaylistText,
+  parseFfmpegPlaylist,
+  writeAtomic,
+  type RenditionSnapshot,
+} from "./mirror.js";
+import { PackagerMetrics } from "./packager-metrics.js";
+import { MANIFEST_NAME } from "./playlist.js";
+
+/** One rung of the encoding ladder. */
+export interface Rendition {
+  width: number;
+  height: number;
+  /** Video bitrate, kbit/s. */
+  videoKbps: number;
+}
+
+/** Options of `startPackager`. */
+export interface PackagerOptions {
+  /**
+   * What to package: a media file path (read at its native pace, like `ffmpeg -re`), or an
+   * `rtmp://host:port/app/stream` URL on which the packager listens for one publisher at a time.
+   */
+  input: string;
+  /** Origin directories that receive every recording (at least one). */
+  mirrors: string[];
+  /** Target segment duration, seconds (1..10). @default 2 (1 with the low-latency preset) */
+  segmentSeconds?: number;
+  /** Segments in the live playlists (1..100). @default 6 */
+  window?: number;
+  /** The encoding ladder, best first (1..6 rungs). @default DEFAULT_LADDER */
+  renditions?: Rendition[];
+  /** Encode audio (AAC). Files: probed when undefined; RTMP: true when undefined. */
+  audio?: boolean;
+  /** RTMP: stop after the first publish ends instead of waiting for the next. @default false */
+  once?: boolean;
+  /** ffmpeg executable. @default "ffmpeg" */
+  ffmpeg?: string;
+  /** ffprobe executable. @default "ffprobe" */
+  ffprobe?: string;
+  /** How often the work directory is scanned for completed segments, ms. @default 200 */
+  pollMs?: number;
+  /** Receives one line per notable event (publishes, errors, mirror state). */
+  log?: (line: string) => void;
+  /** Metrics to update (a fresh `PackagerMetrics` when omitted). */
+  metrics?: PackagerMetrics;
+}
+
+/** The default ladder: two small renditions (cheap on a laptop, enough to exercise ABR). */
+export const DEFAULT_LADDER: readonly Rendition[] = [
+  { width: 640, height: 360, videoKbps: 800 },
+  { width: 320, height: 180, videoKbps: 250 },
+];
+
+/** A running packager. */
+export interface Packager {
+  /** Recording ids published so far (directory names inside each mirror), oldest first. */
+  readonly recordings: string[];
+  /** The packager's metrics. */
+  readonly metrics: PackagerMetrics;
+  /** Resolves when the packager ended (file input done, `once`, or `stop()`); rejects on failure. */
+  readonly done: Promise<void>;
+  /** Stops ffmpeg gracefully, publishes the recording as VOD, resolves when done. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface MirrorState {
+  dir: string;
+  /** Segments published per rendition index. */
+  published: number[];
+  initDone: boolean[];
+  masterDone: boolean;
+  finalDone: boolean;
+  error: string | undefined;
+}
+
+interface Session {
+  id: string;
+  work: string;
+  renditions: RenditionSnapshot[];
+  master: string | undefined;
+  mirrors: MirrorState[];
+  ended: boolean;
+}
+
+function parseRtmp(input: string): { host: string; port: number } | undefined {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "rtmp:") return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return { host, port: url.port === "" ? 1935 : Number(url.port) };
+}
+
+function checkPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", (err: NodeJS.ErrnoException) => {
+      reject(
+        new OriginError(
+          "port-busy",
+          `cannot listen for RTMP on ${host}:${port}: ${err.code === "EADDRINUSE" ? "port already in use" : String(err.code ?? err)}`,
+          "input",
+          { cause: err },
+        ),
+      );
+    });
+    srv.listen(port, host, () => srv.close(() => resolvePort()));
+  });
+}
+
+function stamp(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+}
+
+function intIn(name: string, v: number | undefined, dflt: number, min: number, max: number) {
+  const value = v ?? dflt;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new OriginError("invalid-option", `${name} must be an integer in [${min}, ${max}]`, name);
+  }
+  return value;
+}
+
+/** ffmpeg arguments turning `input` into fMP4 HLS renditions in `work` (all segments kept). */
+export function ffmpegArgs(o: {
+  input: string;
+  rtmp: boolean;
+  work: string;
+  ladder: readonly Rendition[];
+  audio: boolean;
+  segmentSeconds: number;
+}): string[] {
+  const n = o.ladder.length;
+  const split = o.ladder.map((_, i) => `[s${i}]`).join("");
+  const scales = o.ladder
+    .map((r, i) => `[s${i}]scale=${r.width}:${r.height},format=yuv420p[v${i}]`)
+    .join(";");
+  const args = ["-hide_banner", "-nostats", "-loglevel", "warning", "-y"];
+  if (o.rtmp) args.push("-listen", "1");
+  else args.push("-re");
+  args.push("-i", o.input, "-filter_complex", `[0:v]split=${n}${split};${scales}`);
+  o.ladder.forEach((r, i) => {
+    args.push("-map", `[v${i}]`);
+    if (o.audio) args.push("-map", "0:a:0");
+    args.push(
+      `-b:v:${i}`,
+      `${r.videoKbps}k`,
+      `-maxrate:v:${i}`,
+      `${Math.round(r.videoKbps * 1.2)}k`,
+    );
+    args.push(`-bufsize:v:${i}`, `${r.videoKbps * 2}k`);
+  });
+  args.push(
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-tune",
+    "zerolatency",
+    "-sc_threshold",
+    "0",
+    "-force_key_frames",
+    `expr:gte(t,n_forced*${o.segmentSeconds})`,
+  );
+  if (o.audio) args.push("-c:a", "aac", "-b:a", "96k", "-ac", "2");
+  args.push(
+    "-f",
+    "hls",
+    "-hls_time",
+    String(o.segmentSeconds),
+    "-hls_list_size",
+    "0",
+    "-hls_segment_type",
+    "fmp4",
+    "-hls_flags",
+    "independent_segments+program_date_time+temp_file",
+    "-hls_fmp4_init_filename",
+    "init.mp4",
+    "-hls_segment_filename",
+    join(o.work, "v%v", "seg-%05d.m4s"),
+    "-master_pl_name",
+    "master.m3u8",
+    "-var_stream_map",
+    o.ladder.map((_, i) => (o.audio ? `v:${i},a:${i}` : `v:${i}`)).join(" "),
+    join(o.work, "v%v", "index.m3u8"),
+  );
+  return args;
+}
+
+/**
+ * Starts packaging `opts.input` into live HLS (fMP4, a ladder of renditions, PROGRAM-DATE-TIME,
+ * a sliding window, per-segment SHA-256 tags and the sidecar manifest) mirrored to every
+ * `opts.mirrors` directory. Each publish (or the file) becomes one recording
+ * `<mirror>/<id>/` (id = UTC start time, `rec-YYYYMMDDTHHMMSSZ`) and `<mirror>/master.m3u8`
+ * always points at the newest one; when the input ends the recording is rewritten as VOD
+ * (ENDLIST). Publication order per mirror: segment files, then the manifest, then the
+ * playlist, each by temp file + rename, so no mirror lists a segment whose bytes or hash are
+ * missing. A mirror that cannot be written is skipped and catches up when writable again.
+ *
+ * @throws OriginError `ffmpeg-missing`, `input-unreadable`, `port-busy`, `invalid-option`
+ */
+export async function startPackager(opts: PackagerOptions): Promise<Packager> {
+  const ffmpeg = opts.ffmpeg ?? "ffmpeg";
+  const ffprobe = opts.ffprobe ?? "ffprobe";
+  const log = opts.log ?? (() => undefined);
+  const segmentSeconds = intIn("segmentSeconds", opts.segmentSeconds, 2, 1, 10);
+  const window = intIn("window", opts.window, 6, 1, 100);
+  const pollMs = intIn("pollMs", opts.pollMs, 200, 10, 10_000);
+  const ladder = opts.renditions ?? DEFAULT_LADDER;
+  if (ladder.length < 1 || ladder.length > 6) {
+    throw new OriginError("invalid-option", "the ladder needs 1..6 renditions", "renditions");
+  }
+  for (const r of ladder) {
+    const ok = (v: number, max: number) => Number.isInteger(v) && v >= 2 && v <= max;
+    if (!ok(r.width, 7680) || !ok(r.height, 4320) || !ok(r.videoKbps, 100_000)) {
+      throw new OriginError("invalid-option", `bad rendition ${JSON.stringify(r)}`, "renditions");
+    }
+    if (r.width % 2 !== 0 || r.height % 2 !== 0) {
+      throw new OriginError("invalid-option", "rendition sizes must be even", "renditions");
+    }
+  }
+  if (opts.mirrors.length === 0) {
+    throw new OriginError("invalid-option", "at least one mirror directory is needed", "mirrors");
+  }
+  const mirrors = opts.mirrors.map((m) => resolve(m));
+  if (new Set(mirrors).size !== mirrors.length) {
+    throw new OriginError("invalid-option", "the same mirror directory is given twice", "mirrors");
+  }
+
+  // ffmpeg present?
+  const v = await runTool(ffmpeg, ["-hide_banner", "-version"], 15_000);
+  if (v.code !== 0) {
+    throw new OriginError("ffmpeg-missing", `${ffmpeg} -version failed: ${lastLines(v.stderr)}`);
+  }
+
+  const rtmp = parseRtmp(opts.input);
+  let audio: boolean;
+  if (rtmp) {
+    if (!Number.isInteger(rtmp.port) || rtmp.port < 1 || rtmp.port > 65535) {
+      throw new OriginError("invalid-option", `bad RTMP port in ${opts.input}`, "input");
+    }
+    await checkPortFree(rtmp.host, rtmp.port);
+    audio = opts.audio ?? true;
+  } else {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.input)) {
+      throw new OriginError(
+        "invalid-option",
+        `unsupported input URL ${opts.input} (a file path or rtmp://host:port/app/stream)`,
+        "input",
+      );
+    }
+    try {
+      await access(opts.input, constants.R_OK);
+      if (!(await stat(opts.input)).isFile()) throw new Error("not a regular file");
+    } catch (err) {
+      throw new OriginError(
+        "input-unreadable",
+        `cannot read input ${opts.input}: ${err instanceof Error ? err.message : String(err)}`,
+        "input",
+        { cause: err },
+      );
+    }
+    const probe = await probeStreams(ffprobe, opts.input);
+    if (!probe.video) {
+      throw new OriginError("input-unreadable", `input ${opts.input} has no video stream`, "input");
+    }
+    if (opts.audio === true && !probe.audio) {
+      throw new OriginError("input-unreadable", `input ${opts.input} has no audio stream`, "input");
+    }
+    audio = opts.audio ?? probe.audio;
+  }
+
+  const metrics = opts.metrics ?? new PackagerMetrics(mirrors);
+  const workRoot = await mkdtemp(join(tmpdir(), "hivecast-package-"));
+  const recordings: string[] = [];
+  const sessions: Session[] = [];
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  let syncing: Promise<void> = Promise.resolve();
+
+  for (const m of mirrors) {
+    await mkdir(m, { recursive: true }).catch((err: unknown) => {
+      log(`mirror ${m}: cannot create (${String(err)}); will retry`);
+    });
+  }
+
+  const scan = async (s: Session): Promise<void> => {
+    for (let i = 0; i < ladder.length; i++) {
+      const r = s.renditions[i];
+      if (!r) continue;
+      const dir = join(s.work, r.name);
+      let text: string;
+      try {
+        text = await readFile(join(dir, "index.m3u8"), "utf8");
+      } catch {
+        continue;
+      }
+      const p = parseFfmpegPlaylist(text);
+      if (!r.init && p.init) {
+        const h = await sha256File(join(dir, p.init));
+        r.init = { uri: p.init, sha256: h, bytes: (await stat(join(dir, p.init))).size };
+      }
+      for (let k = r.segments.length; k < p.segments.length; k++) {
+        const seg = p.segments[k];
+        if (!seg) break;
+        const path = join(dir, seg.uri);
+        const sha256 = await sha256File(path);
+        const bytes = (await stat(path)).size;
+        r.segments.push({ ...seg, sha256, bytes });
+      }
+      r.ended = p.ended;
+    }
+    if (s.renditions.some((r) => r.segments.length > 0) && !recordings.includes(s.id)) {
+      // The recording is named when its first segment exists (nothing is in a mirror before).
+      s.id = recordingId();
+      recordings.push(s.id);
+      log(`recording ${s.id}: first segment`);
+    }
+    if (!s.master) {
+      s.master = await readFile(join(s.work, "master.m3u8"), "utf8").catch(() => undefined);
+    }
+  };
+
+  const syncMirror = async (s: Session, m: MirrorState): Promise<void> => {
+    const base = join(m.dir, s.id);
+    for (let i = 0; i < s.renditions.length; i++) {
+      const r = s.renditions[i];
+      if (!r?.init) continue;
+      const rdir = join(base, r.name);
+      const work = join(s.work, r.name);
+      let changed = false;
+      if (!m.initDone[i]) {
+        await mkdir(rdir, { recursive: true });
+        await copyAtomic(join(work, r.init.uri), join(rdir, r.init.uri));
+        metrics.bytesWritten.inc({ mirror: m.dir }, r.init.bytes);
+        m.initDone[i] = true;
+        changed = true;
+      }
+      const published = m.published[i] ?? 0;
+      for (let k = published; k < r.segments.length; k++) {
+        const seg = r.segments[k];
+        if (!seg) break;
+        await copyAtomic(join(work, seg.uri), join(rdir, seg.uri));
+        metrics.bytesWritten.inc({ mirror: m.dir }, seg.bytes);
+        metrics.segmentsPublished.inc({ mirror: m.dir });
+        m.published[i] = k + 1;
+        changed = true;
+      }
+      const vod = s.ended;
+      if (changed || (vod && !m.finalDone)) {
+        const segs = r.segments.slice(0, m.published[i] ?? 0);
+        if (segs.length === 0) continue;
+        const manifest = manifestText(r, segs);
+        await writeAtomic(join(rdir, MANIFEST_NAME), manifest);
+        await writeAtomic(join(rdir, "index.m3u8"), mediaPlaylistText(r, segs, window, vod));
+        metrics.bytesWritten.inc({ mirror: m.dir }, manifest.length);
+      }
+    }
+    const allStarted = s.renditions.every((_, i) => (m.published[i] ?? 0) > 0);
+    if (!m.masterDone && s.master && allStarted) {
+      await writeAtomic(join(base, "master.m3u8"), s.master);
+      const top = s.master.replace(/^(?!#)(\S.*)$/gm, `${s.id}/$1`);
+      await writeAtomic(join(m.dir, "master.m3u8"), top);
+      m.masterDone = true;
+      log(`mirror ${m.dir}: live ${s.id}/master.m3u8`);
+    }
+    if (s.ended && m.masterDone) m.finalDone = true;
+  };
+
+  const syncAll = async (): Promise<void> => {
+    for (const s of sessions) {
+      const pending = s.mirrors.some((m) => !m.finalDone);
+      if (!pending) continue;
+      if (!s.ended) await scan(s);
+      for (const m of s.mirrors) {
+        if (m.finalDone) continue;
+        try {
+          await syncMirror(s, m);
+          if (m.error !== undefined) log(`mirror ${m.dir}: writable again, caught up`);
+          m.error = undefined;
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          if (m.error === undefined) log(`mirror ${m.dir}: cannot publish (${msg}); will retry`);
+          m.error = msg;
+        }
+      }
+    }
+    const current = sessions[sessions.length - 1];
+    if (current) {
+      const total = current.renditions.reduce((a, r) => a + r.segments.length, 0);
+      for (const m of current.mirrors) {
+        const done = m.published.reduce((a, b) => a + b, 0);
+        metrics.mirrorLag.set({ mirror: m.dir }, total - done);
+      }
+      const last = current.renditions[0]?.segments.length ?? 0;
+      if (last > 0) metrics.noteSegment(current.id, last);
+    }
+  };
+
+  const tick = (): Promise<void> => {
+    syncing = syncing.then(syncAll).catch((err: unknown) => {
+      log(`publish error: ${String(err)}`);
+    });
+    return syncing;
+  };
+
+  const recordingId = (): string => {
+    const base = `rec-${stamp(new Date())}`;
+    let id = base;
+    const taken = (x: string) =>
+      recordings.includes(x) || mirrors.some((m) => existsSync(join(m, x)));
+    for (let n = 2; taken(id); n++) id = `${base}-${n}`;
+    return id;
+  };
+
+  const newSession = async (): Promise<Session> => {
+    const id = `pending-${sessions.length}`;
+    const work = join(workRoot, `work-${Date.now()}-${sessions.length}`);
+    await mkdir(work, { recursive: true });
+    const s: Session = {
+      id,
+      work,
+      renditions: ladder.map((_, i) => ({
+        name: `v${i}`,
+        init: undefined,
+        segments: [],
+        ended: false,
+      })),
+      master: undefined,
+      mirrors: mirrors.map((dir) => ({
+        dir,
+        published: ladder.map(() => 0),
+        initDone: ladder.map(() => false),
+        masterDone: false,
+        finalDone: false,
+        error: undefined,
+      })),
+      ended: false,
+    };
+    return s;
+  };
+
+  /** Runs ffmpeg once; resolves with its exit code and stderr tail. */
+  const runFfmpeg = (s: Session): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolveRun, reject) => {
+      const args = ffmpegArgs({
+        input: opts.input,
+        rtmp: rtmp !== undefined,
+        work: s.work,
+        ladder,
+        audio,
+        segmentSeconds,
+      });
+      const c = spawn(ffmpeg, args, { stdio: ["ignore", "ignore", "pipe"] });
+      child = c;
+      let stderr = "";
+      c.stderr.on("data", (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-8192);
+      });
+      c.on("error", (err: NodeJS.ErrnoException) => reject(missingTool(ffmpeg, err)));
+      c.on("close", (code) => {
+        child = undefined;
+        resolveRun({ code, stderr });
+      });
+    });
+
+  const finish = async (s: Session): Promise<void> => {
+    s.ended = true;
+    for (const r of s.renditions) r.ended = true;
+    await tick();
+  };
+
+  const loop = async (): Promise<void> => {
+    let runs = 0;
+    for (;;) {
+      if (stopping) return;
+      const s = await newSession();
+      sessions.push(s);
+      if (runs > 0) metrics.ffmpegRestarts.inc();
+      runs++;
+      if (rtmp) log(`waiting for a publisher on ${opts.input}`);
+      const { code, stderr } = await runFfmpeg(s);
+      await tick();
+      const produced = s.renditions.some((r) => r.segments.length > 0);
+      const segs = s.renditions[0]?.segments.length ?? 0;
+      if (segs > 0 || produced) {
+        await finish(s);
+        const how = code === 0 || stopping ? "ended" : `ended abnormally (${lastLines(stderr, 2)})`;
+        log(
+          `recording ${s.id}: ${rtmp ? "publisher disconnected, " : ""}${how}; VOD, ${segs} segments`,
+        );
+      } else if (!stopping && code !== 0) {
+        sessions.splice(sessions.indexOf(s), 1);
+        await rm(s.work, { recursive: true, force: true });
+        const tail = lastLines(stderr);
+        if (!rtmp) {
+          throw new OriginError("ffmpeg-failed", `ffmpeg could not package ${opts.input}: ${tail}`);
+        }
+        if (/Address already in use/i.test(stderr)) {
+          throw new OriginError("port-busy", `cannot listen on ${opts.input}: port already in use`);
+        }
+        log(`publish attempt failed before any segment: ${tail}`);
+      } else {
+        sessions.splice(sessions.indexOf(s), 1);
+        await rm(s.work, { recursive: true, force: true });
+      }
+      if (!rtmp || opts.once || stopping) return;
+    }
+  };
+
+  timer = setInterval(() => void tick(), pollMs);
+
+  const done = (async () => {
+    try {
+      await loop();
+    } finally {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await tick();
+      await rm(workRoot, { recursive: true, force: true }).catch(() => undefined);
+    }
+  })();
+  done.catch(() => undefined);
+
+  return {
+    recordings,
+    metrics,
+    done,
+    async stop() {
+      stopping = true;
+      const c = child;
+      if (c && c.exitCode === null) {
+        c.kill("SIGINT");
+        const killer = setTimeout(() => c.kill("SIGKILL"), 5_000);
+        await new Promise<void>((r) => c.once("close", () => r()));
+        clearTimeout(killer);
+      }
+      await done.catch(() => undefined);
+    },
+  };
+}
