@@ -23,6 +23,10 @@ import {
 import type { PeerConnection } from "./peer-transport.js";
 import { ewma } from "./scheduler.js";
 
+/** First capacity of a download's buffer; it then doubles with the bytes that arrive. */
+const INITIAL_DOWNLOAD_BUFFER = 64 * 1024;
+const EMPTY = new Uint8Array(0);
+
 /** Most segments one peer may announce to us at once. */
 export const MAX_REMOTE_HAVES = 8192;
 /** Most of our own requests in flight to one peer. */
@@ -75,6 +79,8 @@ export interface SessionHooks {
   /** Verified bytes to upload, or why not. */
   serve(segmentId: string): Uint8Array | RejectReason;
   onUploaded(s: PeerSession, bytes: number): void;
+  /** Bytes of a download arrived from the peer (for scoring and give-back accounting). */
+  onBytes?(s: PeerSession, bytes: number): void;
 }
 
 /** Options of a {@link PeerSession}. */
@@ -95,7 +101,13 @@ export interface PeerSessionOptions {
 interface Download {
   segmentId: string;
   expectedSize: number | undefined;
-  buffer: Uint8Array | undefined;
+  /** The size the RESPONSE claimed; undefined before it. */
+  size: number | undefined;
+  /**
+   * Received bytes so far. Grows with what actually arrived (at most doubling), never from the
+   * claimed size alone: a RESPONSE frame of 9 bytes allocates nothing.
+   */
+  buffer: Uint8Array;
   received: number;
   firstByteAt: number;
   onProgress: ((received: number, total: number, startedAt: number) => void) | undefined;
@@ -258,19 +270,19 @@ export class PeerSession {
       }
       case "response": {
         const d = this.downloads.get(msg.requestId);
-        if (!d || d.buffer) {
+        if (!d || d.size !== undefined) {
           if (!d && this.recentCancels.includes(msg.requestId)) return;
           throw new PeerProtocolError("UNEXPECTED_MESSAGE", "response to no open request");
         }
         if (d.expectedSize !== undefined && d.expectedSize !== msg.size)
           throw new PeerProtocolError("SIZE_MISMATCH", "response size differs from the announced");
-        d.buffer = new Uint8Array(msg.size);
+        d.size = msg.size;
         d.firstByteAt = this.opts.clock.now();
         return;
       }
       case "chunk": {
         const d = this.downloads.get(msg.requestId);
-        if (!d || !d.buffer) {
+        if (!d || d.size === undefined) {
           if (!d && this.recentCancels.includes(msg.requestId)) return;
           throw new PeerProtocolError("UNEXPECTED_CHUNK", "chunk for a request never made");
         }
@@ -279,12 +291,21 @@ export class PeerSession {
             "BAD_OFFSET",
             `chunk at ${msg.offset}, expected ${d.received}`,
           );
-        if (msg.offset + msg.data.byteLength > d.buffer.byteLength)
+        const end = msg.offset + msg.data.byteLength;
+        if (end > d.size)
           throw new PeerProtocolError("BAD_OFFSET", "chunk past the announced size");
+        if (end > d.buffer.byteLength) {
+          const grown = new Uint8Array(
+            Math.min(d.size, Math.max(INITIAL_DOWNLOAD_BUFFER, 2 * d.buffer.byteLength, end)),
+          );
+          grown.set(d.buffer.subarray(0, d.received));
+          d.buffer = grown;
+        }
         d.buffer.set(msg.data, msg.offset);
-        d.received += msg.data.byteLength;
+        d.received = end;
         this.bytesIn += msg.data.byteLength;
-        if (d.received === d.buffer.byteLength) {
+        this.opts.hooks.onBytes?.(this, msg.data.byteLength);
+        if (d.received === d.size) {
           const elapsed = Math.max(1, this.opts.clock.now() - d.firstByteAt);
           this.throughputBps = ewma(
             this.throughputBps,
@@ -293,7 +314,7 @@ export class PeerSession {
           );
           this.finish(msg.requestId, { ok: true, data: d.buffer, firstByteAt: d.firstByteAt });
         } else {
-          d.onProgress?.(d.received, d.buffer.byteLength, d.firstByteAt);
+          d.onProgress?.(d.received, d.size, d.firstByteAt);
         }
         return;
       }
@@ -305,10 +326,10 @@ export class PeerSession {
     requestId: number,
   ): { data: Uint8Array; size: number; firstByteAt: number } | undefined {
     const d = this.downloads.get(requestId);
-    if (!d?.buffer || d.received === 0) return undefined;
+    if (!d || d.size === undefined || d.received === 0) return undefined;
     return {
       data: d.buffer.subarray(0, d.received),
-      size: d.buffer.byteLength,
+      size: d.size,
       firstByteAt: d.firstByteAt,
     };
   }
@@ -340,7 +361,8 @@ export class PeerSession {
     this.downloads.set(requestId, {
       segmentId,
       expectedSize: this.remoteHaves.get(segmentId),
-      buffer: undefined,
+      size: undefined,
+      buffer: EMPTY,
       received: 0,
       firstByteAt: 0,
       onProgress,
