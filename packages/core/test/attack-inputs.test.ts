@@ -227,6 +227,9 @@ class FakeConn extends TypedEmitter<PeerConnectionEvents> implements PeerConnect
   deliver(frame: Uint8Array): void {
     this.emit("data", frame);
   }
+  open(): void {
+    this.emit("connect");
+  }
 }
 
 function readySession(): { conn: FakeConn; session: PeerSession } {
@@ -248,7 +251,7 @@ function readySession(): { conn: FakeConn; session: PeerSession } {
       onUploaded: () => undefined,
     },
   });
-  conn.emit("connect");
+  conn.open();
   conn.deliver(encodeHandshake(false));
   return { conn, session };
 }

@@ -20,6 +20,7 @@ import {
   type PeerMessage,
   type RejectReason,
 } from "./peer-protocol.js";
+import { PeerBudget, type PeerBudgetLimits } from "./peer-budget.js";
 import type { PeerConnection } from "./peer-transport.js";
 import { ewma } from "./scheduler.js";
 
@@ -41,14 +42,21 @@ const RECENT_CANCELS = 32;
 /** `detail` of a request refused locally because too many are in flight to the peer. */
 export const LOCAL_BUSY_DETAIL = "too many requests to this peer";
 
-/** Shared upload admission: concurrent slots and a byte-rate cap. */
+/** Who an upload is for, as an {@link UploadGate} sees it. */
+export interface UploadPeer {
+  readonly peerId: string;
+  /** Bytes this peer gave us (peers that give back are favoured). */
+  readonly bytesIn: number;
+}
+
+/** Shared upload admission: concurrent slots and a byte-rate cap (optionally per peer). */
 export interface UploadGate {
-  /** Takes an upload slot; false when all are in use. */
-  tryAcquire(): boolean;
+  /** Takes an upload slot for `segmentId` to `peer`; false when refused (all slots in use…). */
+  tryAcquire(peer?: UploadPeer, segmentId?: string): boolean;
   /** Returns a slot. */
   release(): void;
   /** Reserves `bytes` of upload budget; returns how long to wait before sending them, ms. */
-  reserve(bytes: number): number;
+  reserve(bytes: number, peer?: UploadPeer): number;
 }
 
 /** How a request ended. */
@@ -96,6 +104,8 @@ export interface PeerSessionOptions {
   gate: UploadGate;
   ewmaAlpha: number;
   hooks: SessionHooks;
+  /** Message budgets of this peer (HAVE/LOST, REQUEST/CANCEL); none when undefined. */
+  budget?: PeerBudgetLimits | undefined;
 }
 
 interface Download {
@@ -145,6 +155,7 @@ export class PeerSession {
   private readonly downloads = new Map<number, Download>();
   private readonly uploads = new Map<number, AbortController>();
   private readonly recentCancels: number[] = [];
+  private readonly budget: PeerBudget | undefined;
   private nextRequestId = 1;
   private connectTimer: unknown;
   private handshakeReceived = false;
@@ -160,6 +171,7 @@ export class PeerSession {
     this.opts = opts;
     this.peerId = opts.peerId;
     this.connectionKey = opts.connectionKey;
+    this.budget = opts.budget ? new PeerBudget(opts.budget, opts.clock.now()) : undefined;
     conn.on("connect", this.onConnect);
     conn.on("data", this.onData);
     conn.on("close", this.onCloseEv);
@@ -168,6 +180,11 @@ export class PeerSession {
       this.connectTimer = undefined;
       this.close("connect timeout");
     }, opts.connectTimeoutMs);
+  }
+
+  /** The peer's remote address (selected candidate pair), when the transport knows it. */
+  get remoteAddress(): string | undefined {
+    return this.conn.remoteAddress;
   }
 
   /** Downloads in flight from this peer. */
@@ -226,7 +243,20 @@ export class PeerSession {
     }
   }
 
+  /** Charges a frame to the peer's budget; over budget is a `FLOOD` violation. */
+  private charge(msg: PeerMessage): void {
+    if (!this.budget) return;
+    const now = this.opts.clock.now();
+    let verdict: ReturnType<PeerBudget["request"]> = "ok";
+    if (msg.type === "have") verdict = this.budget.announce(msg.entries.length, now);
+    else if (msg.type === "lost") verdict = this.budget.announce(msg.segmentIds.length, now);
+    else if (msg.type === "request" || msg.type === "cancel") verdict = this.budget.request(now);
+    if (verdict !== "ok")
+      throw new PeerProtocolError("FLOOD", `peer exceeded its budget (${verdict})`);
+  }
+
   private handleMessage(msg: PeerMessage): void {
+    this.charge(msg);
     if (!this.handshakeReceived) {
       if (msg.type !== "handshake")
         throw new PeerProtocolError("UNEXPECTED_MESSAGE", `${msg.type} before handshake`);
@@ -406,7 +436,7 @@ export class PeerSession {
       this.sendFrame(encodeReject(requestId, served));
       return;
     }
-    if (!this.opts.gate.tryAcquire()) {
+    if (!this.opts.gate.tryAcquire(this, segmentId)) {
       this.sendFrame(encodeReject(requestId, "busy"));
       return;
     }
@@ -427,7 +457,7 @@ export class PeerSession {
           await sleep(clock, BACKPRESSURE_POLL_MS, signal);
         }
         const len = Math.min(MAX_CHUNK_PAYLOAD, bytes.byteLength - offset);
-        const wait = this.opts.gate.reserve(len);
+        const wait = this.opts.gate.reserve(len, this);
         if (wait > 0) await sleep(clock, wait, signal);
         if (signal.aborted || this.state === "closed") return;
         if (!this.sendFrame(encodeChunk(requestId, offset, bytes.subarray(offset, offset + len))))
