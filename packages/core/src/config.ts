@@ -123,7 +123,7 @@ export interface PeerDefenseConfig {
    * carrier NAT or on one machine are not counted as one. @default true
    */
   exemptPrivateAddresses: boolean;
-  /** A peer that exchanged no byte with us for this long is idle (dropped when slots are short), ms. @default 30000 */
+  /** A peer that exchanged no byte with us for this long is idle (dropped when slots are short), ms. @default 10000 */
   idleMs: number;
   /** Below this many useful peers (ones that served us), ask the trackers for fresh ones. @default 2 */
   minUsefulPeers: number;
@@ -229,7 +229,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
       maxServesPerSegment: 2,
       maxPeersPerAddress: 2,
       exemptPrivateAddresses: true,
-      idleMs: 30_000,
+      idleMs: 10_000,
       minUsefulPeers: 2,
     }),
   }),
