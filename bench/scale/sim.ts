@@ -149,6 +149,8 @@ export interface SimOptions {
   seed: number;
   /** Called every 10 virtual seconds with the seconds simulated so far (progress, probes). */
   progress?: (virtualS: number, events: number) => void;
+  /** Adds other participants (e.g. an attacker) to the simulated swarm before it runs. */
+  extra?: (env: SimEnv) => void;
 }
 
 /** What one simulation measured. Segment-level figures cover the steady state only. */
@@ -179,6 +181,8 @@ export interface SimResult {
   /** Median of the time the P2P layer deliberately waited for a peer (P2P-served segments). */
   p2pWaitMsMedian: number;
   peersMedian: number;
+  /** Bytes each viewer uploaded to peers (complete uploads). */
+  uploadBytesPerViewer: number[];
   /** Virtual events processed, wall-clock seconds taken. */
   events: number;
   wallS: number;
@@ -196,6 +200,22 @@ interface ViewerStats {
   stallMs: number;
   latencyS: number;
   waits: number[];
+  uploadedBytes: number;
+}
+
+/** What {@link SimOptions.extra} gets to join the swarm. */
+export interface SimEnv {
+  clock: VirtualClock;
+  net: MemoryNetwork;
+  WebSocket: SimTracker["WebSocket"];
+  config: ReturnType<typeof resolveConfig>;
+  swarmId: string;
+  segId: (sn: number) => string;
+  /** Newest published segment at virtual time `t`. */
+  newestAt: (t: number) => number;
+  /** When the first viewer joins and when the run ends (virtual ms). */
+  t0: number;
+  end: number;
 }
 
 /** Runs one simulated audience of `opts.viewers` viewers. */
@@ -252,6 +272,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       stallMs: 0,
       latencyS: Number.NaN,
       waits: [],
+      uploadedBytes: 0,
     };
     stats.push(vs);
     const host: PeerHost = {
@@ -260,7 +281,9 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       onPeerConnected: () => undefined,
       onPeerDisconnected: () => undefined,
       onPeerBanned: () => undefined,
-      onUploaded: () => undefined,
+      onUploaded: (_peer, n) => {
+        vs.uploadedBytes += n;
+      },
       onWarning: () => undefined,
     };
     const source = createPeerSegmentSource({
@@ -326,7 +349,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
               expectedSize: opts.segmentBytes,
             })
             .catch(() => null);
-          if (got) {
+          // A partial (abandoned peer transfer) is completed over HTTP: counted as HTTP here.
+          if (got && !("partial" in got)) {
             // The Engine would verify the SHA-256 here; the simulator checks length and fill
             // byte, then keeps the one shared payload instead of this copy (memory: at 10k
             // viewers, per-viewer copies of the window would take gigabytes).
@@ -392,6 +416,17 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     };
     clock.setTimeout(tick, t0 + 10_000 - clock.now());
   }
+  opts.extra?.({
+    clock,
+    net,
+    WebSocket: tracker.WebSocket,
+    config,
+    swarmId,
+    segId,
+    newestAt,
+    t0,
+    end,
+  });
   await clock.runUntil(end);
   const peers = sources.map((s) => s.peerCount());
   for (const s of sources) s.destroy();
@@ -437,6 +472,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     latencySMedian: med(stats.map((s) => s.latencyS)),
     p2pWaitMsMedian: med(stats.flatMap((s) => s.waits)),
     peersMedian: med(peers),
+    uploadBytesPerViewer: stats.map((s) => s.uploadedBytes),
     events: clock.events,
     wallS: (performance.now() - wall0) / 1000,
   };

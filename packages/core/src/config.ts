@@ -120,6 +120,49 @@ export interface P2PConfig {
    * @default "rtc"
    */
   transport: "rtc" | PeerTransportFactory;
+  /** Budgets, scoring and address rules against abusive peers (each field may be given alone). */
+  defense: PeerDefenseConfig;
+}
+
+/**
+ * How a viewer defends itself against peers that lie, stall, flood, leech or multiply. Every
+ * limit is data: tune it here, the code has no other thresholds for these decisions.
+ */
+export interface PeerDefenseConfig {
+  /** HAVE/LOST frames a peer may send: sustained per second. @default 20 */
+  announceFramesPerSec: number;
+  /** HAVE/LOST frames a peer may send in a burst (the first announcements included). @default 64 */
+  announceFramesBurst: number;
+  /** HAVE/LOST entries (segment ids) per second, sustained. @default 200 */
+  announceEntriesPerSec: number;
+  /** HAVE/LOST entries in a burst (a full store announced on connect). @default 10000 */
+  announceEntriesBurst: number;
+  /** REQUEST and CANCEL frames per second, sustained. @default 20 */
+  requestsPerSec: number;
+  /** REQUEST and CANCEL frames in a burst. @default 40 */
+  requestsBurst: number;
+  /** A peer whose requests stall (or trickle) this many times is disconnected. @default 3 */
+  maxStalls: number;
+  /** A disconnected staller or dropped idle peer is refused this long, ms. @default 120000 */
+  cooldownMs: number;
+  /** Upload cap per peer that never gave us bytes, bytes/second (0 = none). @default 1500000 */
+  uploadPerPeerBytesPerSec: number;
+  /** A peer that gave us bytes gets this many times the per-peer cap and fair share. @default 2 */
+  giveBackWeight: number;
+  /** Most times one segment is uploaded to one peer within `cooldownMs`. @default 2 */
+  maxServesPerSegment: number;
+  /** Most ready peers of one swarm from one (public) remote address. @default 2 */
+  maxPeersPerAddress: number;
+  /**
+   * Address-keyed rules (bans surviving a new peer id, `maxPeersPerAddress`) skip loopback,
+   * RFC 1918, CGNAT 100.64/10, link-local and ULA addresses, so viewers on one LAN, behind one
+   * carrier NAT or on one machine are not counted as one. @default true
+   */
+  exemptPrivateAddresses: boolean;
+  /** A peer that exchanged no byte with us for this long is idle (dropped when slots are short), ms. @default 10000 */
+  idleMs: number;
+  /** Below this many useful peers (ones that served us), ask the trackers for fresh ones. @default 2 */
+  minUsefulPeers: number;
 }
 
 /** Builds the peer transport the P2P layer uses (see {@link P2PConfig.transport}). */
@@ -237,7 +280,7 @@ export type OriginInput = string | OriginOptions;
 export type UserConfig = Partial<Omit<Config, "http" | "p2p" | "origins">> & {
   origins?: readonly OriginInput[];
   http?: Partial<HttpConfig>;
-  p2p?: Partial<P2PConfig>;
+  p2p?: Partial<Omit<P2PConfig, "defense">> & { defense?: Partial<PeerDefenseConfig> };
 };
 
 const retry = (r: RetryConfig): Readonly<RetryConfig> => Object.freeze(r);
@@ -301,6 +344,23 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     liveHttpFetchShare: 0.15,
     vodPrefetchSegments: 5,
     transport: "rtc",
+    defense: Object.freeze({
+      announceFramesPerSec: 20,
+      announceFramesBurst: 64,
+      announceEntriesPerSec: 200,
+      announceEntriesBurst: 10_000,
+      requestsPerSec: 20,
+      requestsBurst: 40,
+      maxStalls: 3,
+      cooldownMs: 120_000,
+      uploadPerPeerBytesPerSec: 1_500_000,
+      giveBackWeight: 2,
+      maxServesPerSegment: 2,
+      maxPeersPerAddress: 2,
+      exemptPrivateAddresses: true,
+      idleMs: 10_000,
+      minUsefulPeers: 2,
+    }),
   }),
   requestSetup: undefined,
   fetch: undefined,
@@ -399,7 +459,11 @@ export function resolveConfig(user: UserConfig = {}): Config {
     ...user,
     origins: rawOrigins.map((o: unknown, i) => normaliseOrigin(`origins[${i}]`, o)),
     http: { ...DEFAULT_CONFIG.http, ...(user.http ?? {}) },
-    p2p: { ...DEFAULT_CONFIG.p2p, ...(user.p2p ?? {}) },
+    p2p: {
+      ...DEFAULT_CONFIG.p2p,
+      ...(user.p2p ?? {}),
+      defense: { ...DEFAULT_CONFIG.p2p.defense, ...(user.p2p?.defense ?? {}) },
+    },
   };
   if (new Set(c.origins.map((o) => o.url)).size !== c.origins.length)
     fail("origins", "the same base URL twice");
@@ -456,5 +520,25 @@ export function resolveConfig(user: UserConfig = {}): Config {
   checkNumber("p2p.vodPrefetchSegments", p.vodPrefetchSegments, 0, 100);
   if (p.transport !== "rtc" && typeof p.transport !== "function")
     fail("p2p.transport", `expected "rtc" or a function returning a PeerTransport`);
+  const d = p.defense;
+  for (const k of [
+    "announceFramesPerSec",
+    "announceFramesBurst",
+    "announceEntriesPerSec",
+    "announceEntriesBurst",
+    "requestsPerSec",
+    "requestsBurst",
+  ] as const)
+    checkNumber(`p2p.defense.${k}`, d[k], 1);
+  checkNumber("p2p.defense.maxStalls", d.maxStalls, 1);
+  checkNumber("p2p.defense.cooldownMs", d.cooldownMs, 0);
+  checkNumber("p2p.defense.uploadPerPeerBytesPerSec", d.uploadPerPeerBytesPerSec, 0);
+  checkNumber("p2p.defense.giveBackWeight", d.giveBackWeight, 1, 100);
+  checkNumber("p2p.defense.maxServesPerSegment", d.maxServesPerSegment, 1);
+  checkNumber("p2p.defense.maxPeersPerAddress", d.maxPeersPerAddress, 1);
+  if (typeof d.exemptPrivateAddresses !== "boolean")
+    fail("p2p.defense.exemptPrivateAddresses", "expected a boolean");
+  checkNumber("p2p.defense.idleMs", d.idleMs, 1);
+  checkNumber("p2p.defense.minUsefulPeers", d.minUsefulPeers, 0);
   return c;
 }

@@ -737,7 +737,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   // ---- playlists ------------------------------------------------------------------------
 
   private ingestPlaylist(text: string, url: string): void {
-    const p = parsePlaylist(text, url);
+    let p: ReturnType<typeof parsePlaylist>;
+    try {
+      p = parsePlaylist(text, url);
+    } catch {
+      return; // impossible values (PlaylistError): no hashes, no P2P; the player judges the text
+    }
     if (!p) return;
     if (p.type === "multivariant") {
       if (p.integrityManifestUrl) this.index.setSessionManifest(p.integrityManifestUrl);

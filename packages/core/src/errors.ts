@@ -26,6 +26,8 @@ export const ErrorCodes = [
   // lifecycle
   "ABORTED",
   "DESTROYED",
+  // playlists
+  "PLAYLIST_INVALID",
 ] as const;
 
 /** One of {@link ErrorCodes}. */

@@ -1,3 +1,4 @@
+import { HivecastError } from "./errors.js";
 import { isSha256Hex } from "./sha256.js";
 import type { ByteRange } from "./types.js";
 
@@ -45,14 +46,67 @@ export interface MultivariantPlaylist {
   };
 }
 
-/** Parses an HLS attribute list (`A=1,B="x,y"`) into a map; quotes are removed. */
+/** Why a playlist was refused. */
+export type PlaylistErrorReason =
+  "BAD_SEQUENCE" | "BAD_DURATION" | "BAD_TARGET_DURATION" | "BAD_BYTE_RANGE";
+
+/** A media playlist states something impossible (negative or fractional numbers, huge ranges). */
+export class PlaylistError extends HivecastError {
+  /** Which rule was broken. */
+  readonly reason: PlaylistErrorReason;
+
+  constructor(reason: PlaylistErrorReason, message: string) {
+    super("PLAYLIST_INVALID", message, { details: { reason } });
+    this.reason = reason;
+  }
+}
+
+const isKeyChar = (c: number): boolean =>
+  (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d; // A-Z 0-9 -
+
+/**
+ * Parses an HLS attribute list (`A=1,B="x,y"`) into a map; quotes are removed. One pass over
+ * the text (linear time, whatever the input): an item without `KEY=` is skipped up to the
+ * next comma outside quotes.
+ */
 export function parseAttributes(list: string): Map<string, string> {
   const out = new Map<string, string>();
-  const re = /([A-Z0-9-]+)=("[^"]*"|[^,]*)/g;
-  for (const m of list.matchAll(re)) {
-    const key = m[1];
-    const raw = m[2] ?? "";
-    if (key) out.set(key, raw.startsWith('"') ? raw.slice(1, -1) : raw);
+  const n = list.length;
+  let i = 0;
+  while (i < n) {
+    const keyStart = i;
+    while (i < n && isKeyChar(list.charCodeAt(i))) i++;
+    const key = list.slice(keyStart, i);
+    if (key.length > 0 && list.charCodeAt(i) === 0x3d /* = */) {
+      i++;
+      if (list.charCodeAt(i) === 0x22 /* " */) {
+        const close = list.indexOf('"', i + 1);
+        if (close < 0) {
+          out.set(key, list.slice(i + 1));
+          return out;
+        }
+        out.set(key, list.slice(i + 1, close));
+        i = close + 1;
+        // anything after the closing quote up to the next comma is ignored
+        const comma = list.indexOf(",", i);
+        i = comma < 0 ? n : comma + 1;
+        continue;
+      }
+      const comma = list.indexOf(",", i);
+      const end = comma < 0 ? n : comma;
+      out.set(key, list.slice(i, end));
+      i = end + 1;
+      continue;
+    }
+    // Not `KEY=`: skip this item (quotes may hide commas).
+    let quoted = false;
+    while (i < n) {
+      const c = list.charCodeAt(i);
+      if (c === 0x22) quoted = !quoted;
+      else if (c === 0x2c && !quoted) break;
+      i++;
+    }
+    i++;
   }
   return out;
 }
@@ -65,18 +119,49 @@ function resolve(uri: string, base: string): string | undefined {
   }
 }
 
-/** `n[@o]`; a missing offset continues after the previous range of the same resource. */
+/**
+ * `n[@o]`; a missing offset continues after the previous range of the same resource. Throws
+ * {@link PlaylistError} for a range whose end is not a safe integer.
+ */
 function parseByteRange(v: string, previousEnd: number | undefined): ByteRange | undefined {
-  const m = /^(\d+)(?:@(\d+))?$/.exec(v.trim());
+  const m = /^(\d{1,20})(?:@(\d{1,20}))?$/.exec(v.trim());
   if (!m) return undefined;
   const length = Number(m[1]);
   const start = m[2] === undefined ? (previousEnd ?? 0) : Number(m[2]);
-  return { start, end: start + length };
+  const end = start + length;
+  if (!Number.isSafeInteger(length) || !Number.isSafeInteger(start) || !Number.isSafeInteger(end))
+    throw new PlaylistError("BAD_BYTE_RANGE", `byte range ${v.trim()} is beyond 2^53`);
+  return { start, end };
+}
+
+/** A non-negative integer tag value (media sequence), or a {@link PlaylistError}. */
+function parseSequence(v: string): number {
+  const t = v.trim();
+  const n = /^\d{1,16}$/.test(t) ? Number(t) : Number.NaN;
+  if (!Number.isSafeInteger(n))
+    throw new PlaylistError(
+      "BAD_SEQUENCE",
+      `media sequence ${t.slice(0, 32)} is not an integer ≥ 0`,
+    );
+  return n;
+}
+
+/** A finite, non-negative decimal-seconds value (`#EXTINF`, target duration). */
+function parseSeconds(v: string, reason: PlaylistErrorReason, what: string): number {
+  const t = v.trim();
+  if (t === "") return 0;
+  const n = Number.parseFloat(t);
+  if (Number.isNaN(n)) return 0; // malformed: skipped like before (the player reports those)
+  if (!Number.isFinite(n) || n < 0)
+    throw new PlaylistError(reason, `${what} ${t.slice(0, 32)} is negative or not finite`);
+  return n;
 }
 
 /**
  * Parses playlist text fetched from `baseUrl`. Returns undefined for text that is not an HLS
  * playlist; unknown tags and malformed lines are skipped (the player reports those itself).
+ * Throws {@link PlaylistError} for impossible values: a negative or fractional media sequence,
+ * a negative duration, a byte range beyond 2^53. Linear in the text's length.
  */
 export function parsePlaylist(
   text: string,
@@ -134,13 +219,19 @@ function parseMedia(lines: string[], baseUrl: string): MediaPlaylist {
       const v = line.slice(HASH_TAG.length).trim();
       hash = isSha256Hex(v) ? v.toLowerCase() : undefined;
     } else if (line.startsWith("#EXT-X-TARGETDURATION:")) {
-      targetDuration = Number(line.slice("#EXT-X-TARGETDURATION:".length)) || 0;
+      targetDuration = parseSeconds(
+        line.slice("#EXT-X-TARGETDURATION:".length),
+        "BAD_TARGET_DURATION",
+        "target duration",
+      );
     } else if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) {
-      sn = Number(line.slice("#EXT-X-MEDIA-SEQUENCE:".length)) || 0;
+      sn = parseSequence(line.slice("#EXT-X-MEDIA-SEQUENCE:".length));
     } else if (line === "#EXT-X-ENDLIST" || line === "#EXT-X-PLAYLIST-TYPE:VOD") {
       live = false;
     } else if (line.startsWith("#EXTINF:")) {
-      duration = Number.parseFloat(line.slice("#EXTINF:".length)) || 0;
+      const v = line.slice("#EXTINF:".length);
+      const comma = v.indexOf(",");
+      duration = parseSeconds(comma < 0 ? v : v.slice(0, comma), "BAD_DURATION", "duration");
     } else if (line.startsWith("#EXT-X-BYTERANGE:")) {
       range = line.slice("#EXT-X-BYTERANGE:".length);
     } else if (line.startsWith("#EXT-X-MAP:")) {

@@ -146,7 +146,7 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     destroyAll(a, b);
   });
 
-  it("a peer announcing another size than the Engine expects is not asked", async () => {
+  it("r18 a peer announcing another size than the origin says is not asked, and is banned", async () => {
     const { net, tracker } = world();
     const a = makeViewer(net, tracker);
     const b = makeViewer(net, tracker);
@@ -156,10 +156,9 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     const opts = { signal: never(), giveUpAt: Date.now() + 3000 };
     expect(await b.source.download(key("seg-0.ts"), { ...opts, expectedSize: 999 })).toBeNull();
     expect(a.host.uploaded).toEqual([]);
-    const { value } = await settle(
-      b.source.download(key("seg-0.ts"), { ...opts, expectedSize: 1000 }),
-    );
-    expect(value?.data.byteLength).toBe(1000);
+    expect(b.host.banned.map(([id]) => id)).toEqual([a.id]);
+    expect(b.host.warnings.some((w) => w.kind === "peer-abuse")).toBe(true);
+    expect(b.source.peerCount()).toBe(0);
     destroyAll(a, b);
   });
 

@@ -32,6 +32,8 @@ interface LinkOptions {
    * `connect` only after a candidate-pair lookup while the remote can already send.
    */
   connectDelayMs: number;
+  /** This viewer's IP address as its peers see it. */
+  address: string;
 }
 
 interface InFlight {
@@ -65,6 +67,9 @@ export class MemoryPeerConnection
   private readonly inFlight: InFlight[] = [];
   private linkFreeAt = 0;
 
+  /** This end's address (the viewer's). */
+  readonly localAddress: string;
+
   /** Send rate of this end, bytes/second (0 = unlimited). */
   private readonly bytesPerSec: number;
   /** How much later than the link this end emits `connect`; data may arrive before. */
@@ -82,6 +87,7 @@ export class MemoryPeerConnection
     this.owner = owner;
     this.bytesPerSec = link.bytesPerSec;
     this.connectDelayMs = link.connectDelayMs;
+    this.localAddress = link.address;
     this.initiator = opts.initiator;
     if (opts.initiator) this.later(() => this.emit("signal", { type: "offer", sdp: this.sdp() }));
   }
@@ -97,6 +103,11 @@ export class MemoryPeerConnection
       if (!this.closed) fn();
     }, delay);
     this.timers.add(h);
+  }
+
+  /** The remote viewer's address once linked. */
+  get remoteAddress(): string | undefined {
+    return this.remote?.localAddress;
   }
 
   get bufferedAmount(): number {
@@ -213,6 +224,7 @@ export class MemoryNetwork {
   /** Bytes sent over all connections. */
   bytesSent = 0;
   private nextId = 1;
+  private nextAddress = 1;
   private readonly live = new Map<number, MemoryPeerConnection>();
 
   constructor(opts: MemoryNetworkOptions) {
@@ -224,19 +236,29 @@ export class MemoryNetwork {
   /**
    * A new transport (one per simulated viewer); `bytesPerSec` overrides the network's link
    * rate for what this viewer sends (its upload capacity per connection); `connectDelayMs`
-   * makes this viewer's ends see `connect` that much after the remote end can send (default 0).
+   * makes this viewer's ends see `connect` that much after the remote end can send (default 0);
+   * `address` is the viewer's IP as its peers see it (default: a fresh one in 10.77.0.0/16, a
+   * private range, so address-keyed rules leave it alone unless a test says otherwise).
    */
-  transport(opts: { bytesPerSec?: number; connectDelayMs?: number } = {}): MemoryTransport {
+  transport(
+    opts: { bytesPerSec?: number; connectDelayMs?: number; address?: string } = {},
+  ): MemoryTransport {
+    const n = this.nextAddress++;
     return new MemoryTransport(this, {
       bytesPerSec: opts.bytesPerSec ?? this.bytesPerSec,
       connectDelayMs: opts.connectDelayMs ?? 0,
+      address: opts.address ?? `10.77.${(n >> 8) & 255}.${n & 255}`,
     });
   }
 
   /** @internal */
   create(
     opts: CreatePeerOptions,
-    link: LinkOptions = { bytesPerSec: this.bytesPerSec, connectDelayMs: 0 },
+    link: LinkOptions = {
+      bytesPerSec: this.bytesPerSec,
+      connectDelayMs: 0,
+      address: "10.77.255.255",
+    },
     owner?: MemoryTransport,
   ): MemoryPeerConnection {
     const c = new MemoryPeerConnection(this, this.nextId++, opts, link, owner);

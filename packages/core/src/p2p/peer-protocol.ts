@@ -35,6 +35,8 @@ export const MAX_LIST_ENTRIES = 256;
 
 const MAGIC = [0x48, 0x56, 0x43] as const; // "HVC"
 const FLAG_DOWNLOAD_ONLY = 0x01;
+/** Handshake flag bits this version defines; any other bit set is refused (`BAD_FLAGS`). */
+const KNOWN_FLAGS = FLAG_DOWNLOAD_ONLY;
 
 /** Frame type bytes. */
 export const FrameType = {
@@ -95,7 +97,10 @@ export type PeerProtocolErrorReason =
   | "UNEXPECTED_CHUNK"
   | "SIZE_MISMATCH"
   | "TOO_MANY_HAVES"
-  | "TOO_MANY_REQUESTS";
+  | "TOO_MANY_REQUESTS"
+  | "BAD_FLAGS"
+  | "DUPLICATE_ID"
+  | "FLOOD";
 
 /** A frame or message sequence broke the peer protocol. The connection is dropped. */
 export class PeerProtocolError extends HivecastError {
@@ -216,14 +221,20 @@ export function decodeFrame(frame: unknown): PeerMessage {
       if (version !== PROTOCOL_VERSION)
         throw new PeerProtocolError("UNSUPPORTED_VERSION", `peer speaks version ${version}`);
       const flags = r.u8("flags");
+      if ((flags & ~KNOWN_FLAGS) !== 0)
+        throw new PeerProtocolError("BAD_FLAGS", `unknown handshake flags 0x${flags.toString(16)}`);
       r.end();
       return { type: "handshake", version, downloadOnly: (flags & FLAG_DOWNLOAD_ONLY) !== 0 };
     }
     case FrameType.have: {
       const n = r.count();
       const entries: HaveEntry[] = [];
+      const seen = new Set<string>();
       for (let i = 0; i < n; i++) {
         const segmentId = r.segmentId();
+        if (seen.has(segmentId))
+          throw new PeerProtocolError("DUPLICATE_ID", "segment listed twice in one HAVE");
+        seen.add(segmentId);
         entries.push({ segmentId, size: r.size() });
       }
       r.end();
@@ -232,7 +243,14 @@ export function decodeFrame(frame: unknown): PeerMessage {
     case FrameType.lost: {
       const n = r.count();
       const segmentIds: string[] = [];
-      for (let i = 0; i < n; i++) segmentIds.push(r.segmentId());
+      const seen = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const segmentId = r.segmentId();
+        if (seen.has(segmentId))
+          throw new PeerProtocolError("DUPLICATE_ID", "segment listed twice in one LOST");
+        seen.add(segmentId);
+        segmentIds.push(segmentId);
+      }
       r.end();
       return { type: "lost", segmentIds };
     }

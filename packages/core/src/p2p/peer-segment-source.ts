@@ -27,7 +27,10 @@ import {
   resolveDownloadOnly,
   type Candidate,
 } from "./scheduler.js";
-import { Swarm, UploadLimiter } from "./swarm.js";
+import { Swarm } from "./swarm.js";
+import { PeerDefense } from "./peer-defense.js";
+import type { TransferOutcome } from "./peer-score.js";
+import { UploadPolicy } from "./upload-policy.js";
 import { TrackerClient, type WebSocketConstructor } from "./tracker-client.js";
 
 type WarningDetails = HivecastWarning["details"];
@@ -94,6 +97,8 @@ type TransferResult =
   | { ok: true; data: Uint8Array; firstByteAt: number }
   | {
       ok: false;
+      /** Scored outcome (undefined: rejected or gone, nothing to score). */
+      outcome: TransferOutcome | undefined;
       retry: boolean;
       busy: boolean;
       partial: { data: Uint8Array; size: number; firstByteAt: number } | undefined;
@@ -153,7 +158,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly prefetched = new Map<string, Prefetched>();
   private readonly prefetching = new Map<string, Promise<PeerDownload | null>>();
   private prefetchedBytes = 0;
-  private readonly gate: UploadLimiter;
+  private readonly gate: UploadPolicy;
+  private readonly defense: PeerDefense;
   private destroyed = false;
 
   constructor(deps: PeerSegmentSourceDeps) {
@@ -161,7 +167,23 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.peerId = deps.peerId ?? makePeerId(deps.random);
     const p = deps.config.p2p;
     this.downloadOnly = resolveDownloadOnly(p.downloadOnly, deps.navigator ?? globalThis.navigator);
-    this.gate = new UploadLimiter(deps.clock, p.maxUploads, p.uploadBytesPerSec);
+    this.gate = new UploadPolicy(deps.clock, {
+      maxUploads: p.maxUploads,
+      totalBytesPerSec: p.uploadBytesPerSec,
+      perPeerBytesPerSec: p.defense.uploadPerPeerBytesPerSec,
+      giveBackWeight: p.defense.giveBackWeight,
+      maxServesPerSegment: p.defense.maxServesPerSegment,
+      windowMs: p.defense.cooldownMs,
+    });
+    this.defense = new PeerDefense({
+      clock: deps.clock,
+      config: p.defense,
+      maxPeers: p.maxPeers,
+      swarms: () => this.swarms.values(),
+      displayId: displayPeerId,
+      disconnect: (id, reason) => this.disconnect(id, reason),
+      warn: (kind, m, d) => this.warn(kind, m, d),
+    });
     this.transport =
       deps.transport ??
       new WebRtcTransport({ iceGatherTimeoutMs: p.iceGatherTimeoutMs, clock: deps.clock });
@@ -227,7 +249,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
         selfId: this.peerId,
         downloadOnly: this.downloadOnly,
         gate: this.gate,
-        isBanned: (id) => this.banned.has(displayPeerId(id)),
+        isBanned: (id) => {
+          const d = displayPeerId(id);
+          return this.banned.has(d) || this.defense.isCooling(d);
+        },
         getVerified: (segmentId) => {
           if (this.destroyed) return undefined;
           try {
@@ -236,7 +261,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
             return undefined;
           }
         },
-        onSessionReady: (_sw, x) => this.sessionReady(x),
+        onSessionReady: (sw, x) => this.sessionReady(sw, x),
         onSessionClosed: (_sw, x, reason, violation) => this.sessionClosed(x, reason, violation),
         onHave: (sw) => this.schedulePrefetch(sw.swarmId),
         onUploaded: (peerId, bytes) =>
@@ -247,11 +272,21 @@ export class P2PSegmentSource implements PeerSegmentSource {
     );
     this.swarms.set(swarmId, s);
     s.start();
+    this.defense.start();
     return s;
   }
 
-  private sessionReady(s: PeerSession): void {
+  private sessionReady(sw: Swarm, s: PeerSession): void {
     const id = displayPeerId(s.peerId);
+    const refusal = this.defense.admit(sw, s);
+    if (refusal === "banned address") {
+      this.ban(id, "returned from a banned address", this.defense.addressOf(s));
+      return;
+    }
+    if (refusal !== undefined) {
+      sw.closePeer(s.peerId, refusal);
+      return;
+    }
     this.counted.add(s);
     const n = this.connected.get(id) ?? 0;
     this.connected.set(id, n + 1);
@@ -262,7 +297,11 @@ export class P2PSegmentSource implements PeerSegmentSource {
     const id = displayPeerId(s.peerId);
     // A peer speaking another protocol version is dropped, not punished.
     if (violation !== undefined && violation !== "UNSUPPORTED_VERSION") {
-      this.ban(id, `protocol violation: ${violation}`);
+      this.warn("peer-abuse", `peer ${id} banned: protocol violation ${violation}`, {
+        peerId: id,
+        reason: violation,
+      });
+      this.ban(id, `protocol violation: ${violation}`, s.remoteAddress);
       return;
     }
     if (!this.counted.has(s)) return;
@@ -279,9 +318,25 @@ export class P2PSegmentSource implements PeerSegmentSource {
     } else this.connected.set(id, n - 1);
   }
 
-  private ban(peerId: string, reason: string): void {
+  /** Disconnects every session of `peerId` (display form) without banning it. */
+  private disconnect(peerId: string, reason: string): void {
+    if (this.destroyed) return;
+    for (const sw of this.swarms.values()) {
+      for (const s of sw.readySessions()) {
+        if (displayPeerId(s.peerId) !== peerId) continue;
+        if (this.counted.has(s)) {
+          this.counted.delete(s);
+          this.decConnected(peerId, reason);
+        }
+        sw.closePeer(s.peerId, reason);
+      }
+    }
+  }
+
+  private ban(peerId: string, reason: string, address?: string): void {
     if (this.destroyed || this.banned.has(peerId)) return;
     this.banned.add(peerId);
+    this.defense.noteBan(address);
     for (const sw of this.swarms.values()) {
       for (const s of sw.readySessions()) {
         if (displayPeerId(s.peerId) === peerId) sw.closePeer(s.peerId, "banned");
@@ -449,17 +504,18 @@ export class P2PSegmentSource implements PeerSegmentSource {
           retryBusyAt = Math.min(retryBusyAt, at);
         }
       }
-      // A peer announcing another size than the Engine expects cannot have the right bytes.
-      const sessions = swarm
-        .candidates(key.segmentId, excluded)
-        .filter((x) => opts.size === undefined || x.remoteHaves.get(key.segmentId) === opts.size);
+      // The size comes from the origin (playlist byte range, known HTTP size) when known: a peer
+      // announcing another is a liar and is banned. Otherwise the size most peers announce
+      // wins; one liar can never veto honest peers.
+      const { sessions, size } = this.trustedCandidates(swarm, key.segmentId, excluded, opts.size);
+      if (this.destroyed) return null;
       const candidates: Candidate[] = sessions.map((s) => ({
         peerId: s.peerId,
         throughputBps: s.throughputBps,
         activeDownloads: s.activeDownloads,
+        penalty: this.defense.scores.penalty(displayPeerId(s.peerId)),
       }));
       const serving = swarm.readySessions().filter((s) => !s.remoteDownloadOnly);
-      const size = opts.size ?? sessions[0]?.remoteHaves.get(key.segmentId);
       // Only a new live segment has fetchers; the ranking is done once per round.
       const role = opts.nearLiveEdge
         ? fetchRole(
@@ -496,6 +552,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
         continue;
       }
       const r = await this.transfer(session, key.segmentId, giveUpAt, signal);
+      const scored = r.ok ? "served" : r.outcome;
+      if (scored !== undefined && !this.destroyed)
+        this.defense.recordTransfer(displayPeerId(session.peerId), scored);
       if (r.ok) {
         if (this.destroyed) return null;
         return {
@@ -523,6 +582,55 @@ export class P2PSegmentSource implements PeerSegmentSource {
     return giveUp();
   }
 
+  /**
+   * Candidates for `segmentId` whose announced size is the trusted one: `known` (from the
+   * origin) when given — peers contradicting it are banned for a protocol violation — else the
+   * size most candidates announce (ties: the smaller, a liar's huge size never wins a tie).
+   */
+  private trustedCandidates(
+    swarm: Swarm,
+    segmentId: string,
+    excluded: ReadonlySet<string>,
+    known: number | undefined,
+  ): { sessions: PeerSession[]; size: number | undefined } {
+    const all = swarm.candidates(segmentId, excluded);
+    if (known !== undefined) {
+      const ok: PeerSession[] = [];
+      for (const s of all) {
+        const claimed = s.remoteHaves.get(segmentId);
+        if (claimed === known) {
+          ok.push(s);
+          continue;
+        }
+        const id = displayPeerId(s.peerId);
+        this.warn(
+          "peer-abuse",
+          `peer ${id} banned: announced ${String(claimed)} bytes, origin says ${known}`,
+          {
+            peerId: id,
+            reason: "SIZE_MISMATCH",
+          },
+        );
+        this.ban(id, "protocol violation: SIZE_MISMATCH", this.defense.addressOf(s));
+      }
+      return { sessions: ok, size: known };
+    }
+    const votes = new Map<number, number>();
+    for (const s of all) {
+      const claimed = s.remoteHaves.get(segmentId);
+      if (claimed !== undefined) votes.set(claimed, (votes.get(claimed) ?? 0) + 1);
+    }
+    let size: number | undefined;
+    let best = 0;
+    for (const [sz, n] of votes) {
+      if (n > best || (n === best && size !== undefined && sz < size)) {
+        size = sz;
+        best = n;
+      }
+    }
+    return { sessions: all.filter((s) => s.remoteHaves.get(segmentId) === size), size };
+  }
+
   /** One peer transfer, watched for stalls, falling behind, the deadline, abort and destroy. */
   private transfer(
     session: PeerSession,
@@ -537,23 +645,30 @@ export class P2PSegmentSource implements PeerSegmentSource {
       let abortReason: unknown;
       let aborted = false;
       let stallTimer: unknown;
+      /** Why we cancelled: the peer's fault (stalled, slow) or ours (cancelled). */
+      let outcome: TransferOutcome | undefined;
       const armStall = (): void => {
         if (stallTimer !== undefined) clock.clearTimeout(stallTimer);
         stallTimer = clock.setTimeout(() => {
           stallTimer = undefined;
+          outcome ??= "stalled";
           req.cancel();
         }, PEER_STALL_MS);
       };
       const req = session.request(segmentId, (received, total, startedAt) => {
         armStall();
-        if (isFallingBehind({ now: clock.now(), giveUpAt, startedAt, received, total })) {
-          retry = false;
+        const now = clock.now();
+        if (isFallingBehind({ now, giveUpAt, startedAt, received, total })) {
+          // A trickle: other peers are tried before HTTP while there is time (the plan decides).
+          retry = now < giveUpAt;
+          outcome ??= now < giveUpAt ? "slow" : "cancelled";
           req.cancel();
         }
       });
       const deadline = clock.setTimeout(
         () => {
           retry = false;
+          outcome ??= "cancelled";
           req.cancel();
         },
         Math.max(0, giveUpAt - clock.now()),
@@ -583,6 +698,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         else
           resolve({
             ok: false,
+            outcome: o.reason === "cancelled" ? outcome : undefined,
             retry,
             busy:
               o.reason === "rejected" && (o.detail === "busy" || o.detail === LOCAL_BUSY_DETAIL),
@@ -593,7 +709,11 @@ export class P2PSegmentSource implements PeerSegmentSource {
   }
 
   reportBad(peerId: string, _key: SegmentKey, reason: string): void {
-    this.ban(peerId, reason);
+    let address: string | undefined;
+    for (const sw of this.swarms.values())
+      for (const s of sw.readySessions())
+        if (displayPeerId(s.peerId) === peerId) address ??= this.defense.addressOf(s);
+    this.ban(peerId, reason, address);
   }
 
   announce(key: SegmentKey, size: number): void {
@@ -697,6 +817,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.prefetching.clear();
     this.prefetchedBytes = 0;
     this.connected.clear();
+    this.defense.destroy();
   }
 }
 

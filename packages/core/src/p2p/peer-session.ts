@@ -20,8 +20,13 @@ import {
   type PeerMessage,
   type RejectReason,
 } from "./peer-protocol.js";
+import { PeerBudget, type PeerBudgetLimits } from "./peer-budget.js";
 import type { PeerConnection } from "./peer-transport.js";
 import { ewma } from "./scheduler.js";
+
+/** First capacity of a download's buffer; it then doubles with the bytes that arrive. */
+const INITIAL_DOWNLOAD_BUFFER = 64 * 1024;
+const EMPTY = new Uint8Array(0);
 
 /** Most segments one peer may announce to us at once. */
 export const MAX_REMOTE_HAVES = 8192;
@@ -37,14 +42,21 @@ const RECENT_CANCELS = 32;
 /** `detail` of a request refused locally because too many are in flight to the peer. */
 export const LOCAL_BUSY_DETAIL = "too many requests to this peer";
 
-/** Shared upload admission: concurrent slots and a byte-rate cap. */
+/** Who an upload is for, as an {@link UploadGate} sees it. */
+export interface UploadPeer {
+  readonly peerId: string;
+  /** Bytes this peer gave us (peers that give back are favoured). */
+  readonly bytesIn: number;
+}
+
+/** Shared upload admission: concurrent slots and a byte-rate cap (optionally per peer). */
 export interface UploadGate {
-  /** Takes an upload slot; false when all are in use. */
-  tryAcquire(): boolean;
+  /** Takes an upload slot for `segmentId` to `peer`; false when refused (all slots in use…). */
+  tryAcquire(peer?: UploadPeer, segmentId?: string): boolean;
   /** Returns a slot. */
   release(): void;
   /** Reserves `bytes` of upload budget; returns how long to wait before sending them, ms. */
-  reserve(bytes: number): number;
+  reserve(bytes: number, peer?: UploadPeer): number;
 }
 
 /** How a request ended. */
@@ -75,6 +87,8 @@ export interface SessionHooks {
   /** Verified bytes to upload, or why not. */
   serve(segmentId: string): Uint8Array | RejectReason;
   onUploaded(s: PeerSession, bytes: number): void;
+  /** Bytes of a download arrived from the peer (for scoring and give-back accounting). */
+  onBytes?(s: PeerSession, bytes: number): void;
 }
 
 /** Options of a {@link PeerSession}. */
@@ -90,12 +104,20 @@ export interface PeerSessionOptions {
   gate: UploadGate;
   ewmaAlpha: number;
   hooks: SessionHooks;
+  /** Message budgets of this peer (HAVE/LOST, REQUEST/CANCEL); none when undefined. */
+  budget?: PeerBudgetLimits | undefined;
 }
 
 interface Download {
   segmentId: string;
   expectedSize: number | undefined;
-  buffer: Uint8Array | undefined;
+  /** The size the RESPONSE claimed; undefined before it. */
+  size: number | undefined;
+  /**
+   * Received bytes so far. Grows with what actually arrived (at most doubling), never from the
+   * claimed size alone: a RESPONSE frame of 9 bytes allocates nothing.
+   */
+  buffer: Uint8Array;
   received: number;
   firstByteAt: number;
   onProgress: ((received: number, total: number, startedAt: number) => void) | undefined;
@@ -133,6 +155,7 @@ export class PeerSession {
   private readonly downloads = new Map<number, Download>();
   private readonly uploads = new Map<number, AbortController>();
   private readonly recentCancels: number[] = [];
+  private readonly budget: PeerBudget | undefined;
   private nextRequestId = 1;
   private connectTimer: unknown;
   private handshakeReceived = false;
@@ -148,6 +171,7 @@ export class PeerSession {
     this.opts = opts;
     this.peerId = opts.peerId;
     this.connectionKey = opts.connectionKey;
+    this.budget = opts.budget ? new PeerBudget(opts.budget, opts.clock.now()) : undefined;
     conn.on("connect", this.onConnect);
     conn.on("data", this.onData);
     conn.on("close", this.onCloseEv);
@@ -156,6 +180,11 @@ export class PeerSession {
       this.connectTimer = undefined;
       this.close("connect timeout");
     }, opts.connectTimeoutMs);
+  }
+
+  /** The peer's remote address (selected candidate pair), when the transport knows it. */
+  get remoteAddress(): string | undefined {
+    return this.conn.remoteAddress;
   }
 
   /** Downloads in flight from this peer. */
@@ -214,7 +243,20 @@ export class PeerSession {
     }
   }
 
+  /** Charges a frame to the peer's budget; over budget is a `FLOOD` violation. */
+  private charge(msg: PeerMessage): void {
+    if (!this.budget) return;
+    const now = this.opts.clock.now();
+    let verdict: ReturnType<PeerBudget["request"]> = "ok";
+    if (msg.type === "have") verdict = this.budget.announce(msg.entries.length, now);
+    else if (msg.type === "lost") verdict = this.budget.announce(msg.segmentIds.length, now);
+    else if (msg.type === "request" || msg.type === "cancel") verdict = this.budget.request(now);
+    if (verdict !== "ok")
+      throw new PeerProtocolError("FLOOD", `peer exceeded its budget (${verdict})`);
+  }
+
   private handleMessage(msg: PeerMessage): void {
+    this.charge(msg);
     if (!this.handshakeReceived) {
       if (msg.type !== "handshake")
         throw new PeerProtocolError("UNEXPECTED_MESSAGE", `${msg.type} before handshake`);
@@ -258,19 +300,19 @@ export class PeerSession {
       }
       case "response": {
         const d = this.downloads.get(msg.requestId);
-        if (!d || d.buffer) {
+        if (!d || d.size !== undefined) {
           if (!d && this.recentCancels.includes(msg.requestId)) return;
           throw new PeerProtocolError("UNEXPECTED_MESSAGE", "response to no open request");
         }
         if (d.expectedSize !== undefined && d.expectedSize !== msg.size)
           throw new PeerProtocolError("SIZE_MISMATCH", "response size differs from the announced");
-        d.buffer = new Uint8Array(msg.size);
+        d.size = msg.size;
         d.firstByteAt = this.opts.clock.now();
         return;
       }
       case "chunk": {
         const d = this.downloads.get(msg.requestId);
-        if (!d || !d.buffer) {
+        if (!d || d.size === undefined) {
           if (!d && this.recentCancels.includes(msg.requestId)) return;
           throw new PeerProtocolError("UNEXPECTED_CHUNK", "chunk for a request never made");
         }
@@ -279,12 +321,21 @@ export class PeerSession {
             "BAD_OFFSET",
             `chunk at ${msg.offset}, expected ${d.received}`,
           );
-        if (msg.offset + msg.data.byteLength > d.buffer.byteLength)
+        const end = msg.offset + msg.data.byteLength;
+        if (end > d.size)
           throw new PeerProtocolError("BAD_OFFSET", "chunk past the announced size");
+        if (end > d.buffer.byteLength) {
+          const grown = new Uint8Array(
+            Math.min(d.size, Math.max(INITIAL_DOWNLOAD_BUFFER, 2 * d.buffer.byteLength, end)),
+          );
+          grown.set(d.buffer.subarray(0, d.received));
+          d.buffer = grown;
+        }
         d.buffer.set(msg.data, msg.offset);
-        d.received += msg.data.byteLength;
+        d.received = end;
         this.bytesIn += msg.data.byteLength;
-        if (d.received === d.buffer.byteLength) {
+        this.opts.hooks.onBytes?.(this, msg.data.byteLength);
+        if (d.received === d.size) {
           const elapsed = Math.max(1, this.opts.clock.now() - d.firstByteAt);
           this.throughputBps = ewma(
             this.throughputBps,
@@ -293,7 +344,7 @@ export class PeerSession {
           );
           this.finish(msg.requestId, { ok: true, data: d.buffer, firstByteAt: d.firstByteAt });
         } else {
-          d.onProgress?.(d.received, d.buffer.byteLength, d.firstByteAt);
+          d.onProgress?.(d.received, d.size, d.firstByteAt);
         }
         return;
       }
@@ -305,10 +356,10 @@ export class PeerSession {
     requestId: number,
   ): { data: Uint8Array; size: number; firstByteAt: number } | undefined {
     const d = this.downloads.get(requestId);
-    if (!d?.buffer || d.received === 0) return undefined;
+    if (!d || d.size === undefined || d.received === 0) return undefined;
     return {
       data: d.buffer.subarray(0, d.received),
-      size: d.buffer.byteLength,
+      size: d.size,
       firstByteAt: d.firstByteAt,
     };
   }
@@ -340,7 +391,8 @@ export class PeerSession {
     this.downloads.set(requestId, {
       segmentId,
       expectedSize: this.remoteHaves.get(segmentId),
-      buffer: undefined,
+      size: undefined,
+      buffer: EMPTY,
       received: 0,
       firstByteAt: 0,
       onProgress,
@@ -384,7 +436,7 @@ export class PeerSession {
       this.sendFrame(encodeReject(requestId, served));
       return;
     }
-    if (!this.opts.gate.tryAcquire()) {
+    if (!this.opts.gate.tryAcquire(this, segmentId)) {
       this.sendFrame(encodeReject(requestId, "busy"));
       return;
     }
@@ -405,7 +457,7 @@ export class PeerSession {
           await sleep(clock, BACKPRESSURE_POLL_MS, signal);
         }
         const len = Math.min(MAX_CHUNK_PAYLOAD, bytes.byteLength - offset);
-        const wait = this.opts.gate.reserve(len);
+        const wait = this.opts.gate.reserve(len, this);
         if (wait > 0) await sleep(clock, wait, signal);
         if (signal.aborted || this.state === "closed") return;
         if (!this.sendFrame(encodeChunk(requestId, offset, bytes.subarray(offset, offset + len))))

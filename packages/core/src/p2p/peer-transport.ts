@@ -31,6 +31,11 @@ export interface PeerConnection {
   readonly initiator: boolean;
   /** Bytes queued on the data channel and not yet sent (back-pressure). */
   readonly bufferedAmount: number;
+  /**
+   * The remote IP address of the selected candidate pair, once connected (undefined when the
+   * transport cannot tell). Address-keyed defenses use it; see `p2p.defense`.
+   */
+  readonly remoteAddress?: string | undefined;
   /** Applies the remote description. */
   signal(data: SignalData): void;
   /** Sends one binary message. Throws when the connection is closed. */

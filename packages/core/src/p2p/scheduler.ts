@@ -100,6 +100,8 @@ export interface Candidate {
   throughputBps: number;
   /** Downloads from this peer in progress. */
   activeDownloads: number;
+  /** Cost multiplier from the peer's score (stalls, trickles); 1 or absent = none. */
+  penalty?: number;
 }
 
 /** Everything {@link planDownload} looks at. */
@@ -136,7 +138,7 @@ export type Plan =
 
 /** Estimated time to get the segment from `c`, accounting for its current load. */
 export function candidateCost(c: Candidate, size: number): number {
-  return estimateTransferMs(size * (c.activeDownloads + 1), c.throughputBps);
+  return estimateTransferMs(size * (c.activeDownloads + 1), c.throughputBps) * (c.penalty ?? 1);
 }
 
 /**

@@ -348,6 +348,7 @@ export class Swarm implements TrackerSubscriber {
       localHaves: () => [...this.localHaves].map(([segmentId, size]) => ({ segmentId, size })),
       gate: this.ctx.gate,
       ewmaAlpha: this.ctx.ewmaAlpha,
+      budget: this.ctx.config.defense,
       hooks: {
         onReady: (x) => this.sessionReady(x),
         onClose: (x, reason, err) => this.sessionClosed(x, reason, err?.reason),
@@ -442,6 +443,11 @@ export class Swarm implements TrackerSubscriber {
     if (this.localHaves.get(segmentId) === size) return;
     this.localHaves.set(segmentId, size);
     for (const s of this.readySessions()) s.sendHave([{ segmentId, size }]);
+  }
+
+  /** Asks the trackers for fresh peers soon (a refill announce), when a slot is free. */
+  requestPeers(): void {
+    this.scheduleRefill();
   }
 
   /** Tells every peer a segment is gone. */

@@ -52,8 +52,11 @@ function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 1e9;
 }
 
+/** A 20-character binary string: every character a latin1 code point (0–255), as on the wire. */
 function str20(v: unknown): string | undefined {
-  return typeof v === "string" && v.length === 20 ? v : undefined;
+  if (typeof v !== "string" || v.length !== 20) return undefined;
+  for (let i = 0; i < 20; i++) if (v.charCodeAt(i) > 0xff) return undefined;
+  return v;
 }
 
 /**

@@ -1,0 +1,130 @@
+/**
+ * The default upload policy: slots, a total byte rate (`p2p.uploadBytesPerSec`, 0 = none), a
+ * per-peer rate cap, a fair share of the total between the peers uploading at the moment, and a
+ * limit on serving one segment to one peer again and again. Peers that gave us bytes weigh
+ * `giveBackWeight` times more in both the cap and the share. The point: one download-only leech
+ * requesting nonstop cannot take a viewer's whole uplink.
+ */
+import type { Clock } from "../clock.js";
+import type { UploadGate, UploadPeer } from "./peer-session.js";
+
+/** Limits of an {@link UploadPolicy}. */
+export interface UploadPolicyLimits {
+  /** Concurrent uploads (`p2p.maxUploads`). */
+  maxUploads: number;
+  /** Total upload rate, bytes/second (0 = unlimited). */
+  totalBytesPerSec: number;
+  /** Rate cap of a peer that never gave us bytes, bytes/second (0 = none). */
+  perPeerBytesPerSec: number;
+  /** Weight of a peer that gave us bytes. */
+  giveBackWeight: number;
+  /** Most uploads of one segment to one peer within `windowMs`. */
+  maxServesPerSegment: number;
+  /** Window of the repeat limit, ms. */
+  windowMs: number;
+}
+
+/** A peer that reserved upload bytes this recently takes part in the fair share, ms. */
+export const SHARE_ACTIVE_MS = 2000;
+/** Burst allowance of every bucket, ms of its rate. */
+export const UPLOAD_BURST_MS = 250;
+/** Peers remembered by the policy (oldest forgotten first). */
+const MAX_TRACKED_PEERS = 256;
+
+interface PeerState {
+  nextFreeAt: number;
+  lastActiveAt: number;
+  weight: number;
+  /** segment id → times served within the window (with the window's start). */
+  serves: Map<string, { count: number; since: number }>;
+}
+
+/** Upload admission shared by every swarm of a source. */
+export class UploadPolicy implements UploadGate {
+  private active = 0;
+  private nextFreeAt = 0;
+  private readonly peers = new Map<string, PeerState>();
+  /** Bytes reserved per peer id (for tests and stats). */
+  readonly reserved = new Map<string, number>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly limits: UploadPolicyLimits,
+  ) {}
+
+  /** Uploads in progress. */
+  get inUse(): number {
+    return this.active;
+  }
+
+  private state(peer: UploadPeer): PeerState {
+    let s = this.peers.get(peer.peerId);
+    if (!s) {
+      if (this.peers.size >= MAX_TRACKED_PEERS) {
+        const oldest = this.peers.keys().next().value;
+        if (oldest !== undefined) this.peers.delete(oldest);
+      }
+      s = { nextFreeAt: 0, lastActiveAt: Number.NEGATIVE_INFINITY, weight: 1, serves: new Map() };
+      this.peers.set(peer.peerId, s);
+    }
+    s.weight = peer.bytesIn > 0 ? this.limits.giveBackWeight : 1;
+    return s;
+  }
+
+  tryAcquire(peer?: UploadPeer, segmentId?: string): boolean {
+    if (this.active >= this.limits.maxUploads) return false;
+    if (peer && segmentId !== undefined) {
+      const s = this.state(peer);
+      const now = this.clock.now();
+      const rec = s.serves.get(segmentId);
+      if (rec && now - rec.since < this.limits.windowMs) {
+        if (rec.count >= this.limits.maxServesPerSegment) return false;
+        rec.count++;
+      } else {
+        if (s.serves.size >= 1024) s.serves.clear();
+        s.serves.set(segmentId, { count: 1, since: now });
+      }
+    }
+    this.active++;
+    return true;
+  }
+
+  release(): void {
+    this.active = Math.max(0, this.active - 1);
+  }
+
+  /** This peer's rate now: its cap, and its weighted share of the total among active peers. */
+  private peerRate(s: PeerState, now: number): number {
+    const { totalBytesPerSec, perPeerBytesPerSec } = this.limits;
+    let rate = perPeerBytesPerSec > 0 ? perPeerBytesPerSec * s.weight : Number.POSITIVE_INFINITY;
+    if (totalBytesPerSec > 0) {
+      let sum = s.weight;
+      for (const o of this.peers.values())
+        if (o !== s && now - o.lastActiveAt < SHARE_ACTIVE_MS) sum += o.weight;
+      rate = Math.min(rate, (totalBytesPerSec * s.weight) / sum);
+    }
+    return rate;
+  }
+
+  reserve(bytes: number, peer?: UploadPeer): number {
+    const now = this.clock.now();
+    let wait = 0;
+    if (this.limits.totalBytesPerSec > 0) {
+      const start = Math.max(this.nextFreeAt, now - UPLOAD_BURST_MS);
+      this.nextFreeAt = start + (bytes / this.limits.totalBytesPerSec) * 1000;
+      wait = Math.max(0, start - now);
+    }
+    if (peer) {
+      const s = this.state(peer);
+      s.lastActiveAt = now;
+      this.reserved.set(peer.peerId, (this.reserved.get(peer.peerId) ?? 0) + bytes);
+      const rate = this.peerRate(s, now);
+      if (Number.isFinite(rate) && rate > 0) {
+        const start = Math.max(s.nextFreeAt, now - UPLOAD_BURST_MS);
+        s.nextFreeAt = start + (bytes / rate) * 1000;
+        wait = Math.max(wait, start - now);
+      }
+    }
+    return wait;
+  }
+}
