@@ -1,6 +1,5 @@
 import { type Clock } from "./clock.js";
 import type { Origin } from "./config.js";
-import { matchOrigin } from "./origin-url.js";
 
 /** Longest steering manifest read (the JSON is a few hundred bytes). */
 export const STEERING_MAX_BYTES = 64 * 1024;
@@ -61,6 +60,8 @@ export interface ContentSteeringDeps {
   /** Origins and the user's `pathways` map, read at each use (they may change at runtime). */
   origins: () => readonly Origin[];
   pathways: () => Readonly<Record<string, string>>;
+  /** The configured origin `url` is under, if any (`matchOrigin`; passed in to keep this chunk small). */
+  originUnder: (url: string) => string | undefined;
   /** Fetches at most `maxBytes` of a URL (with origin failover, `requestSetup`). */
   fetch: (url: string, maxBytes: number, signal: AbortSignal) => Promise<Uint8Array>;
   /** The pool's new preference order (origin base URLs, most preferred first). */
@@ -102,7 +103,7 @@ export class ContentSteering {
     if (configured !== undefined) return configured;
     const url = this.pathwayUrls.get(id);
     if (url === undefined) return undefined;
-    const under = matchOrigin(url, origins);
+    const under = this.deps.originUnder(url);
     if (under !== undefined) return under;
     const host = hostOf(url);
     return origins.find((o) => hostOf(o.url) === host)?.url;

@@ -1,13 +1,13 @@
 import { abortedError, childController, destroyedError, throwIfAborted } from "./abort.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, resolveConfig, type UserConfig } from "./config.js";
-import { ContentSteering } from "./content-steering.js";
+import type { ContentSteering } from "./content-steering.js";
 import { HivecastError, isHivecastError } from "./errors.js";
 import { type HivecastEvents, TypedEmitter } from "./events.js";
 import { WarningLimiter } from "./warning-limiter.js";
 import { IntegrityIndex } from "./integrity-index.js";
 import { OriginPool, type PoolResult } from "./origin-pool.js";
-import { resourceId } from "./origin-url.js";
+import { matchOrigin, resourceId } from "./origin-url.js";
 import type {
   PeerDownload,
   PeerPartial,
@@ -83,7 +83,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly pool: OriginPool;
   private readonly index: IntegrityIndex;
   private readonly store: SegmentStore;
-  private readonly steering: ContentSteering;
+  /** Content steering, loaded (own chunk) with the first multivariant playlist that uses it. */
+  private steering: Promise<ContentSteering> | undefined;
   private peers: PeerSegmentSource | undefined;
   private readonly lifetime = new AbortController();
   private isDestroyed = false;
@@ -165,21 +166,6 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         this.warnings.warn(
           "integrity-manifest-unavailable",
           `Integrity manifest ${url} unavailable (${why}): its segments play from HTTP only`,
-          { url, cause: why },
-        ),
-    });
-    this.steering = new ContentSteering({
-      clock,
-      origins: () => this.cfg.origins,
-      pathways: () => this.cfg.pathways,
-      fetch: async (url, maxBytes, signal) =>
-        (await this.pool.fetch({ url, kind: "playlist", resource: "manifest", signal, maxBytes }))
-          .data,
-      onOrder: (order) => this.pool.setPreference(order),
-      onUnavailable: (url, why) =>
-        this.warnings.warn(
-          "steering-unavailable",
-          `Content steering manifest ${url} unavailable (${why}); keeping the current order`,
           { url, cause: why },
         ),
     });
@@ -367,7 +353,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.lifetime.abort(destroyedError());
     this.pool.destroy();
     this.index.destroy();
-    this.steering.destroy();
+    void this.steering?.then(
+      (c) => c.destroy(),
+      () => undefined,
+    );
     const peers = this.peers;
     this.peers = undefined;
     peers?.destroy();
@@ -746,8 +735,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     if (!p) return;
     if (p.type === "multivariant") {
       if (p.integrityManifestUrl) this.index.setSessionManifest(p.integrityManifestUrl);
-      if (p.steering)
-        this.steering.start(p.steering.serverUri, p.steering.pathwayId, p.steering.pathways);
+      const st = p.steering;
+      if (st)
+        void this.contentSteering().then(
+          (c) => c.start(st.serverUri, st.pathwayId, st.pathways),
+          () => this.warnings.warn("steering-unavailable", "Content steering could not be loaded"),
+        );
       return;
     }
     this.index.addPlaylist(url, p);
@@ -846,6 +839,41 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         this.fire("bytesUploaded", { peerId, bytes });
       },
     };
+  }
+
+  /**
+   * The content steering controller, loaded by a dynamic import on first use: bundlers put it
+   * in its own chunk, so pages without steering never download it.
+   */
+  private contentSteering(): Promise<ContentSteering> {
+    this.steering ??= import("./content-steering.js").then((m) => {
+      const c = new m.ContentSteering({
+        clock: this.deps.clock,
+        origins: () => this.cfg.origins,
+        pathways: () => this.cfg.pathways,
+        originUnder: (url) => matchOrigin(url, this.cfg.origins),
+        fetch: async (url, maxBytes, signal) =>
+          (
+            await this.pool.fetch({
+              url,
+              kind: "playlist",
+              resource: "manifest",
+              signal,
+              maxBytes,
+            })
+          ).data,
+        onOrder: (order) => this.pool.setPreference(order),
+        onUnavailable: (url, why) =>
+          this.warnings.warn(
+            "steering-unavailable",
+            `Content steering manifest ${url} unavailable (${why}); keeping the current order`,
+            { url, cause: why },
+          ),
+      });
+      if (this.isDestroyed) c.destroy();
+      return c;
+    });
+    return this.steering;
   }
 
   /** WebCrypto's SHA-256, or (insecure page) the pure-JS one, said once with a warning. */

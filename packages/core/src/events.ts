@@ -35,7 +35,7 @@ export const WarningKinds = [
   "p2p-internal",
   /**
    * The page is not a secure context (plain `http://`, not localhost): WebCrypto is missing,
-   * so segments are verified with a pure-JS SHA-256 (loaded on demand, about 5× slower).
+   * so segments are verified with a pure-JS SHA-256 (loaded on demand, 8–24× slower).
    */
   "insecure-context",
 ] as const;

@@ -37,7 +37,7 @@ function toHex(digest: Uint8Array): string {
 /**
  * SHA-256 of `data` as 64 lowercase hex digits, via WebCrypto (browsers and Node ≥ 20 alike;
  * no Node `crypto` import so the browser bundle stays shim-free). Without WebCrypto (an
- * insecure page) a pure-JS SHA-256 is loaded once and used instead (about 5× slower).
+ * insecure page) a pure-JS SHA-256 is loaded once and used instead (8–24× slower, see bench/sha256).
  */
 export async function sha256Hex(data: Uint8Array): Promise<string> {
   if (!hasWebCrypto()) return toHex((await loadFallback())(data));
