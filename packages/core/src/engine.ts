@@ -92,8 +92,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   /** Playlists already warned about missing hashes (one error event each). */
   private readonly warned = new Set<string>();
   /**
-   * Segments no origin served with their trusted hash, by segment id: the hash, when that was
-   * found and the downloads spent. A player's retry within `http.badSegmentMemoryMs` fails at
+   * Segments no origin served with their trusted hash, by segment id: the hash and when that
+   * was found. A player's retry within `http.badSegmentMemoryMs` fails at
    * once instead of downloading the same bad bytes again.
    */
   private readonly badSegments = new Map<string, { hash: string; at: number }>();
