@@ -357,7 +357,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       const expectedSize = req.byteRange
         ? req.byteRange.end - req.byteRange.start
         : this.pool.sizeOf(req.url);
-      got = await peers.download(key, { signal, giveUpAt, expectedSize });
+      // Before playback starts (no deadline) any wait for peers is start-up time: only a peer
+      // already holding the segment may serve it.
+      const mayWait = req.deadlineMs !== undefined;
+      got = await peers.download(key, { signal, giveUpAt, expectedSize, mayWait });
     } catch {
       got = null; // a P2P failure never stops playback: HTTP follows
     }
