@@ -95,8 +95,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   /** Playlists already warned about missing hashes (one error event each). */
   private readonly warned = new Set<string>();
   /**
-   * Segments no origin served with their trusted hash, by segment id: the hash, when that was
-   * found and the downloads spent. A player's retry within `http.badSegmentMemoryMs` fails at
+   * Segments no origin served with their trusted hash, by segment id: the hash and when that
+   * was found. A player's retry within `http.badSegmentMemoryMs` fails at
    * once instead of downloading the same bad bytes again.
    */
   private readonly badSegments = new Map<string, { hash: string; at: number }>();
@@ -435,7 +435,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       const expectedSize = req.byteRange
         ? req.byteRange.end - req.byteRange.start
         : this.pool.sizeOf(req.url);
-      got = await peers.download(key, { signal, giveUpAt, expectedSize });
+      // Before playback starts (no deadline) any wait for peers is start-up time: only a peer
+      // already holding the segment may serve it.
+      const mayWait = req.deadlineMs !== undefined;
+      got = await peers.download(key, { signal, giveUpAt, expectedSize, mayWait });
     } catch {
       got = null; // a P2P failure never stops playback: HTTP follows
     }

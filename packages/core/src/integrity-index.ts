@@ -11,6 +11,10 @@ import type { ByteRange } from "./types.js";
 export const MANIFEST_MAX_BYTES = 2 * 1024 * 1024;
 /** Name of the manifest looked for beside a media playlist when none is configured or announced. */
 export const DEFAULT_MANIFEST_NAME = "segments-sha256.json";
+/** First back-off after a guessed (implicit) manifest failed to load (5xx, network), ms; doubles. */
+const IMPLICIT_RETRY_BASE_MS = 2000;
+/** Longest back-off between loads of a guessed manifest that keeps failing, ms. */
+const IMPLICIT_RETRY_MAX_MS = 60_000;
 /** Playlist-tag hashes kept (a long live stream would otherwise grow the map forever). */
 const MAX_TAG_HASHES = 50_000;
 
@@ -55,6 +59,9 @@ interface Manifest {
   status: "new" | "loaded" | "absent" | "failed";
   pending: Promise<void> | undefined;
   hashes: Map<string, string>;
+  /** Loads of a guessed manifest that failed in a row, and when the next one may go out. */
+  failures: number;
+  retryAt: number;
 }
 
 function invalid(url: string, why: string): HivecastError {
@@ -211,6 +218,8 @@ export class IntegrityIndex {
         status: "new",
         pending: undefined,
         hashes: new Map(),
+        failures: 0,
+        retryAt: 0,
       };
       this.manifests.set(url, m);
       void this.load(m);
@@ -221,6 +230,10 @@ export class IntegrityIndex {
   /** (Re)loads a manifest; concurrent callers share one request. Never rejects. */
   private load(m: Manifest): Promise<void> {
     if (m.pending) return m.pending;
+    // A guessed manifest that failed (not a 404: an origin problem) is asked again only after a
+    // back-off, not once per new live segment.
+    if (m.implicit && m.status === "failed" && this.deps.clock.now() < m.retryAt)
+      return Promise.resolve();
     const run = async (): Promise<void> => {
       try {
         const bytes = await this.deps.fetchManifest(
@@ -232,11 +245,18 @@ export class IntegrityIndex {
         if (this.lifetime.signal.aborted) return;
         m.hashes = parseIntegrityManifest(bytes, m.url, this.deps.idOf);
         m.status = "loaded";
+        m.failures = 0;
       } catch (e) {
         if (this.lifetime.signal.aborted) return;
         const status = isHivecastError(e) ? e.details["status"] : undefined;
         // A missing manifest is a state, not an error; earlier good entries stay trusted.
         m.status = status === 404 || status === 410 || status === 403 ? "absent" : "failed";
+        if (m.status === "failed") {
+          m.failures++;
+          m.retryAt =
+            this.deps.clock.now() +
+            Math.min(IMPLICIT_RETRY_MAX_MS, IMPLICIT_RETRY_BASE_MS * 2 ** (m.failures - 1));
+        }
         if (isHivecastError(e) && e.code === "INTEGRITY_MANIFEST_INVALID") this.deps.onError(e);
         if (!m.implicit || m.status === "failed")
           this.deps.onUnavailable?.(m.url, isHivecastError(e) ? e.code : String(e));

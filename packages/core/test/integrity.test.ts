@@ -151,7 +151,8 @@ describe("integrity in the engine", () => {
     net.files.set("v/index.m3u8", playlist(2, { hashes }));
     await engine.loadPlaylist(PLAYLIST);
     const r = await engine.loadSegment(segReq(0));
-    expect([r.source, r.verified, r.origin]).toEqual(["http", true, A]);
+    expect([r.source, r.verified]).toEqual(["http", true]);
+    expect(ORIGINS).toContain(r.origin);
     expect(sameBytes(r.data, bytes(20_000, 1))).toBe(true);
     expect(peers.announced).toEqual([
       { key: { swarmId: "v/index.m3u8", segmentId: "v/seg0.ts" }, size: 20_000 },

@@ -396,4 +396,34 @@ describe("a missing optional hash manifest", () => {
     expect(pick(events, "originStateChanged")).toEqual([]);
     engine.destroy();
   });
+
+  it("a guessed manifest that fails (503) is asked again only after a back-off, not per live segment", async () => {
+    vi.useFakeTimers(FAKE_TIMERS);
+    const net = new FakeNet();
+    const names = Array.from({ length: 6 }, (_, i) => ({ name: `seg${i}.ts` }));
+    net.files.set("v/index.m3u8", mediaPlaylist(names, { live: true }));
+    for (let i = 0; i < 6; i++) net.files.set(`v/seg${i}.ts`, bytes(3000, i));
+    for (const o of ORIGINS)
+      net.faults.set(o, (c) => (c.path.endsWith(".json") ? { status: 503 } : undefined));
+    const { engine } = setup(
+      {
+        integrity: "optional",
+        integrityManifestRetries: 3,
+        http: { playlistRetry: { ...resolveConfig().http.playlistRetry, maxNumRetry: 0 } },
+      },
+      { net },
+    );
+    await engine.loadPlaylist(PLAYLIST);
+    for (let i = 0; i < 6; i++) {
+      const p = engine.loadSegment(segReq(i, { live: true }));
+      await vi.advanceTimersByTimeAsync(5000); // a segment every 5 s (each waits out its refetches)
+      expect((await p).verified).toBe(false);
+    }
+    // Without the back-off: one load, then 3 refetches for each of the 6 segments (19); with
+    // it (2, 4, 8, 16 s…), about one per doubling of the 30 s.
+    const asked = net.callsTo("v/segments-sha256.json").length;
+    expect(asked).toBeGreaterThanOrEqual(2);
+    expect(asked).toBeLessThanOrEqual(5);
+    engine.destroy();
+  });
 });

@@ -76,7 +76,17 @@ export interface PeerSegmentSource {
    */
   download(
     key: SegmentKey,
-    opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number },
+    opts: {
+      signal: AbortSignal;
+      giveUpAt: number;
+      expectedSize?: number;
+      /**
+       * false: take the segment only from a connected peer that already holds it — never wait
+       * for connections, announcements or a busy peer (the player is not playing yet, so any
+       * wait is start-up time). @default true
+       */
+      mayWait?: boolean;
+    },
   ): Promise<PeerDownload | PeerPartial | null>;
   /** Bytes from `peerId` failed verification: ban it for the session. */
   reportBad(peerId: string, key: SegmentKey, reason: string): void;

@@ -359,7 +359,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
   async download(
     key: SegmentKey,
-    opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number },
+    opts: { signal: AbortSignal; giveUpAt: number; expectedSize?: number; mayWait?: boolean },
   ): Promise<PeerDownload | PeerPartial | null> {
     const { signal, giveUpAt } = opts;
     if (signal.aborted) throw signal.reason;
@@ -407,6 +407,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       giveUpAt,
       allowPartial: true,
       mayAwaitJoin: pos !== undefined && askedBefore > 0,
+      mayWait: opts.mayWait !== false,
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
       previousId: pos?.previousId,
@@ -471,6 +472,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
       allowPartial: boolean;
       /** Whether waiting for the first connections after joining is allowed ({@link JOIN_WAIT_MS}). */
       mayAwaitJoin?: boolean;
+      /** Whether waiting at all is allowed (false: only a connected peer holding it now). */
+      mayWait?: boolean;
       size: number | undefined;
       nearLiveEdge: boolean;
       /** The segment before this one: peers that have it are following the live edge. */
@@ -541,6 +544,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       });
       if (plan.kind === "http") return giveUp();
       if (plan.kind === "wait") {
+        if (opts.mayWait === false) return giveUp();
         const t0 = clock.now();
         await swarm.waitForChange(key.segmentId, Math.min(plan.until, retryBusyAt), signal);
         waitMs += clock.now() - t0;
