@@ -7,7 +7,9 @@
  * clients (goal 0) and the worst response time after the kill.
  *
  *   node --import tsx bench/edge/run.ts [--quick] [--clients 32] [--seconds 10] [--reps 3]
- *                                       [--out bench/results/edge.json]
+ *                                       [--latency-seconds 30] [--out bench/results/edge.json]
+ * Then the live latency (see latency.ts) for the default (2 s) and low-latency (1 s) presets,
+ * plain hls.js vs Hivecast with P2P; `--latency-seconds 0` skips it.
  */
 import { cp, mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
@@ -16,6 +18,8 @@ import { join } from "node:path";
 import { startOrigins, type OriginCluster } from "@hivecast/origin";
 import { Args, defaultOut, repoRoot, writeResult } from "../lib/cli.js";
 import { percentile, round, spread, type Spread } from "../lib/stats.js";
+import { launchChromium } from "../lib/browser.js";
+import { measureLatency, type LatencyResult } from "./latency.js";
 import { freePort } from "../../packages/origin/test/media-helpers.js";
 import { startNginx, type NginxProcess } from "../../packages/origin/test/nginx-helpers.js";
 
@@ -24,6 +28,7 @@ const quick = args.flag("--quick");
 const clients = args.int("--clients", quick ? 8 : 32, 1);
 const seconds = args.number("--seconds", quick ? 3 : 10, 1);
 const reps = args.int("--reps", quick ? 1 : 3, 1);
+const latencySeconds = args.number("--latency-seconds", quick ? 12 : 30, 0);
 const out = args.value("--out") ?? defaultOut("edge", quick);
 
 interface ArmResult {
@@ -225,6 +230,26 @@ async function main(): Promise<void> {
       return e / o;
     }),
   );
+  const latency: LatencyResult[] = [];
+  if (latencySeconds > 0) {
+    const browser = await launchChromium();
+    try {
+      for (const preset of [
+        { name: "default", segmentSeconds: 2, window: 6 },
+        { name: "low-latency", segmentSeconds: 1, window: 8 },
+      ]) {
+        const r = await measureLatency(browser, preset, latencySeconds);
+        latency.push(r);
+        for (const a of r.arms) {
+          console.log(
+            `latency ${preset.name.padEnd(12)} ${a.arm.padEnd(9)} p50 ${a.p50Ms} ms  p95 ${a.p95Ms} ms`,
+          );
+        }
+      }
+    } finally {
+      await browser.close();
+    }
+  }
   writeResult(out, {
     bench: "edge",
     quick,
@@ -235,6 +260,7 @@ async function main(): Promise<void> {
     aggregates,
     edgeRpsOverOrigin: edgeVsOrigin,
     runs,
+    latency,
   });
   console.log(`edge / origin req/s: ${round(edgeVsOrigin.median, 2)} (median of ${reps})`);
 }

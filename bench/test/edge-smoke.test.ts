@@ -1,6 +1,6 @@
 /**
  * Smoke run of the edge benchmark so it cannot rot: --quick (8 clients, 3 s per arm, one
- * repetition) as a child process, then a check of the JSON it writes: every arm present with
+ * repetition; 8 s of live latency per preset) as a child process, then a check of the JSON it writes: every arm present with
  * sane numbers, and the failover arm reports errors after the kill. No number goals here.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -17,8 +17,8 @@ describe("edge benchmark smoke", () => {
   it("runs --quick against one origin and the nginx edge and writes every arm", async () => {
     const { code, output } = await runBenchScript(
       "bench/edge/run.ts",
-      ["--quick", "--out", out],
-      90_000,
+      ["--quick", "--latency-seconds", "8", "--out", out],
+      150_000,
     );
     expect(code, output).toBe(0);
     const r: unknown = JSON.parse(readFileSync(out, "utf8"));
@@ -37,5 +37,17 @@ describe("edge benchmark smoke", () => {
     // Through the edge, origins see far fewer requests than clients make.
     expect(at(rows[0], "originPerRequest", "median")).toBeCloseTo(1, 1);
     expect(isNum(at(rows[1], "originPerRequest", "median"))).toBe(true);
-  }, 100_000);
+    // Live latency: both presets, both arms, per viewer (1 plain + 2 Hivecast pages).
+    const latency = at(r, "latency");
+    const presets = Array.isArray(latency) ? latency : [];
+    expect(presets.map((p) => at(p, "preset"))).toEqual(["default", "low-latency"]);
+    for (const p of presets) {
+      const viewers = at(p, "viewers");
+      expect(Array.isArray(viewers) ? viewers.map((v) => at(v, "arm")) : []).toEqual([
+        "plain",
+        "hivecast",
+        "hivecast",
+      ]);
+    }
+  }, 160_000);
 });

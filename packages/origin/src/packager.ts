@@ -5,7 +5,17 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { OriginError } from "./errors.js";
-import { lastLines, missingTool, probeStreams, runTool } from "./ffmpeg.js";
+import {
+  DEFAULT_LADDER,
+  ffmpegArgs,
+  lastLines,
+  missingTool,
+  probeStreams,
+  runTool,
+  type Rendition,
+} from "./ffmpeg.js";
+
+export { DEFAULT_LADDER, ffmpegArgs, type Rendition };
 import { sha256File } from "./fsutil.js";
 import {
   copyAtomic,
@@ -17,14 +27,6 @@ import {
 } from "./mirror.js";
 import { PackagerMetrics } from "./packager-metrics.js";
 import { MANIFEST_NAME } from "./playlist.js";
-
-/** One rung of the encoding ladder. */
-export interface Rendition {
-  width: number;
-  height: number;
-  /** Video bitrate, kbit/s. */
-  videoKbps: number;
-}
 
 /** Options of `startPackager`. */
 export interface PackagerOptions {
@@ -56,12 +58,6 @@ export interface PackagerOptions {
   /** Metrics to update (a fresh `PackagerMetrics` when omitted). */
   metrics?: PackagerMetrics;
 }
-
-/** The default ladder: two small renditions (cheap on a laptop, enough to exercise ABR). */
-export const DEFAULT_LADDER: readonly Rendition[] = [
-  { width: 640, height: 360, videoKbps: 800 },
-  { width: 320, height: 180, videoKbps: 250 },
-];
 
 /** A running packager. */
 export interface Packager {
@@ -136,72 +132,6 @@ function intIn(name: string, v: number | undefined, dflt: number, min: number, m
     throw new OriginError("invalid-option", `${name} must be an integer in [${min}, ${max}]`, name);
   }
   return value;
-}
-
-/** ffmpeg arguments turning `input` into fMP4 HLS renditions in `work` (all segments kept). */
-export function ffmpegArgs(o: {
-  input: string;
-  rtmp: boolean;
-  work: string;
-  ladder: readonly Rendition[];
-  audio: boolean;
-  segmentSeconds: number;
-}): string[] {
-  const n = o.ladder.length;
-  const split = o.ladder.map((_, i) => `[s${i}]`).join("");
-  const scales = o.ladder
-    .map((r, i) => `[s${i}]scale=${r.width}:${r.height},format=yuv420p[v${i}]`)
-    .join(";");
-  const args = ["-hide_banner", "-nostats", "-loglevel", "warning", "-y"];
-  if (o.rtmp) args.push("-listen", "1");
-  else args.push("-re");
-  args.push("-i", o.input, "-filter_complex", `[0:v]split=${n}${split};${scales}`);
-  o.ladder.forEach((r, i) => {
-    args.push("-map", `[v${i}]`);
-    if (o.audio) args.push("-map", "0:a:0");
-    args.push(
-      `-b:v:${i}`,
-      `${r.videoKbps}k`,
-      `-maxrate:v:${i}`,
-      `${Math.round(r.videoKbps * 1.2)}k`,
-    );
-    args.push(`-bufsize:v:${i}`, `${r.videoKbps * 2}k`);
-  });
-  args.push(
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-tune",
-    "zerolatency",
-    "-sc_threshold",
-    "0",
-    "-force_key_frames",
-    `expr:gte(t,n_forced*${o.segmentSeconds})`,
-  );
-  if (o.audio) args.push("-c:a", "aac", "-b:a", "96k", "-ac", "2");
-  args.push(
-    "-f",
-    "hls",
-    "-hls_time",
-    String(o.segmentSeconds),
-    "-hls_list_size",
-    "0",
-    "-hls_segment_type",
-    "fmp4",
-    "-hls_flags",
-    "independent_segments+program_date_time+temp_file",
-    "-hls_fmp4_init_filename",
-    "init.mp4",
-    "-hls_segment_filename",
-    join(o.work, "v%v", "seg-%05d.m4s"),
-    "-master_pl_name",
-    "master.m3u8",
-    "-var_stream_map",
-    o.ladder.map((_, i) => (o.audio ? `v:${i},a:${i}` : `v:${i}`)).join(" "),
-    join(o.work, "v%v", "index.m3u8"),
-  );
-  return args;
 }
 
 /**

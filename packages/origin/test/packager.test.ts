@@ -182,7 +182,16 @@ describe("package: RTMP input", () => {
     });
     packagers.add(p);
 
-    // The port is taken while it listens.
+    // The port is taken while it listens (once ffmpeg has bound it: we try binding it too).
+    const bound = () =>
+      new Promise<boolean>((resolve) => {
+        const probe = createServer();
+        probe.once("error", () => resolve(true));
+        probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
+      });
+    for (let i = 0; i < 300 && !(await bound()); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await expectError(
       startPackager({ input: url, mirrors: [join(dir, "r", "x")] }),
       "port-busy",
