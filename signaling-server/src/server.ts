@@ -24,7 +24,8 @@ import {
 } from "./protocol.js";
 import { PendingOffers } from "./pending.js";
 import { Swarm, type SwarmConnection, type SwarmPeer } from "./swarm.js";
-import { verifySignalingToken } from "./token.js";
+import { admit } from "./admission.js";
+import { buildIceResponse, parseIceServerUrl, type IceServerUrl } from "./ice.js";
 
 /** Close codes the server uses. */
 export const CloseCodes = Object.freeze({
@@ -58,7 +59,7 @@ export interface SignalingStats {
 export interface SignalingServer {
   /** Tracker URL for clients, e.g. `ws://127.0.0.1:8090` (IPv6 hosts in brackets). */
   readonly url: string;
-  /** Base HTTP URL (`/healthz`, `/metrics`). */
+  /** Base HTTP URL (`/healthz`, `/metrics`, `/ice`). */
   readonly httpUrl: string;
   /** The bound port (useful with `port: 0`). */
   readonly port: number;
@@ -174,6 +175,8 @@ class SignalingServerImpl implements SignalingServer {
   /** Reused buffer for random peer picks (no allocation per announce). */
   private readonly picks: Array<SwarmPeer<Conn> | undefined> = [];
   private readonly replyHead: string;
+  /** `config.iceServers`, parsed (validated by `resolveConfig`). */
+  private readonly iceUrls: IceServerUrl[];
   private peerCount = 0;
   private pendingCount = 0;
   private offersRelayed = 0;
@@ -207,6 +210,10 @@ class SignalingServerImpl implements SignalingServer {
       maxSdpBytes: config.maxSdpBytes,
       maxScrapeHashes: config.maxSwarmsPerConnection,
     };
+    this.iceUrls = config.iceServers.flatMap((raw) => {
+      const u = parseIceServerUrl(raw);
+      return typeof u === "string" ? [] : [u];
+    });
     this.replyHead = `{"action":"announce","interval":${config.announceIntervalS},"info_hash":`;
     this.metricsRegistry = new SignalingMetrics({
       connections: () => this.conns.size,
@@ -280,6 +287,10 @@ class SignalingServerImpl implements SignalingServer {
 
   private onHttp(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?", 1)[0];
+    if (path === "/ice" && (req.method === "GET" || req.method === "OPTIONS")) {
+      this.onIce(req, res);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
@@ -316,6 +327,55 @@ class SignalingServerImpl implements SignalingServer {
     );
   }
 
+  /**
+   * `GET /ice`: the ICE servers, TURN entries with fresh credentials. Same Origin and token
+   * checks as the upgrade; a refused request gets its status and no credentials. CORS: the
+   * allowed Origin is echoed (`*` without an allowlist); `OPTIONS` answers a preflight.
+   */
+  private onIce(req: IncomingMessage, res: ServerResponse): void {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "cache-control": "no-store",
+    };
+    const preflight = req.method === "OPTIONS";
+    const admission = preflight
+      ? admit({ ...this.config, tokenSecret: null }, req, Date.now())
+      : admit(this.config, req, Date.now());
+    if (!admission.ok) {
+      this.metricsRegistry.iceRequests.labels(admission.reason).inc();
+      this.log.debug("ice request refused", { status: admission.status, reason: admission.reason });
+      res.writeHead(admission.status, headers).end(JSON.stringify({ error: admission.reason }));
+      return;
+    }
+    const origin = req.headers.origin;
+    if (this.config.allowedOrigins.length === 0) {
+      headers["access-control-allow-origin"] = "*";
+    } else if (typeof origin === "string") {
+      headers["access-control-allow-origin"] = origin;
+      headers.vary = "Origin";
+    }
+    if (preflight) {
+      headers["access-control-allow-methods"] = "GET";
+      headers["access-control-max-age"] = "600";
+      res.writeHead(204, headers).end();
+      return;
+    }
+    if (this.iceUrls.length === 0) {
+      this.metricsRegistry.iceRequests.labels("not_configured").inc();
+      res.writeHead(404, headers).end(JSON.stringify({ error: "ice_not_configured" }));
+      return;
+    }
+    const body = buildIceResponse(
+      this.iceUrls,
+      this.config.turnSecret,
+      this.config.turnTtlS,
+      Date.now(),
+      admission.claims?.sub,
+    );
+    this.metricsRegistry.iceRequests.labels("ok").inc();
+    res.writeHead(200, headers).end(JSON.stringify(body));
+  }
+
   private refuse(socket: Duplex, status: number, reason: string): void {
     this.metricsRegistry.refusedUpgrades.labels(reason).inc();
     this.log.debug("upgrade refused", { status, reason });
@@ -332,23 +392,8 @@ class SignalingServerImpl implements SignalingServer {
     if (this.closing !== null) return this.refuse(socket, 503, "shutting_down");
     if (this.conns.size >= this.config.maxConnections)
       return this.refuse(socket, 503, "server_full");
-    const allowed = this.config.allowedOrigins;
-    if (allowed.length > 0) {
-      const origin = req.headers.origin;
-      if (typeof origin !== "string" || !allowed.includes(origin))
-        return this.refuse(socket, 403, "origin_not_allowed");
-    }
-    const secret = this.config.tokenSecret;
-    if (secret !== null) {
-      let token: string | null = null;
-      try {
-        token = new URL(req.url ?? "/", "http://tracker.invalid").searchParams.get("token");
-      } catch {
-        token = null;
-      }
-      const result = verifySignalingToken(secret, token, Date.now());
-      if (typeof result === "string") return this.refuse(socket, 401, result);
-    }
+    const admission = admit(this.config, req, Date.now());
+    if (!admission.ok) return this.refuse(socket, admission.status, admission.reason);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket));
   }
 
