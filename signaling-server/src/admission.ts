@@ -1,4 +1,5 @@
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import type { SignalingConfig } from "./config.js";
 import { verifySignalingToken, type SignalingTokenClaims, type TokenRejection } from "./token.js";
 
@@ -48,4 +49,39 @@ export function admit(
   const result = verifySignalingToken(secret, tokenOf(req.url), nowMs);
   if (typeof result === "string") return { ok: false, status: 401, reason: result };
   return { ok: true, claims: result };
+}
+
+/** Why an upgrade is refused before the Origin and token are looked at. */
+export type CapacityRefusal = "shutting_down" | "server_full";
+
+/**
+ * The whole upgrade decision: 503 while shutting down or when `maxConnections` are open, then
+ * {@link admit}. Returns `null` to accept.
+ */
+export function admitUpgrade(
+  config: Readonly<SignalingConfig>,
+  req: IncomingMessage,
+  state: { closing: boolean; connections: number },
+  nowMs: number,
+): {
+  status: 401 | 403 | 503;
+  reason: CapacityRefusal | TokenRejection | "origin_not_allowed";
+} | null {
+  if (state.closing) return { status: 503, reason: "shutting_down" };
+  if (state.connections >= config.maxConnections) return { status: 503, reason: "server_full" };
+  const admission = admit(config, req, nowMs);
+  return admission.ok ? null : admission;
+}
+
+const noop = (): void => {};
+
+/** Answers a refused upgrade with a plain HTTP status on the raw socket and closes it. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.on("error", noop);
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${reason.length}\r\n\r\n${reason}`,
+    );
+  }
+  socket.destroy();
 }
