@@ -53,7 +53,8 @@ export function usage(): string {
   ];
   for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof SignalingConfig>) {
     const def = DEFAULT_CONFIG[key];
-    const shown = Array.isArray(def) ? def.join(",") || "(any)" : String(def);
+    const none = key === "allowedOrigins" ? "(any)" : "(none)";
+    const shown = Array.isArray(def) ? def.join(",") || none : String(def);
     lines.push(`  --${kebab(key).padEnd(28)} ${envName(key).padEnd(46)} default ${shown}`);
   }
   lines.push(
