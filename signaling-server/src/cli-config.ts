@@ -9,6 +9,13 @@ function kebab(key: string): string {
 /** Prefix of every environment variable the CLI reads, e.g. `HIVECAST_SIGNALING_PORT`. */
 export const ENV_PREFIX = "HIVECAST_SIGNALING_";
 
+/**
+ * Also read for `turnSecret` (below `HIVECAST_SIGNALING_TURN_SECRET` and `--turn-secret`): the
+ * name operators of the TURN side already use, and a secret in the environment does not show in
+ * the process list.
+ */
+export const TURN_SECRET_ENV = "HIVECAST_TURN_SECRET";
+
 /** Environment variable name of a config key. */
 export function envName(key: keyof SignalingConfig): string {
   return ENV_PREFIX + kebab(key).replace(/-/g, "_").toUpperCase();
@@ -32,7 +39,7 @@ function convert(key: keyof SignalingConfig, raw: string): unknown {
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
   }
-  if (key === "tokenSecret") return raw.length === 0 ? null : raw;
+  if (key === "tokenSecret" || key === "turnSecret") return raw.length === 0 ? null : raw;
   return raw;
 }
 
@@ -46,12 +53,14 @@ export function usage(): string {
   ];
   for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof SignalingConfig>) {
     const def = DEFAULT_CONFIG[key];
-    const shown = Array.isArray(def) ? def.join(",") || "(any)" : String(def);
+    const none = key === "allowedOrigins" ? "(any)" : "(none)";
+    const shown = Array.isArray(def) ? def.join(",") || none : String(def);
     lines.push(`  --${kebab(key).padEnd(28)} ${envName(key).padEnd(46)} default ${shown}`);
   }
   lines.push(
     "",
-    "  GET /healthz, GET /metrics on the same port. SIGTERM/SIGINT: graceful shutdown.",
+    `  ${TURN_SECRET_ENV} is read for --turn-secret too (keeps the secret out of the process list).`,
+    "  GET /healthz, GET /metrics, GET /ice on the same port. SIGTERM/SIGINT: graceful shutdown.",
   );
   return lines.join("\n");
 }
@@ -72,6 +81,8 @@ export function parseCli(
   for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof SignalingConfig>)
     byFlag.set(kebab(key), key);
   const partial: Record<string, unknown> = {};
+  const turnSecret = env[TURN_SECRET_ENV];
+  if (turnSecret !== undefined) partial.turnSecret = convert("turnSecret", turnSecret);
   for (const key of byFlag.values()) {
     const v = env[envName(key)];
     if (v !== undefined) partial[key] = convert(key, v);

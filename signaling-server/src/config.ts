@@ -1,4 +1,5 @@
 import { SignalingError } from "./errors.js";
+import { MAX_ICE_URLS, isTurn, parseIceServerUrl } from "./ice.js";
 
 /** Log levels, most verbose first. `silent` logs nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -126,6 +127,26 @@ export interface SignalingConfig {
    * @default "info"
    */
   logLevel: LogLevel;
+  /**
+   * STUN/TURN URLs served on `GET /ice` (`stun:`, `stuns:`, `turn:`, `turns:`, a host, an
+   * optional port, `?transport=udp|tcp` on TURN URLs), at most 16. Empty = `/ice` answers 404.
+   * @default []
+   */
+  iceServers: readonly string[];
+  /**
+   * Shared secret of the TURN server (coturn `static-auth-secret` with `use-auth-secret`): each
+   * `GET /ice` mints TURN credentials valid for `turnTtlS`. Required when `iceServers` has a
+   * `turn:`/`turns:` URL; at least 16 characters. Prefer the `HIVECAST_TURN_SECRET` environment
+   * variable to the flag, which other users can read in the process list.
+   * @default null
+   */
+  turnSecret: string | null;
+  /**
+   * Lifetime of minted TURN credentials, in seconds (a TURN allocation made before expiry keeps
+   * running; only new allocations and refreshes need a valid credential).
+   * @default 86400
+   */
+  turnTtlS: number;
 }
 
 /** The defaults, frozen. Every field is documented on {@link SignalingConfig}. */
@@ -153,6 +174,9 @@ export const DEFAULT_CONFIG: Readonly<SignalingConfig> = Object.freeze({
   tokenSecret: null,
   shutdownTimeoutMs: 5_000,
   logLevel: "info",
+  iceServers: Object.freeze([]) as readonly string[],
+  turnSecret: null,
+  turnTtlS: 86_400,
 });
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
@@ -177,6 +201,7 @@ const INT_BOUNDS: ReadonlyArray<readonly [keyof SignalingConfig, number, number]
   ["announceIntervalS", 1, 86_400],
   ["maxBufferedBytes", 1, Number.MAX_SAFE_INTEGER],
   ["shutdownTimeoutMs", 0, 3_600_000],
+  ["turnTtlS", 60, 604_800],
 ];
 
 function bad(field: string, why: string): SignalingError {
@@ -234,5 +259,52 @@ export function resolveConfig(partial: Partial<SignalingConfig> = {}): Readonly<
       "must be at least twice announceIntervalS, or healthy clients get reaped",
     );
   }
-  return Object.freeze({ ...c, allowedOrigins: Object.freeze([...c.allowedOrigins]) });
+  checkIce(c);
+  return Object.freeze({
+    ...c,
+    allowedOrigins: Object.freeze([...c.allowedOrigins]),
+    iceServers: Object.freeze([...c.iceServers]),
+  });
+}
+
+/** An ICE config error naming the field and its flag. */
+function badIce(field: "iceServers" | "turnSecret", flag: string, why: string): SignalingError {
+  return bad(field, `(${flag}) ${why}`);
+}
+
+/** `iceServers` (each URL parsed) and `turnSecret` belong together. */
+function checkIce(c: SignalingConfig): void {
+  const urls: unknown = c.iceServers;
+  if (!Array.isArray(urls) || !urls.every((u) => typeof u === "string")) {
+    throw badIce("iceServers", "--ice-servers", "must be an array of STUN/TURN URLs");
+  }
+  if (urls.length > MAX_ICE_URLS) {
+    throw badIce("iceServers", "--ice-servers", `has more than ${MAX_ICE_URLS} URLs`);
+  }
+  let turn = false;
+  for (const raw of urls as string[]) {
+    const u = parseIceServerUrl(raw);
+    if (typeof u === "string") {
+      throw badIce("iceServers", "--ice-servers", `entry ${JSON.stringify(raw)} ${u}`);
+    }
+    turn ||= isTurn(u);
+  }
+  const secret: unknown = c.turnSecret;
+  if (secret !== null && (typeof secret !== "string" || secret.length < 16)) {
+    throw badIce(
+      "turnSecret",
+      "--turn-secret",
+      "must be null or a string of at least 16 characters",
+    );
+  }
+  if (turn && secret === null) {
+    throw badIce(
+      "turnSecret",
+      "--turn-secret",
+      "is required with turn:/turns: URLs in iceServers (coturn use-auth-secret)",
+    );
+  }
+  if (!turn && secret !== null) {
+    throw badIce("turnSecret", "--turn-secret", "is set but iceServers has no turn:/turns: URL");
+  }
 }

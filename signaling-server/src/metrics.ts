@@ -38,6 +38,8 @@ export class SignalingMetrics {
   readonly relayLatency: Histogram;
   /** Connections refused at the upgrade, by reason. */
   readonly refusedUpgrades: Counter<"reason">;
+  /** `/ice` requests, by result (`ok`, `not_configured`, or why it was refused). */
+  readonly iceRequests: Counter<"result">;
 
   constructor(source: GaugeSource) {
     const registers = [this.registry];
@@ -90,6 +92,12 @@ export class SignalingMetrics {
       name: "hivecast_signaling_refused_upgrades_total",
       help: "WebSocket upgrades refused, by reason",
       labelNames: ["reason"],
+      registers,
+    });
+    this.iceRequests = new Counter({
+      name: "hivecast_signaling_ice_requests_total",
+      help: "GET /ice requests, by result (ok, not_configured, or why it was refused)",
+      labelNames: ["result"],
       registers,
     });
     this.relayLatency = new Histogram({
