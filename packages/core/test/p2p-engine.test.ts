@@ -234,7 +234,11 @@ describe("warnings from the P2P layer reach the app", () => {
     const { net: http } = await fixture();
     const { net, tracker } = world();
     const engine = new Engine(
-      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      {
+        origins: [...ORIGINS],
+        // A (never dialled) STUN server on loopback: no "ice-servers-missing" here.
+        p2p: { enabled: true, trackers: [TRACKER_URL], iceServers: [{ urls: "stun:127.0.0.1:9" }] },
+      },
       {
         fetch: http.fetch,
         clock: testClock,

@@ -4,7 +4,7 @@
  * p2p-webrtc.test.ts (node-datachannel) and the e2e tests (Chromium).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { PeerConnection, SignalData } from "../src/p2p/peer-transport.js";
+import { PeerLinkError, type PeerConnection, type SignalData } from "../src/p2p/peer-transport.js";
 import { WebRtcTransport, type RTCPeerConnectionConstructor } from "../src/p2p/webrtc-transport.js";
 import { FAKE, testClock } from "./p2p-helpers.js";
 
@@ -195,13 +195,29 @@ describe("WebRtcTransport", () => {
   it("after the gather timeout the description goes with the candidates found so far", async () => {
     const r = make(true, 300);
     await settle();
+    if (r.pc.localDescription) r.pc.localDescription.sdp += "\na=candidate:host";
     await vi.advanceTimersByTimeAsync(299);
     expect(r.signals).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer" }]);
+    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer\na=candidate:host" }]);
     r.pc.finishGathering(); // late completion emits nothing more
     await settle();
     expect(r.signals).toHaveLength(1);
+  });
+
+  it("a gather timeout with no candidate at all fails the link (cause no-candidates), never silently", async () => {
+    const r = make(true, 300);
+    const errors: unknown[] = [];
+    r.conn.on("error", (e) => errors.push(e));
+    await settle();
+    await vi.advanceTimersByTimeAsync(300);
+    await settle();
+    expect(r.signals).toEqual([]);
+    expect(r.events).toEqual(["error:ICE gathering found no candidate for the offer", "close"]);
+    expect(errors[0]).toBeInstanceOf(PeerLinkError);
+    expect((errors[0] as PeerLinkError).failure).toBe("no-candidates");
+    expect(r.pc.closed).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("answerer: applies the offer, answers after gathering, uses the remote channel", async () => {

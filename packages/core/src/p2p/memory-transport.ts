@@ -6,12 +6,15 @@
 import type { Clock } from "../clock.js";
 import { TypedEmitter } from "../events.js";
 import type {
+  CandidateType,
   CreatePeerOptions,
+  LinkInfo,
   PeerConnection,
   PeerConnectionEvents,
   PeerTransport,
   SignalData,
 } from "./peer-transport.js";
+import { PeerLinkError, pairType } from "./peer-transport.js";
 
 /** Options of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -19,6 +22,8 @@ export interface MemoryNetworkOptions {
   clock: Clock;
   /** One-way delay of signals and messages, ms. @default 5 */
   latencyMs?: number;
+  /** How long a link of a viewer with `iceFails` takes to fail after the answer, ms. @default 3000 */
+  iceFailMs?: number;
   /** Link rate per direction, bytes/second (0 = unlimited). @default 0 */
   bytesPerSec?: number;
 }
@@ -32,6 +37,13 @@ interface LinkOptions {
    * `connect` only after a candidate-pair lookup while the remote can already send.
    */
   connectDelayMs: number;
+  /**
+   * The candidate type this viewer offers (its network position): a link's type is the
+   * "farthest" of both ends' (relay, then srflx, prflx, host), as WebRTC reports it.
+   */
+  candidateType: CandidateType;
+  /** When true, links of this viewer never open: ICE fails (`PeerLinkError` "ice-failed"). */
+  iceFails: boolean;
 }
 
 interface InFlight {
@@ -60,6 +72,8 @@ export class MemoryPeerConnection
   sentMessages = 0;
   /** When true, messages from this end are silently dropped and no close is delivered. */
   severed = false;
+  /** The link's selected pair, once open. */
+  link: LinkInfo | undefined;
 
   private readonly timers = new Set<unknown>();
   private readonly inFlight: InFlight[] = [];
@@ -69,6 +83,7 @@ export class MemoryPeerConnection
   private readonly bytesPerSec: number;
   /** How much later than the link this end emits `connect`; data may arrive before. */
   private readonly connectDelayMs: number;
+  private readonly linkOpts: LinkOptions;
 
   constructor(
     private readonly net: MemoryNetwork,
@@ -82,6 +97,7 @@ export class MemoryPeerConnection
     this.owner = owner;
     this.bytesPerSec = link.bytesPerSec;
     this.connectDelayMs = link.connectDelayMs;
+    this.linkOpts = link;
     this.initiator = opts.initiator;
     if (opts.initiator) this.later(() => this.emit("signal", { type: "offer", sdp: this.sdp() }));
   }
@@ -125,6 +141,17 @@ export class MemoryPeerConnection
         return;
       }
       this.remote = other;
+      if (this.linkOpts.iceFails || other.linkOpts.iceFails) {
+        // ICE checks fail after a while on both ends, like WebRTC's.
+        const fail = (c: MemoryPeerConnection): void =>
+          c.later(() => {
+            c.emit("error", new PeerLinkError("ice-failed", "ICE connection failed"));
+            c.closeFromRemote();
+          }, this.net.iceFailMs);
+        fail(this);
+        fail(other);
+        return;
+      }
       this.later(() => this.open(), this.net.latencyMs + this.connectDelayMs);
       other.later(() => other.open(), this.net.latencyMs + other.connectDelayMs);
     } else {
@@ -134,6 +161,9 @@ export class MemoryPeerConnection
 
   private open(): void {
     if (this.connected || this.closed) return;
+    const local = this.linkOpts.candidateType;
+    const remote = this.remote?.linkOpts.candidateType ?? "host";
+    this.link = { type: pairType(local, remote), localType: local, remoteType: remote };
     this.connected = true;
     this.net.opened++;
     this.emit("connect");
@@ -208,6 +238,7 @@ export class MemoryNetwork {
   readonly clock: Clock;
   readonly latencyMs: number;
   readonly bytesPerSec: number;
+  readonly iceFailMs: number;
   /** Connection ends that ever opened (each link counts twice). */
   opened = 0;
   /** Bytes sent over all connections. */
@@ -218,6 +249,7 @@ export class MemoryNetwork {
   constructor(opts: MemoryNetworkOptions) {
     this.clock = opts.clock;
     this.latencyMs = opts.latencyMs ?? 5;
+    this.iceFailMs = opts.iceFailMs ?? 3000;
     this.bytesPerSec = opts.bytesPerSec ?? 0;
   }
 
@@ -226,17 +258,31 @@ export class MemoryNetwork {
    * rate for what this viewer sends (its upload capacity per connection); `connectDelayMs`
    * makes this viewer's ends see `connect` that much after the remote end can send (default 0).
    */
-  transport(opts: { bytesPerSec?: number; connectDelayMs?: number } = {}): MemoryTransport {
+  transport(
+    opts: {
+      bytesPerSec?: number;
+      connectDelayMs?: number;
+      candidateType?: CandidateType;
+      iceFails?: boolean;
+    } = {},
+  ): MemoryTransport {
     return new MemoryTransport(this, {
       bytesPerSec: opts.bytesPerSec ?? this.bytesPerSec,
       connectDelayMs: opts.connectDelayMs ?? 0,
+      candidateType: opts.candidateType ?? "host",
+      iceFails: opts.iceFails ?? false,
     });
   }
 
   /** @internal */
   create(
     opts: CreatePeerOptions,
-    link: LinkOptions = { bytesPerSec: this.bytesPerSec, connectDelayMs: 0 },
+    link: LinkOptions = {
+      bytesPerSec: this.bytesPerSec,
+      connectDelayMs: 0,
+      candidateType: "host",
+      iceFails: false,
+    },
     owner?: MemoryTransport,
   ): MemoryPeerConnection {
     const c = new MemoryPeerConnection(this, this.nextId++, opts, link, owner);
