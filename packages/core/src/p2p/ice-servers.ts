@@ -165,6 +165,25 @@ async function readBounded(res: Response, max: number): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/** `p`, or a rejection as soon as `signal` aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error("aborted"));
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
 /** Whether `servers` name at least one STUN or TURN URL. */
 function hasAnyUrl(servers: readonly RTCIceServer[]): boolean {
   return servers.some((s) => (Array.isArray(s.urls) ? s.urls.length > 0 : s.urls !== ""));
@@ -304,9 +323,15 @@ export class IceServerProvider {
     try {
       const f = this.opts.fetch ?? globalThis.fetch;
       if (typeof f !== "function") throw new Error("no fetch implementation");
-      const res = await f(url, { signal: ac.signal, credentials: "omit", cache: "no-store" });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const text = await readBounded(res, MAX_ICE_RESPONSE_BYTES);
+      // Raced with the signal too: a fetch (or body) that ignores it still ends in time.
+      const text = await abortable(
+        (async () => {
+          const res = await f(url, { signal: ac.signal, credentials: "omit", cache: "no-store" });
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          return readBounded(res, MAX_ICE_RESPONSE_BYTES);
+        })(),
+        ac.signal,
+      );
       const parsed = parseIceServersReply(text, (this.opts.now ?? Date.now)());
       if (parsed.ok) {
         if (this.destroyed) return;

@@ -424,9 +424,12 @@ export class Swarm implements TrackerSubscriber {
     return out;
   }
 
-  /** How many links this swarm wants up before it stops looking early after a failure. */
+  /**
+   * How many links this swarm wants up before it stops looking early after a failure. A failed
+   * link proves one other viewer at least, whatever the tracker reported when we joined.
+   */
   private wantedLinks(): number {
-    const others = this.peersReported > 0 ? this.peersReported - 1 : MIN_LINKS;
+    const others = this.peersReported > 0 ? Math.max(1, this.peersReported - 1) : MIN_LINKS;
     return Math.min(MIN_LINKS, others, this.ctx.config.maxPeers);
   }
 
