@@ -269,13 +269,15 @@ test("4 pages form a swarm: late joiners get most segments from peers and all ke
     expect(r.integrity).toEqual([]);
     expect(r.stalls).toBe(0);
     expect(new Set(r.peers).size).toBeGreaterThan(0);
-    // Loopback: every link is host-to-host, read from getStats(), with a measured set-up time.
+    // Loopback, no STUN: every link is direct, read from getStats(), with a measured set-up
+    // time. Chromium hides host addresses behind mDNS names, so the far end of a loopback pair
+    // is often learned from the connectivity checks: "prflx" rather than "host".
     expect(r.links.length).toBeGreaterThan(0);
     for (const l of r.links) {
-      expect(l.linkType).toBe("host");
+      expect(["host", "prflx"]).toContain(l.linkType);
       expect(l.setupMs).toBeGreaterThan(0);
     }
-    expect(s.links.host).toBeGreaterThan(0);
+    expect(s.links.host + s.links.prflx).toBeGreaterThan(0);
     expect(s.links.relay + s.links.srflx + s.links.unknown).toBe(0);
     expectOnlyTrustedBytes(r);
     if (i > 0) {
