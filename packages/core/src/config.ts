@@ -1,6 +1,7 @@
 import { HivecastError } from "./errors.js";
 import type { PeerTransport } from "./p2p/peer-transport.js";
 import type { ByteRange } from "./types.js";
+import { checkIceServers } from "./p2p/ice-servers.js";
 
 /** Integrity policy: see {@link Config.integrity}. */
 export type IntegrityPolicy = "required" | "optional" | "off";
@@ -89,7 +90,10 @@ export interface P2PConfig {
    * origins or with different tokens share a swarm. @default undefined
    */
   swarmId: string | undefined;
-  /** RTCPeerConnection configuration (STUN/TURN). @default { iceServers: [] } */
+  /**
+   * RTCPeerConnection configuration. Its `iceServers` is used only when neither `iceServers`
+   * nor a fetched `iceServersUrl` list is there (those replace it). @default { iceServers: [] }
+   */
   rtcConfig: RTCConfiguration;
   /** Most peers connected per swarm. @default 20 */
   maxPeers: number;
@@ -122,6 +126,36 @@ export interface P2PConfig {
   transport: "rtc" | PeerTransportFactory;
   /** Budgets, scoring and address rules against abusive peers (each field may be given alone). */
   defense: PeerDefenseConfig;
+  /**
+   * STUN/TURN servers (`{ urls, username?, credential? }`, URLs `stun:`, `stuns:`, `turn:` or
+   * `turns:`; TURN needs `username` and `credential`). When set, replaces
+   * `rtcConfig.iceServers`; it is also the fallback while `iceServersUrl` cannot be fetched.
+   * Without any STUN/TURN server only viewers on the same network connect (a warning
+   * "ice-servers-missing" says so); no public server is used by default. @default undefined
+   */
+  iceServers: RTCIceServer[] | undefined;
+  /**
+   * URL (http/https) answering JSON `{ iceServers, ttlSeconds?, expiresAt? }`, e.g. the
+   * signaling server's `GET /ice` with time-limited TURN credentials. Fetched when the first
+   * swarm starts, cached until it expires, refreshed at about 80 % of its lifetime; while it
+   * cannot be fetched, `iceServers` (else `rtcConfig.iceServers`) is used with a warning
+   * "ice-servers-unavailable". Peer connections wait at most 1.5 s for the first fetch.
+   * @default undefined
+   */
+  iceServersUrl: string | undefined;
+  /**
+   * Allow peer links relayed by a TURN server. When false, TURN URLs are left out of the ICE
+   * configuration and a link whose selected pair is relayed anyway (the peer's TURN) is closed
+   * and that peer is not tried again. @default true
+   */
+  allowRelay: boolean;
+  /**
+   * After a peer link fails to come up (ICE failed, timeout, no candidates) while fewer than
+   * min(3, swarm size − 1) links are up, the swarm announces again for new offers after this
+   * backoff (consecutive failures; reset once a link opens), instead of waiting for the
+   * announce interval. `maxNumRetry` bounds the early announces per run of failures.
+   */
+  connectRetry: RetryConfig;
 }
 
 /**
@@ -361,6 +395,16 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
       idleMs: 10_000,
       minUsefulPeers: 2,
     }),
+    iceServers: undefined,
+    iceServersUrl: undefined,
+    allowRelay: true,
+    connectRetry: retry({
+      maxNumRetry: 5,
+      retryDelayMs: 2000,
+      maxRetryDelayMs: 30_000,
+      backoff: "exponential",
+      jitter: 0.5,
+    }),
   }),
   requestSetup: undefined,
   fetch: undefined,
@@ -540,5 +584,13 @@ export function resolveConfig(user: UserConfig = {}): Config {
     fail("p2p.defense.exemptPrivateAddresses", "expected a boolean");
   checkNumber("p2p.defense.idleMs", d.idleMs, 1);
   checkNumber("p2p.defense.minUsefulPeers", d.minUsefulPeers, 0);
+  if (p.iceServers !== undefined) {
+    const r = checkIceServers(p.iceServers, "p2p.iceServers");
+    if (!r.ok) fail("p2p.iceServers", r.error);
+  }
+  if (p.iceServersUrl !== undefined)
+    checkUrl("p2p.iceServersUrl", p.iceServersUrl, ["http:", "https:"]);
+  if (typeof p.allowRelay !== "boolean") fail("p2p.allowRelay", "expected a boolean");
+  checkRetry("p2p.connectRetry", p.connectRetry);
   return c;
 }

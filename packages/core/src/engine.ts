@@ -67,6 +67,26 @@ function freezeConfig(c: Config): Readonly<Config> {
   });
 }
 
+/** Peer links by type and failures by cause (zeros without P2P). */
+function linkStatsOf(
+  peers: PeerSegmentSource | undefined,
+): Pick<HivecastStats, "links" | "linkFailures"> {
+  const s = peers?.linkStats?.();
+  return {
+    links: s ? { ...s.links } : { host: 0, srflx: 0, prflx: 0, relay: 0, unknown: 0 },
+    linkFailures: s
+      ? { ...s.failures }
+      : {
+          iceFailed: 0,
+          connectTimeout: 0,
+          noCandidates: 0,
+          offerUnanswered: 0,
+          relayRefused: 0,
+          other: 0,
+        },
+  };
+}
+
 /** A buffer that owns its whole ArrayBuffer, so storing it does not pin a larger one. */
 function compact(data: Uint8Array): Uint8Array {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
@@ -105,7 +125,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   /** The insecure-context warning was given. */
   private insecureWarned = false;
   private readonly counters: Mutable<
-    Omit<HivecastStats, "offload" | "byOrigin" | "peers" | "hedges" | "retries">
+    Omit<
+      HivecastStats,
+      "offload" | "byOrigin" | "peers" | "hedges" | "retries" | "links" | "linkFailures"
+    >
   > = {
     bytes: { http: 0, p2p: 0, cache: 0 },
     uploadedBytes: 0,
@@ -267,6 +290,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         clock: this.deps.clock,
         random: this.deps.random,
         host: this.peerHost(),
+        fetch: this.deps.fetch,
       });
     } catch (e) {
       this.fire(
@@ -339,6 +363,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       byOrigin: this.pool.stats(),
       byPeer,
       peers: this.peers?.peerCount() ?? 0,
+      ...linkStatsOf(this.peers),
       integrityFailures: c.integrityFailures,
       hedges: this.pool.hedges,
       retries: this.pool.retries,
@@ -828,7 +853,18 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       },
       shareable: (key) =>
         this.cfg.integrity === "off" || this.index.get(key.segmentId) !== undefined,
-      onPeerConnected: (peerId) => this.fire("peerConnected", { peerId }),
+      onPeerConnected: (peerId, link) => {
+        if (this.isDestroyed) return;
+        const e: Parameters<HivecastEvents["peerConnected"]>[0] = {
+          peerId,
+        };
+        if (link?.linkType !== undefined) e.linkType = link.linkType;
+        if (link?.setupMs !== undefined) e.setupMs = link.setupMs;
+        const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
+        if (e.linkType !== undefined) peer.linkType = e.linkType;
+        if (e.setupMs !== undefined) peer.setupMs = e.setupMs;
+        this.fire("peerConnected", e);
+      },
       onPeerDisconnected: (peerId, reason) => this.fire("peerDisconnected", { peerId, reason }),
       onPeerBanned: (peerId, reason) => this.fire("peerBanned", { peerId, reason }),
       onWarning: (kind, message, details) => {

@@ -1,5 +1,5 @@
 import type { HivecastError } from "./errors.js";
-import type { ByteRange, OriginState, SegmentSource } from "./types.js";
+import type { ByteRange, OriginState, PeerLinkType, SegmentSource } from "./types.js";
 
 /**
  * Every kind of recoverable problem Hivecast reports with the `warning` event. Playback goes
@@ -101,7 +101,13 @@ export interface HivecastEvents {
   /** Bytes of a verified segment were sent to a peer. */
   bytesUploaded: (e: { peerId: string; bytes: number }) => void;
   /** A data channel to a peer opened and its handshake succeeded. */
-  peerConnected: (e: { peerId: string }) => void;
+  peerConnected: (e: {
+    peerId: string;
+    /** How the link reaches the peer (host, srflx, prflx, relay), when the transport could tell. */
+    linkType?: PeerLinkType;
+    /** Peer connection created → data channel open, ms. */
+    setupMs?: number;
+  }) => void;
   /** A peer went away. */
   peerDisconnected: (e: { peerId: string; reason: string }) => void;
   /** A peer was banned for the session (bad bytes or protocol violation). */

@@ -116,10 +116,47 @@ export interface OriginStats {
   ttfbMs: number;
 }
 
+/**
+ * How a peer link reaches the peer: the type of the ICE candidate pair WebRTC selected, the
+ * "farthest" of its two ends. `host`: a local address on both ends (same network); `srflx` /
+ * `prflx`: through a NAT, the address a STUN server (or the peer) saw; `relay`: through a TURN
+ * server, which carries (and bills) every byte.
+ */
+export type PeerLinkType = "host" | "srflx" | "prflx" | "relay";
+
 /** Per-peer counters in {@link HivecastStats}. */
 export interface PeerStats {
   downloadedBytes: number;
   uploadedBytes: number;
+  /** Link type of the last link to this peer, when the transport could tell. */
+  linkType?: PeerLinkType;
+  /** Set-up time of the last link to this peer: peer connection created → data channel open, ms. */
+  setupMs?: number;
+}
+
+/** Connected peers by {@link PeerLinkType}; `unknown` when the transport could not tell. */
+export interface PeerLinkCounts {
+  host: number;
+  srflx: number;
+  prflx: number;
+  relay: number;
+  unknown: number;
+}
+
+/** Peer links that did not come up, by cause (cumulative). */
+export interface PeerLinkFailures {
+  /** ICE checks failed: no candidate pair works (NAT, firewall; STUN/TURN missing or down). */
+  iceFailed: number;
+  /** The link was not open within `p2p.connectTimeoutMs`. */
+  connectTimeout: number;
+  /** ICE gathering produced no candidate at all. */
+  noCandidates: number;
+  /** An offer sent through the tracker got no answer (counted, not warned: normal in small swarms). */
+  offerUnanswered: number;
+  /** A link came up over a TURN relay while `p2p.allowRelay` is false, and was closed. */
+  relayRefused: number;
+  /** Anything else (the peer closed, a bad offer or answer…). */
+  other: number;
 }
 
 /** Cumulative snapshot; a new object each time `engine.stats` is read. */
@@ -136,6 +173,10 @@ export interface HivecastStats {
   byPeer: Record<string, PeerStats>;
   /** Currently connected peers. */
   peers: number;
+  /** Currently connected peers by link type (see {@link PeerLinkType}). */
+  links: PeerLinkCounts;
+  /** Peer links that failed to come up, by cause. */
+  linkFailures: PeerLinkFailures;
   integrityFailures: number;
   hedges: number;
   retries: number;

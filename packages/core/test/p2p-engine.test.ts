@@ -97,6 +97,8 @@ describe("Engine + P2P layer end to end", () => {
     const a = mkEngine(1);
     const b = mkEngine(2);
     b.on("peerBanned", (e) => events.push(["peerBanned", e]));
+    const connects: Array<Parameters<HivecastEvents["peerConnected"]>[0]> = [];
+    a.on("peerConnected", (e) => connects.push(e));
     b.on("integrityFailure", (e) => events.push(["integrityFailure", e]));
     await run(a.loadPlaylist(PLAYLIST));
     await vi.advanceTimersByTimeAsync(100);
@@ -104,6 +106,13 @@ describe("Engine + P2P layer end to end", () => {
     await vi.advanceTimersByTimeAsync(300);
     expect(a.stats.peers).toBe(1);
     expect(b.stats.peers).toBe(1);
+    // The link's type and set-up time reach the event and the stats.
+    expect(connects).toHaveLength(1);
+    expect(connects[0]?.linkType).toBe("host");
+    expect(connects[0]?.setupMs).toBeGreaterThan(0);
+    expect(a.stats.links).toEqual({ host: 1, srflx: 0, prflx: 0, relay: 0, unknown: 0 });
+    expect(a.stats.byPeer[connects[0]?.peerId ?? ""]).toMatchObject({ linkType: "host" });
+    expect(a.stats.linkFailures.iceFailed).toBe(0);
 
     const ra = await run(a.loadSegment(request(0, hashes[0])));
     expect(ra.source).toBe("http");
@@ -243,7 +252,11 @@ describe("warnings from the P2P layer reach the app", () => {
     const { net: http } = await fixture();
     const { net, tracker } = world();
     const engine = new Engine(
-      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      {
+        origins: [...ORIGINS],
+        // A (never dialled) STUN server on loopback: no "ice-servers-missing" here.
+        p2p: { enabled: true, trackers: [TRACKER_URL], iceServers: [{ urls: "stun:127.0.0.1:9" }] },
+      },
       {
         fetch: http.fetch,
         clock: testClock,

@@ -3,6 +3,7 @@ import { FAKE_TIMERS, seededRandom } from "./fake-net.js";
 import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
 import type { Clock } from "../src/clock.js";
 import type { WarningKind } from "../src/events.js";
+import type { PeerLinkType } from "../src/types.js";
 import type { PeerHost, PlaylistInfo, SegmentKey } from "../src/p2p/contract.js";
 import { MemoryNetwork, MemoryTransport } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
@@ -83,9 +84,12 @@ export class FakeHost implements PeerHost {
     this.calls.push("shareable");
     return this.shareableAll;
   }
-  onPeerConnected(peerId: string): void {
+  /** Link facts reported with each `onPeerConnected`, in order. */
+  readonly links: Array<{ peerId: string; linkType?: PeerLinkType; setupMs?: number }> = [];
+  onPeerConnected(peerId: string, link?: { linkType?: PeerLinkType; setupMs?: number }): void {
     this.calls.push("onPeerConnected");
     this.connected.push(peerId);
+    this.links.push({ peerId, ...link });
   }
   onPeerDisconnected(peerId: string, reason: string): void {
     this.calls.push("onPeerDisconnected");
@@ -125,10 +129,18 @@ export function makeViewer(
     deps?: Partial<PeerSegmentSourceDeps>;
     /** This viewer's `connect` comes that much after the remote can send (simple-peer skew). */
     connectDelayMs?: number;
+    /** This viewer's network position (memory transport candidate type). */
+    candidateType?: "host" | "srflx" | "prflx" | "relay";
+    /** This viewer's links never open (ICE fails). */
+    iceFails?: boolean;
   } = {},
 ): Viewer {
   const host = new FakeHost();
-  const transport = net.transport({ connectDelayMs: opts.connectDelayMs ?? 0 });
+  const transport = net.transport({
+    connectDelayMs: opts.connectDelayMs ?? 0,
+    ...(opts.candidateType ? { candidateType: opts.candidateType } : {}),
+    ...(opts.iceFails ? { iceFails: true } : {}),
+  });
   const seed = opts.seed ?? ++viewerSeq;
   const source = createPeerSegmentSource({
     config: opts.config ?? p2pConfig(),
@@ -164,7 +176,9 @@ export function playlist(swarmId: string, live: boolean, n: number, firstSn = 0)
 }
 
 /** Fresh network and tracker on the test clock. */
-export function world(opts: { bytesPerSec?: number; latencyMs?: number } = {}): {
+export function world(
+  opts: { bytesPerSec?: number; latencyMs?: number; iceFailMs?: number } = {},
+): {
   net: MemoryNetwork;
   tracker: MemoryTracker;
 } {

@@ -4,8 +4,17 @@
  * p2p-webrtc.test.ts (node-datachannel) and the e2e tests (Chromium).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { PeerConnection, SignalData } from "../src/p2p/peer-transport.js";
-import { WebRtcTransport, type RTCPeerConnectionConstructor } from "../src/p2p/webrtc-transport.js";
+import {
+  PeerLinkError,
+  pairType,
+  type PeerConnection,
+  type SignalData,
+} from "../src/p2p/peer-transport.js";
+import {
+  WebRtcTransport,
+  linkFromStats,
+  type RTCPeerConnectionConstructor,
+} from "../src/p2p/webrtc-transport.js";
 import { FAKE, testClock } from "./p2p-helpers.js";
 
 type Handler = ((e: unknown) => void) | null;
@@ -195,13 +204,29 @@ describe("WebRtcTransport", () => {
   it("after the gather timeout the description goes with the candidates found so far", async () => {
     const r = make(true, 300);
     await settle();
+    if (r.pc.localDescription) r.pc.localDescription.sdp += "\na=candidate:host";
     await vi.advanceTimersByTimeAsync(299);
     expect(r.signals).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer" }]);
+    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer\na=candidate:host" }]);
     r.pc.finishGathering(); // late completion emits nothing more
     await settle();
     expect(r.signals).toHaveLength(1);
+  });
+
+  it("a gather timeout with no candidate at all fails the link (cause no-candidates), never silently", async () => {
+    const r = make(true, 300);
+    const errors: unknown[] = [];
+    r.conn.on("error", (e) => errors.push(e));
+    await settle();
+    await vi.advanceTimersByTimeAsync(300);
+    await settle();
+    expect(r.signals).toEqual([]);
+    expect(r.events).toEqual(["error:ICE gathering found no candidate for the offer", "close"]);
+    expect(errors[0]).toBeInstanceOf(PeerLinkError);
+    expect((errors[0] as PeerLinkError).failure).toBe("no-candidates");
+    expect(r.pc.closed).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("answerer: applies the offer, answers after gathering, uses the remote channel", async () => {
@@ -306,5 +331,90 @@ describe("WebRtcTransport", () => {
     expect(ch.sent[1]?.buffer.byteLength).toBe(2);
     ch.bufferedAmount = 12345;
     expect(r.conn.bufferedAmount).toBe(12345);
+  });
+});
+
+describe("linkFromStats (the selected candidate pair of a getStats() report)", () => {
+  const local = (id: string, candidateType: string, extra = {}): object => ({
+    id,
+    type: "local-candidate",
+    candidateType,
+    protocol: "udp",
+    ...extra,
+  });
+  const remote = (id: string, candidateType: string): object => ({
+    id,
+    type: "remote-candidate",
+    candidateType,
+    address: "192.0.2.7",
+    port: 40000,
+  });
+
+  it("follows the transport's selectedCandidatePairId (Chromium)", () => {
+    const report = [
+      { id: "T", type: "transport", selectedCandidatePairId: "P2" },
+      { id: "P1", type: "candidate-pair", localCandidateId: "L1", remoteCandidateId: "R1" },
+      { id: "P2", type: "candidate-pair", localCandidateId: "L2", remoteCandidateId: "R2" },
+      local("L1", "host"),
+      remote("R1", "host"),
+      local("L2", "relay", { relayProtocol: "tcp" }),
+      remote("R2", "srflx"),
+    ];
+    expect(linkFromStats(report)).toEqual({
+      type: "relay",
+      localType: "relay",
+      remoteType: "srflx",
+      remoteAddress: "192.0.2.7:40000",
+      protocol: "tcp",
+    });
+  });
+
+  it("uses a pair marked selected (Firefox), else a nominated succeeded one", () => {
+    const sel = [
+      {
+        id: "P",
+        type: "candidate-pair",
+        selected: true,
+        localCandidateId: "L",
+        remoteCandidateId: "R",
+      },
+      local("L", "host"),
+      remote("R", "srflx"),
+    ];
+    expect(linkFromStats(sel)?.type).toBe("srflx");
+    const nom = [
+      {
+        id: "P",
+        type: "candidate-pair",
+        nominated: true,
+        state: "succeeded",
+        localCandidateId: "L",
+        remoteCandidateId: "R",
+      },
+      local("L", "host"),
+      remote("R", "prflx"),
+    ];
+    expect(linkFromStats(nom)?.type).toBe("prflx");
+    expect(pairType("host", "host")).toBe("host");
+  });
+
+  it("hostile or empty reports give undefined, never throw", () => {
+    expect(linkFromStats([])).toBeUndefined();
+    expect(
+      linkFromStats([null, 3, "x", { type: "transport", selectedCandidatePairId: "nope" }]),
+    ).toBeUndefined();
+    expect(
+      linkFromStats([
+        {
+          id: "P",
+          type: "candidate-pair",
+          selected: true,
+          localCandidateId: "L",
+          remoteCandidateId: "R",
+        },
+        local("L", "weird"),
+        { id: "R", type: "remote-candidate", candidateType: 5 },
+      ]),
+    ).toBeUndefined();
   });
 });

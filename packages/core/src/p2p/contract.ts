@@ -6,6 +6,7 @@
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { HivecastWarning, WarningKind } from "../events.js";
+import type { PeerLinkCounts, PeerLinkFailures, PeerLinkType } from "../types.js";
 
 /** Identifies one verified-shareable resource within a swarm. */
 export interface SegmentKey {
@@ -57,7 +58,7 @@ export interface PeerHost {
   /** Whether peers may be used for this segment (hash known or policy `off`). */
   shareable(key: SegmentKey): boolean;
   /** Event sinks. */
-  onPeerConnected(peerId: string): void;
+  onPeerConnected(peerId: string, link?: { linkType?: PeerLinkType; setupMs?: number }): void;
   onPeerDisconnected(peerId: string, reason: string): void;
   onPeerBanned(peerId: string, reason: string): void;
   onUploaded(peerId: string, bytes: number): void;
@@ -98,6 +99,8 @@ export interface PeerSegmentSource {
   updatePlaylist(info: PlaylistInfo): void;
   /** Number of connected peers (all swarms). */
   peerCount(): number;
+  /** Connected peers by link type, and links that failed to come up by cause. */
+  linkStats?(): { links: PeerLinkCounts; failures: PeerLinkFailures };
   /** Closes every peer, socket and timer. Idempotent. */
   destroy(): void;
 }
@@ -108,4 +111,6 @@ export type PeerSegmentSourceFactory = (deps: {
   clock: Clock;
   random: () => number;
   host: PeerHost;
+  /** The Engine's fetch (for `p2p.iceServersUrl`). @default globalThis.fetch */
+  fetch?: typeof fetch;
 }) => PeerSegmentSource;

@@ -6,12 +6,15 @@
 import type { Clock } from "../clock.js";
 import { TypedEmitter } from "../events.js";
 import type {
+  CandidateType,
   CreatePeerOptions,
+  LinkInfo,
   PeerConnection,
   PeerConnectionEvents,
   PeerTransport,
   SignalData,
 } from "./peer-transport.js";
+import { PeerLinkError, pairType } from "./peer-transport.js";
 
 /** Options of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -19,6 +22,8 @@ export interface MemoryNetworkOptions {
   clock: Clock;
   /** One-way delay of signals and messages, ms. @default 5 */
   latencyMs?: number;
+  /** How long a link of a viewer with `iceFails` takes to fail after the answer, ms. @default 3000 */
+  iceFailMs?: number;
   /** Link rate per direction, bytes/second (0 = unlimited). @default 0 */
   bytesPerSec?: number;
 }
@@ -34,6 +39,13 @@ interface LinkOptions {
   connectDelayMs: number;
   /** This viewer's IP address as its peers see it. */
   address: string;
+  /**
+   * The candidate type this viewer offers (its network position): a link's type is the
+   * "farthest" of both ends' (relay, then srflx, prflx, host), as WebRTC reports it.
+   */
+  candidateType: CandidateType;
+  /** When true, links of this viewer never open: ICE fails (`PeerLinkError` "ice-failed"). */
+  iceFails: boolean;
 }
 
 interface InFlight {
@@ -62,6 +74,8 @@ export class MemoryPeerConnection
   sentMessages = 0;
   /** When true, messages from this end are silently dropped and no close is delivered. */
   severed = false;
+  /** The link's selected pair, once open. */
+  link: LinkInfo | undefined;
 
   private readonly timers = new Set<unknown>();
   private readonly inFlight: InFlight[] = [];
@@ -74,6 +88,7 @@ export class MemoryPeerConnection
   private readonly bytesPerSec: number;
   /** How much later than the link this end emits `connect`; data may arrive before. */
   private readonly connectDelayMs: number;
+  private readonly linkOpts: LinkOptions;
 
   constructor(
     private readonly net: MemoryNetwork,
@@ -88,6 +103,7 @@ export class MemoryPeerConnection
     this.bytesPerSec = link.bytesPerSec;
     this.connectDelayMs = link.connectDelayMs;
     this.localAddress = link.address;
+    this.linkOpts = link;
     this.initiator = opts.initiator;
     if (opts.initiator) this.later(() => this.emit("signal", { type: "offer", sdp: this.sdp() }));
   }
@@ -136,6 +152,17 @@ export class MemoryPeerConnection
         return;
       }
       this.remote = other;
+      if (this.linkOpts.iceFails || other.linkOpts.iceFails) {
+        // ICE checks fail after a while on both ends, like WebRTC's.
+        const fail = (c: MemoryPeerConnection): void =>
+          c.later(() => {
+            c.emit("error", new PeerLinkError("ice-failed", "ICE connection failed"));
+            c.closeFromRemote();
+          }, this.net.iceFailMs);
+        fail(this);
+        fail(other);
+        return;
+      }
       this.later(() => this.open(), this.net.latencyMs + this.connectDelayMs);
       other.later(() => other.open(), this.net.latencyMs + other.connectDelayMs);
     } else {
@@ -145,6 +172,9 @@ export class MemoryPeerConnection
 
   private open(): void {
     if (this.connected || this.closed) return;
+    const local = this.linkOpts.candidateType;
+    const remote = this.remote?.linkOpts.candidateType ?? "host";
+    this.link = { type: pairType(local, remote), localType: local, remoteType: remote };
     this.connected = true;
     this.net.opened++;
     this.emit("connect");
@@ -219,6 +249,7 @@ export class MemoryNetwork {
   readonly clock: Clock;
   readonly latencyMs: number;
   readonly bytesPerSec: number;
+  readonly iceFailMs: number;
   /** Connection ends that ever opened (each link counts twice). */
   opened = 0;
   /** Bytes sent over all connections. */
@@ -230,6 +261,7 @@ export class MemoryNetwork {
   constructor(opts: MemoryNetworkOptions) {
     this.clock = opts.clock;
     this.latencyMs = opts.latencyMs ?? 5;
+    this.iceFailMs = opts.iceFailMs ?? 3000;
     this.bytesPerSec = opts.bytesPerSec ?? 0;
   }
 
@@ -241,13 +273,21 @@ export class MemoryNetwork {
    * private range, so address-keyed rules leave it alone unless a test says otherwise).
    */
   transport(
-    opts: { bytesPerSec?: number; connectDelayMs?: number; address?: string } = {},
+    opts: {
+      bytesPerSec?: number;
+      connectDelayMs?: number;
+      address?: string;
+      candidateType?: CandidateType;
+      iceFails?: boolean;
+    } = {},
   ): MemoryTransport {
     const n = this.nextAddress++;
     return new MemoryTransport(this, {
       bytesPerSec: opts.bytesPerSec ?? this.bytesPerSec,
       connectDelayMs: opts.connectDelayMs ?? 0,
       address: opts.address ?? `10.77.${(n >> 8) & 255}.${n & 255}`,
+      candidateType: opts.candidateType ?? "host",
+      iceFails: opts.iceFails ?? false,
     });
   }
 
@@ -258,6 +298,8 @@ export class MemoryNetwork {
       bytesPerSec: this.bytesPerSec,
       connectDelayMs: 0,
       address: "10.77.255.255",
+      candidateType: "host",
+      iceFails: false,
     },
     owner?: MemoryTransport,
   ): MemoryPeerConnection {

@@ -17,7 +17,9 @@ import type {
 } from "./contract.js";
 import { isShareableSegmentId } from "./peer-protocol.js";
 import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
-import type { PeerTransport } from "./peer-transport.js";
+import type { PeerLinkCounts, PeerLinkFailures, PeerLinkType } from "../types.js";
+import { IceServerProvider } from "./ice-servers.js";
+import type { LinkFailureCause, PeerTransport } from "./peer-transport.js";
 import { WebRtcTransport } from "./webrtc-transport.js";
 import {
   BACKUP_FETCH_DELAY_MS,
@@ -74,7 +76,18 @@ export interface PeerSegmentSourceDeps {
   navigator?: unknown;
   /** Our 20-character tracker peer id. @default "-HC0001-" + 12 random characters */
   peerId?: string;
+  /** Fetches `p2p.iceServersUrl`. @default globalThis.fetch */
+  fetch?: typeof fetch | undefined;
 }
+
+const FAILURE_FIELD: Record<LinkFailureCause, keyof PeerLinkFailures> = {
+  "ice-failed": "iceFailed",
+  "connect-timeout": "connectTimeout",
+  "no-candidates": "noCandidates",
+  "offer-unanswered": "offerUnanswered",
+  "relay-refused": "relayRefused",
+  other: "other",
+};
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -160,6 +173,17 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private prefetchedBytes = 0;
   private readonly gate: UploadPolicy;
   private readonly defense: PeerDefense;
+  private readonly ice: IceServerProvider;
+  /** Link type of each connected peer (display id), as of its first ready session. */
+  private readonly peerLinks = new Map<string, PeerLinkType | undefined>();
+  private readonly failures: PeerLinkFailures = {
+    iceFailed: 0,
+    connectTimeout: 0,
+    noCandidates: 0,
+    offerUnanswered: 0,
+    relayRefused: 0,
+    other: 0,
+  };
   private destroyed = false;
 
   constructor(deps: PeerSegmentSourceDeps) {
@@ -187,6 +211,33 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.transport =
       deps.transport ??
       new WebRtcTransport({ iceGatherTimeoutMs: p.iceGatherTimeoutMs, clock: deps.clock });
+    this.ice = new IceServerProvider({
+      config: p,
+      clock: deps.clock,
+      random: deps.random,
+      fetch: deps.fetch,
+      onWarning: (kind, m, d) => this.warn(kind, m, d),
+    });
+  }
+
+  /** Counts a link that did not come up and says so (an unanswered offer is only counted). */
+  private linkFailed(cause: LinkFailureCause, peerId: string | undefined, message: string): void {
+    if (this.destroyed) return;
+    this.failures[FAILURE_FIELD[cause]]++;
+    if (cause === "offer-unanswered") return;
+    const peer = peerId === undefined ? undefined : displayPeerId(peerId);
+    this.warn(
+      cause === "connect-timeout" ? "peer-timeout" : "peer-connection-failed",
+      `peer link${peer === undefined ? "" : ` to ${peer}`} did not come up (${cause}): ${message}`,
+      { peerId: peer, cause },
+    );
+  }
+
+  /** Connected peers by link type, and failed links by cause. */
+  linkStats(): { links: PeerLinkCounts; failures: PeerLinkFailures } {
+    const links: PeerLinkCounts = { host: 0, srflx: 0, prflx: 0, relay: 0, unknown: 0 };
+    for (const t of this.peerLinks.values()) links[t ?? "unknown"]++;
+    return { links, failures: { ...this.failures } };
   }
 
   private warn(kind: WarningKind, message: string, details?: WarningDetails): void {
@@ -267,12 +318,27 @@ export class P2PSegmentSource implements PeerSegmentSource {
         onUploaded: (peerId, bytes) =>
           this.hostCall((h) => h.onUploaded(displayPeerId(peerId), bytes)),
         onWarning: (kind, m, d) => this.warn(kind, m, d),
+        rtcConfig: () => this.ice.rtcConfig(),
+        onLinkFailed: (cause, peerId, m) => this.linkFailed(cause, peerId, m),
       },
       this.getTrackers(),
     );
     this.swarms.set(swarmId, s);
-    s.start();
     this.defense.start();
+    const sw = s;
+    // The first offers wait (briefly) for the first ICE servers fetch.
+    const ice = this.ice.ready();
+    if (ice)
+      void ice.then(() => {
+        if (!this.destroyed && this.swarms.get(swarmId) === sw) {
+          this.ice.rtcConfig(); // warns now if there is no STUN/TURN server at all
+          sw.start();
+        }
+      });
+    else {
+      this.ice.rtcConfig();
+      s.start();
+    }
     return s;
   }
 
@@ -290,7 +356,11 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.counted.add(s);
     const n = this.connected.get(id) ?? 0;
     this.connected.set(id, n + 1);
-    if (n === 0) this.hostCall((h) => h.onPeerConnected(id));
+    if (n === 0) {
+      const link = sw.linkInfo(s);
+      this.peerLinks.set(id, link.linkType);
+      this.hostCall((h) => h.onPeerConnected(id, link));
+    }
   }
 
   private sessionClosed(s: PeerSession, reason: string, violation: string | undefined): void {
@@ -314,6 +384,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (n <= 0) return;
     if (n === 1) {
       this.connected.delete(id);
+      this.peerLinks.delete(id);
       this.hostCall((h) => h.onPeerDisconnected(id, reason));
     } else this.connected.set(id, n - 1);
   }
@@ -346,6 +417,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       if (p.download.peerId === peerId) this.dropPrefetched(k);
     }
     const wasConnected = this.connected.delete(peerId);
+    this.peerLinks.delete(peerId);
     this.hostCall((h) => h.onPeerBanned(peerId, reason));
     if (wasConnected) this.hostCall((h) => h.onPeerDisconnected(peerId, "banned"));
   }
@@ -517,6 +589,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         throughputBps: s.throughputBps,
         activeDownloads: s.activeDownloads,
         penalty: this.defense.scores.penalty(displayPeerId(s.peerId)),
+        relayed: swarm.linkInfo(s).linkType === "relay",
       }));
       const serving = swarm.readySessions().filter((s) => !s.remoteDownloadOnly);
       // Only a new live segment has fetchers; the ranking is done once per round.
@@ -813,6 +886,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (this.destroyed) return;
     this.destroyed = true;
     this.lifetime.abort();
+    this.ice.destroy();
     for (const s of this.swarms.values()) s.destroy();
     this.swarms.clear();
     for (const t of this.trackers ?? []) t.destroy();
@@ -822,6 +896,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.prefetchedBytes = 0;
     this.connected.clear();
     this.defense.destroy();
+    this.peerLinks.clear();
   }
 }
 

@@ -4,11 +4,53 @@
  * node-datachannel's RTCPeerConnection), {@link SimplePeerTransport} (opt-in) and
  * {@link MemoryTransport} (unit tests, simulator).
  */
+import type { PeerLinkType } from "../types.js";
 
 /** Session description exchanged through the tracker (non-trickle: one offer, one answer). */
 export interface SignalData {
   type: "offer" | "answer";
   sdp: string;
+}
+
+/** The ICE candidate types WebRTC reports. */
+export type CandidateType = "host" | "srflx" | "prflx" | "relay";
+
+/** How an open link reaches the peer (the selected ICE candidate pair). */
+export interface LinkInfo {
+  /** The pair's type: `relay` if either end is relayed, else `srflx`, `prflx`, then `host`. */
+  type: PeerLinkType;
+  localType?: CandidateType;
+  remoteType?: CandidateType;
+  /** The remote candidate's address and port, as WebRTC reports it (may be an mDNS name). */
+  remoteAddress?: string;
+  /** "udp" or "tcp" (of the local candidate, or the TURN leg's). */
+  protocol?: string;
+}
+
+/** The type of a candidate pair: its "farthest" end (relay, then srflx, prflx, host). */
+export function pairType(a: CandidateType | undefined, b: CandidateType | undefined): PeerLinkType {
+  for (const t of ["relay", "srflx", "prflx"] as const) if (a === t || b === t) return t;
+  return "host";
+}
+
+/** Why a peer link failed to come up. */
+export type LinkFailureCause =
+  | "ice-failed"
+  | "connect-timeout"
+  | "no-candidates"
+  | "offer-unanswered"
+  | "relay-refused"
+  | "other";
+
+/** A transport error that knows its {@link LinkFailureCause}. */
+export class PeerLinkError extends Error {
+  constructor(
+    readonly failure: LinkFailureCause,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PeerLinkError";
+  }
 }
 
 /** Events of a {@link PeerConnection}. */
@@ -36,6 +78,8 @@ export interface PeerConnection {
    * transport cannot tell). Address-keyed defenses use it; see `p2p.defense`.
    */
   readonly remoteAddress?: string | undefined;
+  /** The selected candidate pair, once `connect` was emitted, when the transport can tell. */
+  readonly link?: LinkInfo | undefined;
   /** Applies the remote description. */
   signal(data: SignalData): void;
   /** Sends one binary message. Throws when the connection is closed. */

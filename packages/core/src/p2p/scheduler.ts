@@ -102,6 +102,8 @@ export interface Candidate {
   activeDownloads: number;
   /** Cost multiplier from the peer's score (stalls, trickles); 1 or absent = none. */
   penalty?: number;
+  /** The link goes through a TURN relay (costs the operator bandwidth): direct peers go first. */
+  relayed?: boolean;
 }
 
 /** Everything {@link planDownload} looks at. */
@@ -150,17 +152,23 @@ export function planDownload(input: PlanInput): Plan {
   const size = input.size ?? DEFAULT_SEGMENT_BYTES;
   const left = input.giveUpAt - input.now;
   if (input.candidates.length > 0) {
-    let best: Candidate | undefined;
-    let bestCost = Number.POSITIVE_INFINITY;
-    for (const c of input.candidates) {
-      const cost = candidateCost(c, size);
-      if (cost < bestCost || (cost === bestCost && best !== undefined && c.peerId < best.peerId)) {
-        best = c;
-        bestCost = cost;
+    // A direct peer that can make it wins over any relayed one (TURN bandwidth costs).
+    for (const pool of [input.candidates.filter((c) => c.relayed !== true), input.candidates]) {
+      let best: Candidate | undefined;
+      let bestCost = Number.POSITIVE_INFINITY;
+      for (const c of pool) {
+        const cost = candidateCost(c, size);
+        if (
+          cost < bestCost ||
+          (cost === bestCost && best !== undefined && c.peerId < best.peerId)
+        ) {
+          best = c;
+          bestCost = cost;
+        }
       }
+      if (best && bestCost <= left)
+        return { kind: "peer", peerId: best.peerId, estimatedMs: bestCost };
     }
-    if (best && bestCost <= left)
-      return { kind: "peer", peerId: best.peerId, estimatedMs: bestCost };
     return { kind: "http", reason: "no-time" };
   }
   if (input.joiningUntil !== undefined) {

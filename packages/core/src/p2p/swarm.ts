@@ -2,12 +2,20 @@
  * The peers of one swarm (one stream variant): announces to the trackers with offers, answers
  * offers, keeps one session per remote peer, routes have/lost announcements and serves uploads.
  */
+import { backoffDelay } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import type { P2PConfig } from "../config.js";
 import type { HivecastWarning, WarningKind } from "../events.js";
 import type { RejectReason } from "./peer-protocol.js";
 import { PeerSession, type UploadGate } from "./peer-session.js";
-import type { PeerConnection, PeerTransport, SignalData } from "./peer-transport.js";
+import type { PeerLinkType } from "../types.js";
+import {
+  PeerLinkError,
+  type LinkFailureCause,
+  type PeerConnection,
+  type PeerTransport,
+  type SignalData,
+} from "./peer-transport.js";
 import { sha1 } from "./sha1.js";
 import type { TrackerAnnounce, TrackerClient, TrackerSubscriber } from "./tracker-client.js";
 
@@ -24,6 +32,12 @@ export const MAX_ANNOUNCE_INTERVAL_MS = 10 * 60 * 1000;
 export const REFILL_DELAY_MS = 2000;
 /** Refill announces keep at least this far from the previous announce, ms. */
 export const MIN_REFILL_GAP_MS = 15_000;
+/**
+ * After a link fails to come up, the swarm looks for other peers at once (after the
+ * `p2p.connectRetry` backoff) while fewer than this many links (and fewer than the swarm's
+ * other viewers) are up.
+ */
+export const MIN_LINKS = 3;
 
 /** What a {@link Swarm} needs from its source. */
 export interface SwarmContext {
@@ -50,6 +64,21 @@ export interface SwarmContext {
   onHave(swarm: Swarm): void;
   onUploaded(peerId: string, bytes: number): void;
   onWarning(kind: WarningKind, message: string, details?: HivecastWarning["details"]): void;
+  /** The configuration of a new peer connection (ICE servers as currently known). */
+  rtcConfig(): RTCConfiguration;
+  /** A peer link did not come up (`peerId` undefined for an unanswered offer). */
+  onLinkFailed(cause: LinkFailureCause, peerId: string | undefined, message: string): void;
+}
+
+/** What the swarm knows of one session's connection. */
+interface LinkRecord {
+  conn: PeerConnection;
+  createdAt: number;
+  /** When the transport emitted `connect` (NaN before). */
+  openedAt: number;
+  /** The cause of a transport error, if one came, and its message. */
+  failure: LinkFailureCause | undefined;
+  message: string | undefined;
 }
 
 interface PendingOffer {
@@ -88,6 +117,11 @@ export class Swarm implements TrackerSubscriber {
   private readonly localHaves = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
   private readonly timers = new Set<unknown>();
+  private readonly links = new WeakMap<PeerSession, LinkRecord>();
+  /** Peers whose link was relayed while `allowRelay` is false: not tried again. */
+  private readonly relayRefused = new Set<string>();
+  /** Links that failed to come up since the last one that did (retry backoff). */
+  private setupFailures = 0;
   private announceTimer: unknown;
   private refillTimer: unknown;
   private lastAnnounceAt = Number.NEGATIVE_INFINITY;
@@ -182,11 +216,14 @@ export class Swarm implements TrackerSubscriber {
     return Math.max(0, this.ctx.config.maxPeers - this.sessions.size);
   }
 
-  /** Replaces a lost peer soon: one jittered early announce, spaced from the previous one. */
-  private scheduleRefill(): void {
+  /**
+   * Replaces a lost peer soon: one jittered early announce, spaced from the previous one (and
+   * at least `minDelayMs` away: the retry backoff after failed links).
+   */
+  private scheduleRefill(minDelayMs = 0): void {
     if (this.refillTimer !== undefined || this.wantedPeers() <= 0) return;
     const now = this.ctx.clock.now();
-    const gap = Math.max(0, this.lastAnnounceAt + MIN_REFILL_GAP_MS - now);
+    const gap = Math.max(0, this.lastAnnounceAt + MIN_REFILL_GAP_MS - now, minDelayMs);
     const delay = gap + REFILL_DELAY_MS * (0.5 + this.ctx.random());
     this.refillTimer = this.setTimer(() => {
       this.refillTimer = undefined;
@@ -203,6 +240,7 @@ export class Swarm implements TrackerSubscriber {
       if (o.tracker === tracker && now - o.createdAt >= this.ctx.config.connectTimeoutMs) {
         o.conn.destroy();
         this.offers.delete(id);
+        this.ctx.onLinkFailed("offer-unanswered", undefined, "an offer got no answer");
       }
     }
     const base: Record<string, unknown> = {
@@ -232,10 +270,7 @@ export class Swarm implements TrackerSubscriber {
       const offerId = randomBinaryId(this.ctx.random);
       let conn: PeerConnection;
       try {
-        conn = this.ctx.transport.createPeer({
-          initiator: true,
-          rtcConfig: this.ctx.config.rtcConfig,
-        });
+        conn = this.ctx.transport.createPeer({ initiator: true, rtcConfig: this.ctx.rtcConfig() });
       } catch (e) {
         this.ctx.onWarning(
           "peer-connection-failed",
@@ -283,14 +318,12 @@ export class Swarm implements TrackerSubscriber {
   ): void {
     if (peerId === this.ctx.selfId || this.ctx.isBanned(peerId)) return;
     if (this.wantedPeers() <= 0 || this.readySession(peerId)) return;
+    if (this.relayRefused.has(peerId)) return;
     const key = `${peerId}/${offerId}`;
     if (this.sessions.has(key)) return;
     let conn: PeerConnection;
     try {
-      conn = this.ctx.transport.createPeer({
-        initiator: false,
-        rtcConfig: this.ctx.config.rtcConfig,
-      });
+      conn = this.ctx.transport.createPeer({ initiator: false, rtcConfig: this.ctx.rtcConfig() });
     } catch (e) {
       this.ctx.onWarning("peer-connection-failed", `cannot create a peer connection: ${String(e)}`);
       return;
@@ -308,7 +341,7 @@ export class Swarm implements TrackerSubscriber {
       });
     };
     conn.on("signal", onSignal);
-    this.addSession(conn, peerId, key);
+    this.addSession(conn, peerId, key, this.ctx.clock.now());
     try {
       conn.signal(offer);
     } catch {
@@ -324,13 +357,14 @@ export class Swarm implements TrackerSubscriber {
       peerId === this.ctx.selfId ||
       this.ctx.isBanned(peerId) ||
       this.readySession(peerId) ||
+      this.relayRefused.has(peerId) ||
       this.wantedPeers() <= 0
     ) {
       pending.conn.destroy();
       return;
     }
     const key = `${this.ctx.selfId}/${offerId}`;
-    this.addSession(pending.conn, peerId, key);
+    this.addSession(pending.conn, peerId, key, pending.createdAt);
     try {
       pending.conn.signal(answer);
     } catch {
@@ -338,7 +372,23 @@ export class Swarm implements TrackerSubscriber {
     }
   }
 
-  private addSession(conn: PeerConnection, peerId: string, key: string): void {
+  private addSession(conn: PeerConnection, peerId: string, key: string, createdAt: number): void {
+    // Registered before the session's own listeners: seen first.
+    const rec: LinkRecord = {
+      conn,
+      createdAt,
+      openedAt: Number.NaN,
+      failure: undefined,
+      message: undefined,
+    };
+    conn.on("connect", () => {
+      if (Number.isNaN(rec.openedAt)) rec.openedAt = this.ctx.clock.now();
+    });
+    conn.on("error", (e) => {
+      if (rec.failure !== undefined) return;
+      rec.failure = e instanceof PeerLinkError ? e.failure : "other";
+      rec.message = e.message;
+    });
     const s = new PeerSession(conn, {
       peerId,
       connectionKey: key,
@@ -361,6 +411,37 @@ export class Swarm implements TrackerSubscriber {
       },
     });
     this.sessions.set(key, s);
+    this.links.set(s, rec);
+  }
+
+  /** How a session's link reaches the peer and how long it took to open. */
+  linkInfo(s: PeerSession): { linkType?: PeerLinkType; setupMs?: number } {
+    const rec = this.links.get(s);
+    if (!rec) return {};
+    const out: { linkType?: PeerLinkType; setupMs?: number } = {};
+    const type = rec.conn.link?.type;
+    if (type !== undefined) out.linkType = type;
+    if (!Number.isNaN(rec.openedAt)) out.setupMs = Math.max(0, rec.openedAt - rec.createdAt);
+    return out;
+  }
+
+  /**
+   * How many links this swarm wants up before it stops looking early after a failure. A failed
+   * link proves one other viewer at least, whatever the tracker reported when we joined.
+   */
+  private wantedLinks(): number {
+    const others = this.peersReported > 0 ? Math.max(1, this.peersReported - 1) : MIN_LINKS;
+    return Math.min(MIN_LINKS, others, this.ctx.config.maxPeers);
+  }
+
+  /** A link failed to come up: report it, and look for other peers soon if too few are up. */
+  private linkFailed(cause: LinkFailureCause, peerId: string, message: string): void {
+    this.ctx.onLinkFailed(cause, peerId, message);
+    const retry = this.ctx.config.connectRetry;
+    if (this.readySessions().length >= this.wantedLinks()) return;
+    if (this.setupFailures >= retry.maxNumRetry) return;
+    const attempt = this.setupFailures++;
+    this.scheduleRefill(backoffDelay(retry, attempt, this.ctx.random));
   }
 
   /** Of two connections to the same peer, both ends keep the same one. */
@@ -374,6 +455,19 @@ export class Swarm implements TrackerSubscriber {
 
   private sessionReady(s: PeerSession): void {
     if (this.destroyed) return;
+    if (!this.ctx.config.allowRelay && this.links.get(s)?.conn.link?.type === "relay") {
+      // Relayed anyway (the peer's TURN): close it, and do not try this peer again.
+      this.relayRefused.add(s.peerId);
+      s.close("relay not allowed", undefined, true);
+      this.sessions.delete(s.connectionKey);
+      this.linkFailed(
+        "relay-refused",
+        s.peerId,
+        "link relayed by TURN while p2p.allowRelay is off",
+      );
+      return;
+    }
+    this.setupFailures = 0;
     if (this.ctx.isBanned(s.peerId)) {
       s.close("banned", undefined, true);
       this.sessions.delete(s.connectionKey);
@@ -409,6 +503,12 @@ export class Swarm implements TrackerSubscriber {
     if (this.destroyed) return;
     this.ctx.onSessionClosed(this, s, reason, violation);
     this.wakeAll();
+    if (!s.wasReady && violation === undefined && reason !== "duplicate connection") {
+      const rec = this.links.get(s);
+      const cause = reason === "connect timeout" ? "connect-timeout" : (rec?.failure ?? "other");
+      this.linkFailed(cause, s.peerId, rec?.message ?? reason);
+      return;
+    }
     // Losing a peer that was ready is worth an early announce; a duplicate's loss is not.
     if (s.wasReady && reason !== "duplicate connection") this.scheduleRefill();
   }
@@ -445,8 +545,13 @@ export class Swarm implements TrackerSubscriber {
     for (const s of this.readySessions()) s.sendHave([{ segmentId, size }]);
   }
 
-  /** Asks the trackers for fresh peers soon (a refill announce), when a slot is free. */
+  /**
+   * Asks the trackers for fresh peers soon (a refill announce), when a slot is free — unless
+   * links keep failing to come up and `p2p.connectRetry` is spent: then fresh offers would only
+   * fail the same way, and the next regular announce is soon enough.
+   */
   requestPeers(): void {
+    if (this.setupFailures >= this.ctx.config.connectRetry.maxNumRetry) return;
     this.scheduleRefill();
   }
 

@@ -13,12 +13,16 @@ import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { DEFAULT_CONFIG } from "../config.js";
 import { TypedEmitter } from "../events.js";
-import type {
-  CreatePeerOptions,
-  PeerConnection,
-  PeerConnectionEvents,
-  PeerTransport,
-  SignalData,
+import {
+  PeerLinkError,
+  pairType,
+  type CandidateType,
+  type CreatePeerOptions,
+  type LinkInfo,
+  type PeerConnection,
+  type PeerConnectionEvents,
+  type PeerTransport,
+  type SignalData,
 } from "./peer-transport.js";
 
 /** Options of a {@link WebRtcTransport}. */
@@ -40,6 +44,72 @@ export type RTCPeerConnectionConstructor = new (config?: RTCConfiguration) => RT
 /** Label of the data channel (informational; both sides use the first channel). */
 const CHANNEL_LABEL = "hivecast";
 
+/** Longest wait for `getStats()` (the selected candidate pair) before `connect` is emitted, ms. */
+export const LINK_STATS_TIMEOUT_MS = 1000;
+
+const CANDIDATE_TYPES: readonly CandidateType[] = ["host", "srflx", "prflx", "relay"];
+
+function str(o: object, k: string): string | undefined {
+  const v: unknown = Reflect.get(o, k);
+  return typeof v === "string" ? v : undefined;
+}
+
+function candidateType(o: object | undefined): CandidateType | undefined {
+  const t = o ? str(o, "candidateType") : undefined;
+  return CANDIDATE_TYPES.find((c) => c === t);
+}
+
+/**
+ * The selected candidate pair in a `getStats()` report (its values, untrusted shapes): the
+ * transport's `selectedCandidatePairId`, else a pair marked `selected` (Firefox), else a
+ * nominated, succeeded one. Undefined when none is found.
+ */
+export function linkFromStats(values: readonly unknown[]): LinkInfo | undefined {
+  const byId = new Map<string, object>();
+  const objs: object[] = [];
+  for (const v of values) {
+    if (typeof v !== "object" || v === null) continue;
+    objs.push(v);
+    const id = str(v, "id");
+    if (id !== undefined) byId.set(id, v);
+  }
+  let pair: object | undefined;
+  for (const o of objs) {
+    const sel = str(o, "type") === "transport" ? str(o, "selectedCandidatePairId") : undefined;
+    if (sel !== undefined) pair = byId.get(sel);
+    if (pair) break;
+  }
+  pair ??= objs.find(
+    (o) => str(o, "type") === "candidate-pair" && Reflect.get(o, "selected") === true,
+  );
+  pair ??= objs.find(
+    (o) =>
+      str(o, "type") === "candidate-pair" &&
+      Reflect.get(o, "nominated") === true &&
+      str(o, "state") === "succeeded",
+  );
+  if (!pair) return undefined;
+  const localId = str(pair, "localCandidateId");
+  const remoteId = str(pair, "remoteCandidateId");
+  const local = localId === undefined ? undefined : byId.get(localId);
+  const remote = remoteId === undefined ? undefined : byId.get(remoteId);
+  const localType = candidateType(local);
+  const remoteType = candidateType(remote);
+  if (localType === undefined && remoteType === undefined) return undefined;
+  const info: LinkInfo = { type: pairType(localType, remoteType) };
+  if (localType) info.localType = localType;
+  if (remoteType) info.remoteType = remoteType;
+  if (remote) {
+    const addr = str(remote, "address") ?? str(remote, "ip");
+    const port: unknown = Reflect.get(remote, "port");
+    if (addr !== undefined)
+      info.remoteAddress = typeof port === "number" ? `${addr}:${port}` : addr;
+  }
+  const protocol = local ? (str(local, "relayProtocol") ?? str(local, "protocol")) : undefined;
+  if (protocol !== undefined) info.protocol = protocol;
+  return info;
+}
+
 class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
   readonly initiator: boolean;
   private readonly pc: RTCPeerConnection;
@@ -50,6 +120,14 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
   private remoteSet = false;
   private gatherTimer: unknown;
   private gatherDone: (() => void) | undefined;
+  private statsTimer: unknown;
+  /** The selected candidate pair, read when the channel opened. */
+  link: LinkInfo | undefined;
+
+  /** The remote IP of the selected candidate pair (without port), once known. */
+  get remoteAddress(): string | undefined {
+    return addressOnly(this.link?.remoteAddress);
+  }
 
   constructor(
     opts: CreatePeerOptions,
@@ -69,11 +147,13 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     };
     pc.oniceconnectionstatechange = () => {
       const s = pc.iceConnectionState;
-      if (s === "failed" || s === "closed") this.fail(new Error(`ICE connection ${s}`));
+      if (s === "failed") this.fail(new PeerLinkError("ice-failed", "ICE connection failed"));
+      else if (s === "closed") this.fail(new Error(`ICE connection ${s}`));
     };
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
-      if (s === "failed" || s === "closed") this.fail(new Error(`peer connection ${s}`));
+      if (s === "failed") this.fail(new PeerLinkError("ice-failed", "peer connection failed"));
+      else if (s === "closed") this.fail(new Error(`peer connection ${s}`));
     };
     if (opts.initiator) {
       this.useChannel(pc.createDataChannel(CHANNEL_LABEL, { ordered: true }));
@@ -141,6 +221,9 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     const sdp = this.pc.localDescription?.sdp;
     if (this.closed) return;
     if (typeof sdp !== "string" || sdp.length === 0) throw new Error(`no local ${type}`);
+    // Non-trickle: a description without a candidate can never connect.
+    if (!/(^|\s)a=candidate:/.test(sdp))
+      throw new PeerLinkError("no-candidates", `ICE gathering found no candidate for the ${type}`);
     this.emit("signal", { type, sdp });
   }
 
@@ -150,7 +233,7 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     ch.onopen = () => {
       if (this.closed || this.opened) return;
       this.opened = true;
-      this.emit("connect");
+      this.readLink();
     };
     ch.onmessage = (e: MessageEvent<unknown>) => {
       if (this.closed) return;
@@ -164,6 +247,38 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     ch.onclosing = () => this.fail(undefined);
     ch.onclose = () => this.fail(undefined);
     ch.onerror = (e) => this.fail(new Error(`data channel error: ${errorText(e)}`));
+  }
+
+  /**
+   * Reads the selected candidate pair (bounded by {@link LINK_STATS_TIMEOUT_MS}), then emits
+   * `connect`. Data that arrives meanwhile is delivered (the session handles data first).
+   */
+  private readLink(): void {
+    let done = false;
+    const finish = (values: unknown[] | undefined): void => {
+      if (done || this.closed) return;
+      done = true;
+      if (this.statsTimer !== undefined) this.clock.clearTimeout(this.statsTimer);
+      this.statsTimer = undefined;
+      if (values) this.link = linkFromStats(values);
+      this.emit("connect");
+    };
+    this.statsTimer = this.clock.setTimeout(() => finish(undefined), LINK_STATS_TIMEOUT_MS);
+    let stats: Promise<RTCStatsReport>;
+    try {
+      stats = this.pc.getStats();
+    } catch {
+      finish(undefined);
+      return;
+    }
+    stats.then(
+      (report) => {
+        const values: unknown[] = [];
+        report.forEach((v: unknown) => values.push(v));
+        finish(values);
+      },
+      () => finish(undefined),
+    );
   }
 
   /** Runs an async step; a rejection ends the connection with that error. */
@@ -193,6 +308,8 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     const done = this.gatherDone;
     this.clearGather();
     done?.();
+    if (this.statsTimer !== undefined) this.clock.clearTimeout(this.statsTimer);
+    this.statsTimer = undefined;
     const ch = this.channel;
     if (ch) {
       ch.onopen = ch.onmessage = ch.onclosing = ch.onclose = ch.onerror = null;
@@ -240,4 +357,12 @@ export class WebRtcTransport implements PeerTransport {
     if (typeof PC !== "function") throw new Error("WebRTC is not available (no RTCPeerConnection)");
     return new WebRtcConnection(opts, PC, this.clock, this.gatherTimeoutMs);
   }
+}
+
+/** `1.2.3.4:5678` → `1.2.3.4`, `[::1]:5678` or `::1` → `::1` (ports are not identity). */
+export function addressOnly(a: string | undefined): string | undefined {
+  if (a === undefined) return undefined;
+  if (a.startsWith("[")) return a.slice(1, a.indexOf("]") > 0 ? a.indexOf("]") : undefined);
+  const colons = a.split(":").length - 1;
+  return colons === 1 ? a.slice(0, a.indexOf(":")) : a;
 }
