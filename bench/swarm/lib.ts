@@ -84,12 +84,15 @@ export interface CountingProxy {
 const zeroBytes = (): ViewerOriginBytes => ({ segments: 0, playlists: 0, errors: 0, requests: 0 });
 
 /**
- * Starts a proxy on 127.0.0.1:0. A request for `/v<viewer>/o<origin>/<path>` is forwarded to
+ * Starts a proxy on `host` (loopback by default) port 0. A request for `/v<viewer>/o<origin>/<path>` is forwarded to
  * `origins[origin] + <path>`; the response is streamed back unchanged (plus CORS and
  * Timing-Allow-Origin headers) while its body bytes are counted for that viewer. Counting at
  * the network layer measures every arm the same way, whatever its own statistics claim.
  */
-export async function startCountingProxy(origins: readonly string[]): Promise<CountingProxy> {
+export async function startCountingProxy(
+  origins: readonly string[],
+  host = "127.0.0.1",
+): Promise<CountingProxy> {
   const counters = new Map<number, ViewerOriginBytes>();
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const perPath = new Map<string, { bytes: number; size: number }>();
@@ -152,12 +155,12 @@ export async function startCountingProxy(origins: readonly string[]): Promise<Co
     res.on("close", () => upstream.destroy());
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const addr = server.address();
   if (addr === null || typeof addr === "string") throw new Error("proxy: no address");
   const { port } = addr satisfies AddressInfo;
   return {
-    baseFor: (viewer, origin) => `http://127.0.0.1:${port}/v${viewer}/o${origin}/`,
+    baseFor: (viewer, origin) => `http://${host}:${port}/v${viewer}/o${origin}/`,
     viewer: (v) => ({ ...get(v) }),
     total: () => {
       const t = zeroBytes();
