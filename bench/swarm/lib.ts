@@ -202,6 +202,8 @@ export interface PageConfig {
   hls: Record<string, number | boolean>;
   /** p2p-media-loader core config overrides. */
   p2pml: Record<string, number | boolean | string>;
+  /** ICE servers of both P2P arms (absent: none, host candidates only). */
+  iceServers?: RTCIceServer[];
 }
 
 /**
@@ -300,7 +302,7 @@ const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls);
 const hls = new HlsWithP2P({
   ...cfg.hls,
   p2p: {
-    core: { ...cfg.p2pml, swarmId: cfg.swarmId, announceTrackers: [cfg.tracker], rtcConfig: { iceServers: [] } },
+    core: { ...cfg.p2pml, swarmId: cfg.swarmId, announceTrackers: [cfg.tracker], rtcConfig: { iceServers: cfg.iceServers || [] } },
     onHlsJsCreated(h) {
       const e = h.p2pEngine;
       e.addEventListener("onChunkDownloaded", (bytes, source) => {
@@ -322,7 +324,7 @@ export const hivecastPage = shell(
   `<script>${INSTRUMENT}
 const hivecast = new Hivecast.Hivecast({
   origins: cfg.origins,
-  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: [] } },
+  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: cfg.iceServers || [] } },
 });
 const hls = new Hls(hivecast.hlsConfig(cfg.hls));
 hivecast.attach(hls);

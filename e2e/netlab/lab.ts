@@ -341,6 +341,7 @@ export class NetLab {
         "no-stdout-log",
         `userdb=${join(this.dir, "turndb")}`,
         "simple-log",
+        ...(process.env.NETLAB_TURN_VERBOSE ? ["verbose"] : []),
         "",
       ].join("\n"),
     );

@@ -10,6 +10,8 @@ export interface LabPlayback {
   tracker: string;
   /** STUN / TURN servers of the lab (never a server outside it). */
   iceServers: RTCIceServer[];
+  /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   swarmId?: string;
 }
 
@@ -24,7 +26,10 @@ export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
       enabled: true,
       trackers: [p.tracker],
       ...(p.swarmId ? { swarmId: p.swarmId } : {}),
-      rtcConfig: { iceServers: p.iceServers },
+      rtcConfig: {
+        iceServers: p.iceServers,
+        ...(p.iceTransportPolicy ? { iceTransportPolicy: p.iceTransportPolicy } : {}),
+      },
     },
   };
 }
