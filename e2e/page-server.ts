@@ -25,8 +25,14 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-/** Starts the page server; `pages` maps a path (e.g. "/play.html") to HTML. */
-export async function startPageServer(pages: Record<string, string> = {}): Promise<PageServer> {
+/**
+ * Starts the page server; `pages` maps a path (e.g. "/play.html") to HTML. `host` is loopback
+ * unless a test binds an address of a network namespace it created (the NAT lab).
+ */
+export async function startPageServer(
+  pages: Record<string, string> = {},
+  host = "127.0.0.1",
+): Promise<PageServer> {
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const page = pages[path];
@@ -48,10 +54,10 @@ export async function startPageServer(pages: Record<string, string> = {}): Promi
       () => res.writeHead(404).end(),
     );
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -84,12 +84,15 @@ export interface CountingProxy {
 const zeroBytes = (): ViewerOriginBytes => ({ segments: 0, playlists: 0, errors: 0, requests: 0 });
 
 /**
- * Starts a proxy on 127.0.0.1:0. A request for `/v<viewer>/o<origin>/<path>` is forwarded to
+ * Starts a proxy on `host` (loopback by default) port 0. A request for `/v<viewer>/o<origin>/<path>` is forwarded to
  * `origins[origin] + <path>`; the response is streamed back unchanged (plus CORS and
  * Timing-Allow-Origin headers) while its body bytes are counted for that viewer. Counting at
  * the network layer measures every arm the same way, whatever its own statistics claim.
  */
-export async function startCountingProxy(origins: readonly string[]): Promise<CountingProxy> {
+export async function startCountingProxy(
+  origins: readonly string[],
+  host = "127.0.0.1",
+): Promise<CountingProxy> {
   const counters = new Map<number, ViewerOriginBytes>();
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const perPath = new Map<string, { bytes: number; size: number }>();
@@ -152,12 +155,12 @@ export async function startCountingProxy(origins: readonly string[]): Promise<Co
     res.on("close", () => upstream.destroy());
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const addr = server.address();
   if (addr === null || typeof addr === "string") throw new Error("proxy: no address");
   const { port } = addr satisfies AddressInfo;
   return {
-    baseFor: (viewer, origin) => `http://127.0.0.1:${port}/v${viewer}/o${origin}/`,
+    baseFor: (viewer, origin) => `http://${host}:${port}/v${viewer}/o${origin}/`,
     viewer: (v) => ({ ...get(v) }),
     total: () => {
       const t = zeroBytes();
@@ -199,6 +202,8 @@ export interface PageConfig {
   hls: Record<string, number | boolean>;
   /** p2p-media-loader core config overrides. */
   p2pml: Record<string, number | boolean | string>;
+  /** ICE servers of both P2P arms (absent: none, host candidates only). */
+  iceServers?: RTCIceServer[];
 }
 
 /**
@@ -297,7 +302,7 @@ const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls);
 const hls = new HlsWithP2P({
   ...cfg.hls,
   p2p: {
-    core: { ...cfg.p2pml, swarmId: cfg.swarmId, announceTrackers: [cfg.tracker], rtcConfig: { iceServers: [] } },
+    core: { ...cfg.p2pml, swarmId: cfg.swarmId, announceTrackers: [cfg.tracker], rtcConfig: { iceServers: cfg.iceServers || [] } },
     onHlsJsCreated(h) {
       const e = h.p2pEngine;
       e.addEventListener("onChunkDownloaded", (bytes, source) => {
@@ -319,7 +324,7 @@ export const hivecastPage = shell(
   `<script>${INSTRUMENT}
 const hivecast = new Hivecast.Hivecast({
   origins: cfg.origins,
-  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: [] } },
+  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: cfg.iceServers || [] } },
 });
 const hls = new Hls(hivecast.hlsConfig(cfg.hls));
 hivecast.attach(hls);

@@ -1,0 +1,121 @@
+/**
+ * The NAT lab's player page (hls.js + Hivecast script-tag build) and the one function that
+ * builds the Hivecast configuration the lab's pages get.
+ */
+import type { Page } from "@playwright/test";
+
+/** Where a lab page plays from and how it reaches peers. */
+export interface LabPlayback {
+  origins: string[];
+  tracker: string;
+  /** STUN / TURN servers of the lab (never a server outside it). */
+  iceServers: RTCIceServer[];
+  /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  swarmId?: string;
+}
+
+/**
+ * The Hivecast configuration of a lab page. The only place that says how ICE servers reach the
+ * SDK: switching to `p2p.iceServers` or `p2p.iceServersUrl` is a change here.
+ */
+export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
+  return {
+    origins: p.origins,
+    p2p: {
+      enabled: true,
+      trackers: [p.tracker],
+      ...(p.swarmId ? { swarmId: p.swarmId } : {}),
+      rtcConfig: {
+        iceServers: p.iceServers,
+        ...(p.iceTransportPolicy ? { iceTransportPolicy: p.iceTransportPolicy } : {}),
+      },
+    },
+  };
+}
+
+/** Player page: `?cfg=<JSON {src, hivecast}>`; records stalls, integrity failures, errors. */
+export const PLAYER_PAGE = `<!doctype html><meta charset="utf-8">
+<video id="v" muted playsinline></video>
+<script src="/hls.js"></script>
+<script src="/hivecast.iife.js"></script>
+<script>
+  const cfg = JSON.parse(new URLSearchParams(location.search).get("cfg"));
+  const rec = (window.rec = {
+    fatal: [], integrity: 0, peers: 0, playing: false, stalls: 0, stallMs: 0, maxStallMs: 0,
+    waitingSince: null, warnings: [],
+  });
+  const hivecast = (window.hivecast = new Hivecast(cfg.hivecast));
+  hivecast.on("peerConnected", () => { rec.peers++; });
+  hivecast.on("integrityFailure", () => { rec.integrity++; });
+  hivecast.on("warning", (w) => { if (rec.warnings.length < 20) rec.warnings.push(String(w.kind)); });
+  const hls = new Hls(hivecast.hlsConfig());
+  hivecast.attach(hls);
+  hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) rec.fatal.push(d.details); });
+  const video = document.getElementById("v");
+  video.addEventListener("playing", () => {
+    rec.playing = true;
+    if (rec.waitingSince !== null) {
+      const ms = performance.now() - rec.waitingSince;
+      rec.stallMs += ms;
+      rec.maxStallMs = Math.max(rec.maxStallMs, ms);
+      rec.waitingSince = null;
+    }
+  });
+  video.addEventListener("waiting", () => {
+    if (rec.playing && rec.waitingSince === null) { rec.stalls++; rec.waitingSince = performance.now(); }
+  });
+  hls.loadSource(cfg.src);
+  hls.attachMedia(video);
+  video.play().catch(() => {});
+</script>`;
+
+/** What the player page reports. */
+export interface PlayerState {
+  currentTime: number;
+  playing: boolean;
+  stalls: number;
+  /** Stalled ms so far, including a stall still going on. */
+  stallMs: number;
+  maxStallMs: number;
+  integrity: number;
+  peers: number;
+  fatal: string[];
+  warnings: string[];
+  bytes: { http: number; p2p: number };
+}
+
+/** Reads the page's playback state and Hivecast's byte counters. */
+export function playerState(page: Page): Promise<PlayerState> {
+  return page.evaluate(() => {
+    const w = window as unknown as {
+      rec: {
+        playing: boolean;
+        stalls: number;
+        stallMs: number;
+        maxStallMs: number;
+        waitingSince: number | null;
+        integrity: number;
+        peers: number;
+        fatal: string[];
+        warnings: string[];
+      };
+      hivecast: { stats: { bytes: { http: number; p2p: number } } };
+    };
+    const r = w.rec;
+    const ongoing = r.waitingSince === null ? 0 : performance.now() - r.waitingSince;
+    const s = w.hivecast.stats;
+    return {
+      currentTime: document.querySelector("video")?.currentTime ?? 0,
+      playing: r.playing,
+      stalls: r.stalls,
+      stallMs: r.stallMs + ongoing,
+      maxStallMs: Math.max(r.maxStallMs, ongoing),
+      integrity: r.integrity,
+      peers: r.peers,
+      fatal: r.fatal,
+      warnings: r.warnings,
+      bytes: { http: s.bytes.http, p2p: s.bytes.p2p },
+    };
+  });
+}
