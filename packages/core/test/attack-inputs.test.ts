@@ -39,7 +39,7 @@ describe("playlist parser: linear time, typed errors", () => {
       const t0 = performance.now();
       parsePlaylist(`#EXTM3U\n${line}\n`, BASE);
       // quadratic took 2.7 s here; linear is a few ms (a generous bound for a shared machine)
-      expect(performance.now() - t0).toBeLessThan(250);
+      expect(performance.now() - t0).toBeLessThan(1000);
     }
   });
 
@@ -60,17 +60,18 @@ describe("playlist parser: linear time, typed errors", () => {
     fc.assert(
       fc.property(
         fc.array(ch, { maxLength: 200 }),
-        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 1000 }),
         (parts, rep) => {
           const line = parts.join("").repeat(rep);
           const t0 = performance.now();
           parsePlaylist(`#EXTM3U\n#EXT-X-MAP:${line}\n#EXTINF:4,\nseg.ts\n`, BASE);
           parseAttributes(line);
-          // ≤ 40k characters: linear parsing is well under this
-          expect(performance.now() - t0).toBeLessThan(100);
+          // ≤ 200k characters: linear parsing takes milliseconds, the old quadratic regex ~25 s
+          // on the worst inputs; the budget leaves room for a loaded machine
+          expect(performance.now() - t0).toBeLessThan(1500);
         },
       ),
-      { numRuns: 300, seed: 15 },
+      { numRuns: 100, seed: 15 },
     );
   });
 

@@ -60,7 +60,8 @@ export class PeerDefense {
     return false;
   }
 
-  private cool(peerId: string): void {
+  /** Keeps `peerId` (display form) away for `cooldownMs`. */
+  cool(peerId: string): void {
     if (this.cooling.size >= 4096) this.cooling.clear();
     this.cooling.set(peerId, this.host.clock.now() + this.host.config.cooldownMs);
   }
@@ -76,9 +77,11 @@ export class PeerDefense {
     const addr = this.addressOf(s);
     if (addr === undefined) return undefined;
     if (this.bannedAddresses.has(addr)) return "banned address";
-    let same = 0;
-    for (const o of swarm.readySessions()) if (o !== s && this.addressOf(o) === addr) same++;
-    return same >= this.host.config.maxPeersPerAddress
+    // Other peers from the address (a second connection of the same peer is not another peer).
+    const others = new Set<string>();
+    for (const o of swarm.readySessions())
+      if (o.peerId !== s.peerId && this.addressOf(o) === addr) others.add(o.peerId);
+    return others.size >= this.host.config.maxPeersPerAddress
       ? "too many peers from one address"
       : undefined;
   }

@@ -32,6 +32,9 @@ export const PENALTY_PER_FAILURE = 3;
 /** A served transfer pays back this much of one failure. */
 export const SERVED_CREDIT = 0.5;
 
+/** Peers remembered (the oldest is forgotten first). */
+export const MAX_SCORED_PEERS = 1024;
+
 /** Scores of the peers of one source, keyed by peer id. */
 export class PeerScores {
   private readonly scores = new Map<string, Score>();
@@ -44,6 +47,10 @@ export class PeerScores {
   private get(peerId: string): Score {
     let s = this.scores.get(peerId);
     if (!s) {
+      if (this.scores.size >= MAX_SCORED_PEERS) {
+        const oldest = this.scores.keys().next().value;
+        if (oldest !== undefined) this.scores.delete(oldest);
+      }
       s = { failures: 0, served: 0, stalled: 0, slow: 0 };
       this.scores.set(peerId, s);
     }

@@ -350,6 +350,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
       return;
     }
     if (refusal !== undefined) {
+      this.defense.cool(id);
       sw.closePeer(s.peerId, refusal);
       return;
     }

@@ -44,8 +44,6 @@ export class UploadPolicy implements UploadGate {
   private active = 0;
   private nextFreeAt = 0;
   private readonly peers = new Map<string, PeerState>();
-  /** Bytes reserved per peer id (for tests and stats). */
-  readonly reserved = new Map<string, number>();
 
   constructor(
     private readonly clock: Clock,
@@ -117,7 +115,6 @@ export class UploadPolicy implements UploadGate {
     if (peer) {
       const s = this.state(peer);
       s.lastActiveAt = now;
-      this.reserved.set(peer.peerId, (this.reserved.get(peer.peerId) ?? 0) + bytes);
       const rate = this.peerRate(s, now);
       if (Number.isFinite(rate) && rate > 0) {
         const start = Math.max(s.nextFreeAt, now - UPLOAD_BURST_MS);
