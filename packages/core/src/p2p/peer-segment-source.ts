@@ -299,7 +299,26 @@ export class P2PSegmentSource implements PeerSegmentSource {
         transport: this.transport,
         selfId: this.peerId,
         downloadOnly: this.downloadOnly,
-        gate: this.gate,
+        gate: {
+          // A refused upload (limits, fair share) is the app's business too: warn, rate-limited.
+          tryAcquire: (peer, segmentId) => {
+            const ok = this.gate.tryAcquire(peer, segmentId);
+            if (!ok) {
+              const id = peer ? displayPeerId(peer.peerId) : undefined;
+              this.warn(
+                "upload-refused",
+                `upload of ${segmentId ?? "a segment"} refused by limits`,
+                {
+                  peerId: id,
+                  segmentId,
+                },
+              );
+            }
+            return ok;
+          },
+          release: () => this.gate.release(),
+          reserve: (bytes, peer) => this.gate.reserve(bytes, peer),
+        },
         isBanned: (id) => {
           const d = displayPeerId(id);
           return this.banned.has(d) || this.defense.isCooling(d);
@@ -773,7 +792,15 @@ export class P2PSegmentSource implements PeerSegmentSource {
         this.lifetime.signal.removeEventListener("abort", onDestroy);
         if (aborted) reject(abortReason);
         else if (o.ok) resolve(o);
-        else
+        else {
+          if (o.reason === "gone") {
+            const id = displayPeerId(session.peerId);
+            this.warn("peer-gone", `peer ${id} went away during a transfer of ${segmentId}`, {
+              peerId: id,
+              segmentId,
+              detail: o.detail,
+            });
+          }
           resolve({
             ok: false,
             outcome: o.reason === "cancelled" ? outcome : undefined,
@@ -782,6 +809,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
               o.reason === "rejected" && (o.detail === "busy" || o.detail === LOCAL_BUSY_DETAIL),
             partial: o.partial,
           });
+        }
       });
     });
   }

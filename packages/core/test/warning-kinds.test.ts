@@ -1,0 +1,180 @@
+/**
+ * Every recoverable problem reaches the app as a `warning` of its kind. Each test here causes
+ * one kind not covered by the suites of its area (tracker messages, peers vanishing, refused
+ * uploads, failing host callbacks), and the first one checks the list itself.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { WarningKinds, type WarningKind } from "../src/events.js";
+import type { SegmentKey } from "../src/p2p/contract.js";
+import {
+  TrackerClient,
+  type TrackerSocket,
+  type WebSocketConstructor,
+} from "../src/p2p/tracker-client.js";
+import { infoHashOf } from "../src/p2p/swarm.js";
+import {
+  FAKE,
+  bytes,
+  makeViewer,
+  p2pConfig,
+  playlist,
+  testClock,
+  world,
+  type Viewer,
+} from "./p2p-helpers.js";
+
+const SWARM = "live/720p.m3u8";
+const key = (segmentId: string): SegmentKey => ({ swarmId: SWARM, segmentId });
+const never = (): AbortSignal => new AbortController().signal;
+
+beforeEach(() => {
+  vi.useFakeTimers(FAKE);
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+async function join(viewers: Viewer[]): Promise<void> {
+  for (const v of viewers) {
+    v.source.updatePlaylist(playlist(SWARM, false, 10));
+    await vi.advanceTimersByTimeAsync(100);
+  }
+  await vi.advanceTimersByTimeAsync(200);
+}
+
+function give(v: Viewer, segmentId: string, data: Uint8Array): void {
+  v.host.put(key(segmentId), data);
+  v.source.announce(key(segmentId), data.byteLength);
+}
+
+/** A tracker socket the test speaks for. */
+function scriptedSocket(): { WebSocket: WebSocketConstructor; sockets: ScriptedSocket[] } {
+  const sockets: ScriptedSocket[] = [];
+  class Ws extends ScriptedSocket {
+    constructor(_url: string) {
+      super();
+      sockets.push(this);
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+      });
+    }
+  }
+  return { WebSocket: Ws, sockets };
+}
+
+class ScriptedSocket implements TrackerSocket {
+  readyState = 0;
+  readonly sent: string[] = [];
+  onopen: TrackerSocket["onopen"] = null;
+  onmessage: TrackerSocket["onmessage"] = null;
+  onclose: TrackerSocket["onclose"] = null;
+  onerror: TrackerSocket["onerror"] = null;
+  send(data: string): void {
+    this.sent.push(data);
+  }
+  close(): void {
+    this.readyState = 3;
+  }
+  receive(data: unknown): void {
+    this.onmessage?.({ data });
+  }
+}
+
+describe("warning kinds", () => {
+  it("the event type lists each kind once", () => {
+    expect(new Set(WarningKinds).size).toBe(WarningKinds.length);
+    expect(WarningKinds).toEqual(
+      expect.arrayContaining<WarningKind>([
+        "tracker-unavailable",
+        "tracker-refused",
+        "tracker-protocol",
+        "peer-gone",
+        "upload-refused",
+        "p2p-internal",
+      ]),
+    );
+  });
+
+  it("tracker-protocol for a malformed message, tracker-refused for a failure reason", async () => {
+    const { WebSocket, sockets } = scriptedSocket();
+    const seen: Array<{ kind: WarningKind; tracker: string }> = [];
+    const url = "ws://127.0.0.1:9/announce";
+    const client = new TrackerClient({
+      url,
+      clock: testClock,
+      random: () => 0.5,
+      retry: p2pConfig().trackerRetry,
+      connectTimeoutMs: 5000,
+      WebSocket,
+      onWarning: (kind, _m, d) => seen.push({ kind, tracker: d.tracker }),
+    });
+    const infoHash = infoHashOf(SWARM);
+    client.subscribe({
+      infoHash,
+      onTrackerOpen: () => undefined,
+      onTrackerMessage: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    const socket = sockets[0];
+    expect(socket).toBeDefined();
+    socket?.receive("{not json");
+    socket?.receive(
+      JSON.stringify({ action: "announce", info_hash: infoHash, "failure reason": "swarm full" }),
+    );
+    expect(seen).toEqual([
+      { kind: "tracker-protocol", tracker: url },
+      { kind: "tracker-refused", tracker: url },
+    ]);
+    client.destroy();
+  });
+
+  it("peer-gone when the peer serving a transfer goes away in the middle of it", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    give(a, "seg-0.ts", bytes(600_000));
+    await vi.advanceTimersByTimeAsync(50);
+    const p = b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 4000 });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(b.host.warnings.filter((w) => w.kind === "peer-gone")).toEqual([]);
+    a.source.destroy();
+    await vi.advanceTimersByTimeAsync(5000);
+    await p;
+    const gone = b.host.warnings.filter((w) => w.kind === "peer-gone");
+    expect(gone).toHaveLength(1);
+    expect(gone[0]?.message).toContain(a.id);
+    b.source.destroy();
+  });
+
+  it("upload-refused when this viewer's upload slots are all taken", async () => {
+    const { net, tracker } = world({ bytesPerSec: 200_000 });
+    const a = makeViewer(net, tracker, { config: p2pConfig({ maxUploads: 1 }) });
+    const b = makeViewer(net, tracker);
+    const c = makeViewer(net, tracker);
+    await join([a, b, c]);
+    give(a, "seg-0.ts", bytes(400_000));
+    await vi.advanceTimersByTimeAsync(50);
+    const giveUpAt = Date.now() + 8000;
+    const pb = b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt });
+    const pc = c.source.download(key("seg-0.ts"), { signal: never(), giveUpAt });
+    await vi.advanceTimersByTimeAsync(9000);
+    await Promise.allSettled([pb, pc]);
+    expect(a.host.warnings.map((w) => w.kind)).toContain("upload-refused");
+    for (const v of [a, b, c]) v.source.destroy();
+  });
+
+  it("p2p-internal when a host callback throws; the P2P layer goes on", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    b.host.onPeerConnected = () => {
+      throw new Error("app bug");
+    };
+    await join([a, b]);
+    expect(b.host.warnings.map((w) => w.kind)).toContain("p2p-internal");
+    expect(b.source.peerCount()).toBe(1);
+    for (const v of [a, b]) v.source.destroy();
+  });
+});
