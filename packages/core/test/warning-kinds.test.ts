@@ -104,7 +104,7 @@ describe("warning kinds", () => {
       url,
       clock: testClock,
       random: () => 0.5,
-      retry: p2pConfig().trackerRetry,
+      retry: p2pConfig().p2p.trackerRetry,
       connectTimeoutMs: 5000,
       WebSocket,
       onWarning: (kind, _m, d) => seen.push({ kind, tracker: d.tracker }),
