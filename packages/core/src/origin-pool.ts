@@ -83,12 +83,6 @@ export interface OriginPoolDeps {
   random: () => number;
   /** A breaker changed state. */
   onStateChange: (origin: string, state: OriginState) => void;
-  /**
-   * Relative weight per origin (base URL as in `config.origins`) for the `"weighted"` policy;
-   * a missing or invalid weight counts as 1, a weight of 0 takes the origin out of the rotation
-   * (it still serves as failover).
-   */
-  weights?: Readonly<Record<string, number>>;
 }
 
 /** Spread of the breaker's probe delay, so viewers do not all probe a recovering origin at once. */
@@ -620,8 +614,8 @@ export class OriginPool {
   }
 
   private weightOf(origin: string): number {
-    const w = this.deps.weights?.[origin];
-    return typeof w === "number" && Number.isFinite(w) && w >= 0 ? w : 1;
+    // The configured origin's `weight` (validated, > 0); a URL outside the config counts 1.
+    return this.originByUrl.get(origin)?.weight ?? 1;
   }
 
   /**

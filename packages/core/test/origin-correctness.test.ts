@@ -172,12 +172,15 @@ function makePool(http: Partial<HttpConfig>, weights?: Record<string, number>) {
   const net = new FakeNet();
   const events: Array<[string, OriginState]> = [];
   const pool = new OriginPool({
-    config: resolveConfig({ origins: [...ORIGINS], http }),
+    // Weights come with the origins, as users configure them.
+    config: resolveConfig({
+      origins: ORIGINS.map((url) => ({ url, weight: weights?.[url] ?? 1 })),
+      http,
+    }),
     fetch: net.fetch,
     clock: testClock,
     random: seededRandom(5),
     onStateChange: (o, s) => events.push([o, s]),
-    weights,
   });
   return { net, pool, events };
 }
