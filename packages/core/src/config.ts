@@ -224,7 +224,10 @@ export interface OriginOptions {
   headers?: Record<string, string>;
   /** `credentials` of every request to this origin (cookies on a cross-site CDN). @default undefined (fetch's "same-origin") */
   credentials?: RequestCredentials;
-  /** Relative share of load when origins are equally good (>0). @default 1 */
+  /**
+   * Relative share of segment load when origins are equally good (≥ 0). 0 keeps the origin out
+   * of the rotation: it serves only as failover (a backup CDN). @default 1
+   */
   weight?: number;
 }
 
@@ -483,8 +486,8 @@ function normaliseOrigin(field: string, v: unknown): Origin {
   )
     fail(`${field}.credentials`, `expected "omit", "same-origin" or "include"`);
   const weight: unknown = Reflect.get(v, "weight") ?? 1;
-  if (typeof weight !== "number" || !(weight > 0) || !Number.isFinite(weight))
-    fail(`${field}.weight`, "expected a number > 0");
+  if (typeof weight !== "number" || !(weight >= 0) || !Number.isFinite(weight))
+    fail(`${field}.weight`, "expected a number ≥ 0");
   return Object.freeze({
     url,
     query,

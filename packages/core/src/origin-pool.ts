@@ -614,7 +614,7 @@ export class OriginPool {
   }
 
   private weightOf(origin: string): number {
-    // The configured origin's `weight` (validated, > 0); a URL outside the config counts 1.
+    // The configured origin's `weight` (validated, ≥ 0; 0 = failover only); outside the config: 1.
     return this.originByUrl.get(origin)?.weight ?? 1;
   }
 

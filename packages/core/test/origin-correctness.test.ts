@@ -214,6 +214,17 @@ describe("load spreading over healthy origins", () => {
     expect(Math.abs((weighted[C] ?? 0) - 0.25)).toBeLessThan(0.05);
   });
 
+  it("a weight of 0 keeps an origin out of the rotation; it still serves as failover", async () => {
+    const backup = await shares({}, { [A]: 0, [B]: 1, [C]: 1 });
+    expect(backup[A]).toBeLessThan(0.02); // only while B and C warm up, if at all
+    const { net, pool } = makePool({ originPolicy: "weighted" }, { [A]: 0, [B]: 1, [C]: 1 });
+    net.files.set("s0.ts", bytes(2000, 0));
+    net.faults.set(B, () => ({ status: 503 }));
+    net.faults.set(C, () => ({ status: 503 }));
+    const r = await fetchSeg(pool, 0);
+    expect(r.origin).toBe(A);
+  });
+
   it("round-robin ignores weights; fastest sends everything to the best origin", async () => {
     const rr = await shares({ originPolicy: "round-robin" }, { [A]: 5, [B]: 1, [C]: 1 });
     for (const o of ORIGINS) expect(Math.abs((rr[o] ?? 0) - 1 / 3)).toBeLessThan(0.05);

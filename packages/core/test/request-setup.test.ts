@@ -114,7 +114,7 @@ describe("per-origin query handling", () => {
       [[{ url: "ftp://x/" }], "origins[0].url"],
       [[{ url: A, query: "maybe" }], "origins[0].query"],
       [[{ url: A, headers: { "bad header": "1" } }], "origins[0].headers"],
-      [[{ url: A, weight: 0 }], "origins[0].weight"],
+      [[{ url: A, weight: -1 }], "origins[0].weight"],
       [[{ url: A, credentials: "always" }], "origins[0].credentials"],
       [[{ url: A, token: "x" }], "origins[0].token"],
       [[A, A], "origins"],
