@@ -1,3 +1,4 @@
+import { statfs } from "node:fs/promises";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { RejectReason } from "./protocol.js";
 
@@ -44,6 +45,19 @@ export class SignalingMetrics {
   constructor(source: GaugeSource) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "hivecast_signaling_" });
+    new Gauge({
+      name: "hivecast_signaling_disk_free_bytes",
+      help: "Free bytes (available to this user) on the file system of the working directory (logs)",
+      registers,
+      async collect() {
+        try {
+          const s = await statfs(process.cwd());
+          this.set(s.bavail * s.bsize);
+        } catch {
+          // an unreadable working directory reports nothing rather than failing the scrape
+        }
+      },
+    });
     new Gauge({
       name: "hivecast_signaling_connections",
       help: "Open WebSocket connections",

@@ -216,6 +216,7 @@ describe("operations", () => {
     expect(text).toMatch(/^hivecast_signaling_relay_latency_seconds_count 1$/m);
     expect(text).toMatch(/^hivecast_signaling_process_cpu_seconds_total /m);
     expect(text).toMatch(/^hivecast_signaling_process_resident_memory_bytes /m);
+    expect(text).toMatch(/^hivecast_signaling_disk_free_bytes [1-9]\d*$/m);
     expect((await fetch(`${s.httpUrl}/nope`)).status).toBe(404);
   });
 
