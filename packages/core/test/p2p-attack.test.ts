@@ -2,8 +2,7 @@
  * Peers that lie, stall, flood, leech or multiply (RELIABILITY r18–r22): each attack costs the
  * attacker its own links, never the honest viewers' offload. In-memory transport, fake timers.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SegmentKey } from "../src/p2p/contract.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { MemoryNetwork, type MemoryPeerConnection } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import { encodeHave, encodeLost, encodeRequest } from "../src/p2p/peer-protocol.js";
@@ -12,27 +11,25 @@ import { PeerScores } from "../src/p2p/peer-score.js";
 import { UploadPolicy } from "../src/p2p/upload-policy.js";
 import type { P2PConfig, PeerDefenseConfig } from "../src/config.js";
 import {
-  FAKE,
   bytes,
   makeViewer,
   p2pConfig,
-  playlist,
   sameBytes,
   testClock,
   world,
   type Viewer,
+  useFakeClock,
+  neverAborted,
+  keysOf,
+  joinSwarm,
+  giveSegment,
 } from "./p2p-helpers.js";
 
 const SWARM = "vod/720p.m3u8";
-const key = (segmentId: string): SegmentKey => ({ swarmId: SWARM, segmentId });
-const never = (): AbortSignal => new AbortController().signal;
+const key = keysOf(SWARM);
+const never = neverAborted;
 
-beforeEach(() => {
-  vi.useFakeTimers(FAKE);
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+useFakeClock();
 
 const live: Viewer[] = [];
 afterEach(() => {
@@ -60,18 +57,11 @@ function viewer(
   return { ...v, transport };
 }
 
-async function join(viewers: Viewer[], n = 40): Promise<void> {
-  for (const v of viewers) {
-    v.source.updatePlaylist(playlist(SWARM, false, n));
-    await vi.advanceTimersByTimeAsync(100);
-  }
-  await vi.advanceTimersByTimeAsync(300);
-}
+const join = (viewers: Viewer[], segments = 40): Promise<void> =>
+  joinSwarm(viewers, SWARM, { segments, settleMs: 300 });
 
-function give(v: Viewer, segmentId: string, data: Uint8Array, announced = data.byteLength): void {
-  v.host.put(key(segmentId), data);
-  v.source.announce(key(segmentId), announced);
-}
+const give = (v: Viewer, segmentId: string, data: Uint8Array, announced?: number): void =>
+  giveSegment(v, key(segmentId), data, announced);
 
 /** Drives fake time until `p` settles. */
 async function settle<T>(p: Promise<T>, maxMs = 60_000): Promise<T> {

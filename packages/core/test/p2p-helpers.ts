@@ -1,4 +1,5 @@
 /** Shared fixtures of the p2p-*.test.ts files (not a test file itself). */
+import { afterEach, beforeEach, vi } from "vitest";
 import { FAKE_TIMERS, seededRandom } from "./fake-net.js";
 import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
 import type { Clock } from "../src/clock.js";
@@ -193,4 +194,49 @@ export function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   if (!a || a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Fake timers for every test of the calling file. */
+export function useFakeClock(): void {
+  beforeEach(() => {
+    vi.useFakeTimers(FAKE);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+}
+
+/** An abort signal that never fires. */
+export const neverAborted = (): AbortSignal => new AbortController().signal;
+
+/** Segment keys of one swarm. */
+export const keysOf =
+  (swarmId: string) =>
+  (segmentId: string): SegmentKey => ({ swarmId, segmentId });
+
+/**
+ * Each viewer loads a VOD playlist of `segments` in `swarmId`, 100 ms apart, then time runs
+ * `settleMs` more so the swarm forms.
+ */
+export async function joinSwarm(
+  viewers: Viewer[],
+  swarmId: string,
+  { segments = 10, settleMs = 200 }: { segments?: number; settleMs?: number } = {},
+): Promise<void> {
+  for (const v of viewers) {
+    v.source.updatePlaylist(playlist(swarmId, false, segments));
+    await vi.advanceTimersByTimeAsync(100);
+  }
+  await vi.advanceTimersByTimeAsync(settleMs);
+}
+
+/** `v` stores `data` and announces it (with `announced` as its size: a liar may differ). */
+export function giveSegment(
+  v: Viewer,
+  key: SegmentKey,
+  data: Uint8Array,
+  announced = data.byteLength,
+): void {
+  v.host.put(key, data);
+  v.source.announce(key, announced);
 }

@@ -3,31 +3,29 @@
  * peer, failures counted per cause and warned, early re-announces with backoff after failures,
  * `allowRelay: false`, and the scheduler preferring direct peers over relayed ones.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SegmentKey } from "../src/p2p/contract.js";
+import { describe, expect, it, vi } from "vitest";
 import type { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import { planDownload, type Candidate } from "../src/p2p/scheduler.js";
 import { MIN_REFILL_GAP_MS, REFILL_DELAY_MS } from "../src/p2p/swarm.js";
-import { FAKE, bytes, makeViewer, p2pConfig, playlist, world, type Viewer } from "./p2p-helpers.js";
+import {
+  bytes,
+  makeViewer,
+  p2pConfig,
+  world,
+  type Viewer,
+  useFakeClock,
+  neverAborted,
+  keysOf,
+  joinSwarm,
+} from "./p2p-helpers.js";
 
 const SWARM = "vod/720p.m3u8";
-const key = (segmentId: string): SegmentKey => ({ swarmId: SWARM, segmentId });
-const never = (): AbortSignal => new AbortController().signal;
+const key = keysOf(SWARM);
+const never = neverAborted;
 
-beforeEach(() => {
-  vi.useFakeTimers(FAKE);
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+useFakeClock();
 
-async function join(viewers: Viewer[]): Promise<void> {
-  for (const v of viewers) {
-    v.source.updatePlaylist(playlist(SWARM, false, 10));
-    await vi.advanceTimersByTimeAsync(100);
-  }
-  await vi.advanceTimersByTimeAsync(500);
-}
+const join = (viewers: Viewer[]): Promise<void> => joinSwarm(viewers, SWARM, { settleMs: 500 });
 
 /** Announces with offers `v` sent to `tracker` so far. */
 function offerAnnounces(tracker: MemoryTracker, v: Viewer): number {

@@ -3,22 +3,24 @@
  * then peers serve a segment only when a connected peer already holds it — no wait for
  * connections, announcements or the live-edge fetcher.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SegmentKey } from "../src/p2p/contract.js";
+import { describe, expect, it, vi } from "vitest";
 import { FakePeers, P2P_ON, PLAYLIST, seg, setup } from "./engine-harness.js";
 import { bytes as netBytes, sha } from "./fake-net.js";
-import { FAKE, bytes, makeViewer, playlist, world } from "./p2p-helpers.js";
+import {
+  bytes,
+  makeViewer,
+  playlist,
+  world,
+  useFakeClock,
+  neverAborted,
+  keysOf,
+} from "./p2p-helpers.js";
 
 const SWARM = "live/720p.m3u8";
-const key = (segmentId: string): SegmentKey => ({ swarmId: SWARM, segmentId });
-const never = (): AbortSignal => new AbortController().signal;
+const key = keysOf(SWARM);
+const never = neverAborted;
 
-beforeEach(() => {
-  vi.useFakeTimers(FAKE);
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+useFakeClock();
 
 describe("start-up never waits for peers", () => {
   it("mayWait false: no wait for the join, but a connected peer holding the segment still serves it", async () => {

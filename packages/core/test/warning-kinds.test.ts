@@ -3,9 +3,9 @@
  * one kind not covered by the suites of its area (tracker messages, peers vanishing, refused
  * uploads, failing host callbacks), and the first one checks the list itself.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { WarningKinds, type WarningKind } from "../src/events.js";
-import type { SegmentKey } from "../src/p2p/contract.js";
+
 import {
   TrackerClient,
   type TrackerSocket,
@@ -13,39 +13,29 @@ import {
 } from "../src/p2p/tracker-client.js";
 import { infoHashOf } from "../src/p2p/swarm.js";
 import {
-  FAKE,
   bytes,
   makeViewer,
   p2pConfig,
-  playlist,
   testClock,
   world,
   type Viewer,
+  useFakeClock,
+  neverAborted,
+  keysOf,
+  joinSwarm,
+  giveSegment,
 } from "./p2p-helpers.js";
 
 const SWARM = "live/720p.m3u8";
-const key = (segmentId: string): SegmentKey => ({ swarmId: SWARM, segmentId });
-const never = (): AbortSignal => new AbortController().signal;
+const key = keysOf(SWARM);
+const never = neverAborted;
 
-beforeEach(() => {
-  vi.useFakeTimers(FAKE);
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+useFakeClock();
 
-async function join(viewers: Viewer[]): Promise<void> {
-  for (const v of viewers) {
-    v.source.updatePlaylist(playlist(SWARM, false, 10));
-    await vi.advanceTimersByTimeAsync(100);
-  }
-  await vi.advanceTimersByTimeAsync(200);
-}
+const join = (viewers: Viewer[]): Promise<void> => joinSwarm(viewers, SWARM);
 
-function give(v: Viewer, segmentId: string, data: Uint8Array): void {
-  v.host.put(key(segmentId), data);
-  v.source.announce(key(segmentId), data.byteLength);
-}
+const give = (v: Viewer, segmentId: string, data: Uint8Array): void =>
+  giveSegment(v, key(segmentId), data);
 
 /** A tracker socket the test speaks for. */
 function scriptedSocket(): { WebSocket: WebSocketConstructor; sockets: ScriptedSocket[] } {
