@@ -73,10 +73,10 @@ describe("TURN REST credentials (coturn use-auth-secret)", () => {
 
 describe("ICE server URLs", () => {
   it("accepts stun:, stuns:, turn:, turns: with a host, a port and a TURN transport", () => {
-    expect(parsed("stun:stun.example.com")).toEqual({
-      url: "stun:stun.example.com",
+    expect(parsed("stun:stun.example.test")).toEqual({
+      url: "stun:stun.example.test",
       scheme: "stun",
-      host: "stun.example.com",
+      host: "stun.example.test",
       port: null,
       transport: null,
     });
