@@ -19,7 +19,8 @@ import type {
 } from "./p2p/contract.js";
 import { parsePlaylist } from "./playlist-parser.js";
 import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
-import { hasWebCrypto, isSha256Hex, sha256Hex } from "./sha256.js";
+import { isSha256Hex } from "./hash-tag.js";
+import { hasWebCrypto, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
 import type {
   ByteRange,
@@ -48,6 +49,8 @@ export interface EngineDeps {
 
 /** Segments remembered as served bad by every source (see `http.badSegmentMemoryMs`). */
 const BAD_SEGMENT_MEMORY = 256;
+/** Byte cap of peer bytes prefetched ahead of playback (VOD), not verified yet. */
+const MAX_PENDING_BYTES = 32 * 1024 * 1024;
 
 /** Peers' budget when the player gave no deadline: short, so HTTP is never much delayed. */
 const NO_DEADLINE_PEER_BUDGET_MS = 500;
@@ -192,7 +195,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
           { url, cause: why },
         ),
     });
-    this.store = new SegmentStore(this.cfg.storeMaxBytes, (entry) => this.peers?.forget(entry.key));
+    this.store = new SegmentStore({
+      maxBytes: this.cfg.storeMaxBytes,
+      maxPendingBytes: Math.min(MAX_PENDING_BYTES, this.cfg.storeMaxBytes),
+      shareUnverified: this.cfg.integrity === "off",
+      onEvict: (entry) => this.peers?.forget(entry.key),
+    });
     if (this.cfg.p2p.enabled) this.setP2PEnabled(true);
   }
 
@@ -290,6 +298,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         clock: this.deps.clock,
         random: this.deps.random,
         host: this.peerHost(),
+        store: this.store,
         fetch: this.deps.fetch,
       });
     } catch (e) {
@@ -846,11 +855,6 @@ export class Engine extends TypedEmitter<HivecastEvents> {
 
   private peerHost(): PeerHost {
     return {
-      getVerified: (key) => {
-        if (this.isDestroyed) return undefined;
-        const e = this.store.get(key);
-        return e && (e.verified || this.cfg.integrity === "off") ? e.data : undefined;
-      },
       shareable: (key) =>
         this.cfg.integrity === "off" || this.index.get(key.segmentId) !== undefined,
       onPeerConnected: (peerId, link) => {

@@ -23,6 +23,7 @@ export type {
   RequestSetup,
   RequestSetupResult,
 } from "./config.js";
+export { HASH_TAG_NAME, hashFromTagValue, isSha256Hex } from "./hash-tag.js";
 export { HivecastError, isHivecastError, ErrorCodes } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
 export { WarningKinds } from "./events.js";

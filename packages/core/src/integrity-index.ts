@@ -4,7 +4,7 @@ import { type Clock, sleep } from "./clock.js";
 import type { IntegrityPolicy, RetryConfig } from "./config.js";
 import { HivecastError, isHivecastError } from "./errors.js";
 import type { MediaPlaylist } from "./playlist-parser.js";
-import { isSha256Hex } from "./sha256.js";
+import { isSha256Hex } from "./hash-tag.js";
 import type { ByteRange } from "./types.js";
 
 /** Largest integrity manifest accepted (bytes). */

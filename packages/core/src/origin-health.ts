@@ -1,16 +1,5 @@
+import { Ewma } from "./ewma.js";
 import type { OriginState, OriginStats } from "./types.js";
-
-/** Exponentially weighted moving average; undefined until the first sample. */
-export class Ewma {
-  private v: number | undefined;
-  constructor(private readonly alpha: number) {}
-  add(sample: number): void {
-    this.v = this.v === undefined ? sample : this.alpha * sample + (1 - this.alpha) * this.v;
-  }
-  get value(): number | undefined {
-    return this.v;
-  }
-}
 
 /** Throughput samples from bodies smaller than this are mostly latency, so they are skipped. */
 const MIN_THROUGHPUT_SAMPLE_BYTES = 16 * 1024;

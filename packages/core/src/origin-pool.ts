@@ -9,7 +9,8 @@ import {
   httpAttempt,
   type ResponseInfo,
 } from "./http-attempt.js";
-import { Ewma, OriginHealth } from "./origin-health.js";
+import { Ewma } from "./ewma.js";
+import { OriginHealth } from "./origin-health.js";
 import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
 import { planRanges, type PlannedRange } from "./range-plan.js";
 import { prepareRequest } from "./request-setup.js";

@@ -1,9 +1,7 @@
 import { HivecastError } from "./errors.js";
-import { isSha256Hex } from "./sha256.js";
+import { HASH_TAG, hashFromTagValue } from "./hash-tag.js";
 import type { ByteRange } from "./types.js";
 
-/** The tag carrying a segment's trusted hash, placed before its URI (or before `EXT-X-MAP`). */
-export const HASH_TAG = "#EXT-X-HIVECAST-SHA256:";
 /** `DATA-ID` of the `EXT-X-SESSION-DATA` entry pointing at the integrity manifest. */
 export const SESSION_DATA_ID = "io.hivecast.integrity";
 
@@ -216,8 +214,7 @@ function parseMedia(lines: string[], baseUrl: string): MediaPlaylist {
   const lastEnd = new Map<string, number>();
   for (const line of lines) {
     if (line.startsWith(HASH_TAG)) {
-      const v = line.slice(HASH_TAG.length).trim();
-      hash = isSha256Hex(v) ? v.toLowerCase() : undefined;
+      hash = hashFromTagValue(line.slice(HASH_TAG.length));
     } else if (line.startsWith("#EXT-X-TARGETDURATION:")) {
       targetDuration = parseSeconds(
         line.slice("#EXT-X-TARGETDURATION:".length),

@@ -1,4 +1,4 @@
-import type { SegmentKey } from "./p2p/contract.js";
+import type { PeerStore, PendingSegment, SegmentKey } from "./p2p/contract.js";
 
 /** One stored segment. */
 export interface StoredSegment {
@@ -8,35 +8,61 @@ export interface StoredSegment {
   verified: boolean;
 }
 
-/** Map key of a {@link SegmentKey}. */
+/** Map key of a {@link SegmentKey}: the one place that says how a key becomes a string. */
 export function storeId(key: SegmentKey): string {
   return `${key.swarmId}\n${key.segmentId}`;
 }
 
+/** Options of a {@link SegmentStore}. */
+export interface SegmentStoreOptions {
+  /** Byte cap of the kept tier (verified and local unverified bytes). */
+  maxBytes: number;
+  /** Byte cap of the pending tier (peer bytes prefetched, not verified yet). */
+  maxPendingBytes: number;
+  /**
+   * Integrity policy `off`: kept bytes are shared with peers without a hash (the app chose to
+   * trust every source). Pending bytes are never shared, whatever the policy.
+   */
+  shareUnverified: boolean;
+  /** A kept entry was evicted (the P2P layer tells peers it is gone). */
+  onEvict: (entry: StoredSegment) => void;
+}
+
 /**
- * Byte-capped LRU of segments. Evictions are reported so the P2P layer can tell peers the
- * segment is gone; a segment larger than the whole cap is not stored at all.
+ * The one segment store, in two tiers:
+ * - **kept**: bytes the engine delivered — verified ones (served to the player and to peers) and,
+ *   while no hash exists, unverified HTTP bytes (local playback retries only). A byte-capped LRU
+ *   whose evictions are reported.
+ * - **pending**: bytes a peer sent ahead of playback (VOD prefetch), not verified yet. Never
+ *   served to anyone: the segment's request takes them, verifies them and keeps them (or blames
+ *   the peer). Capped separately, so prefetch cannot push out verified segments.
+ *
+ * A segment is in at most one tier: nothing is cached twice.
  */
-export class SegmentStore {
+export class SegmentStore implements PeerStore {
   private readonly entries = new Map<string, StoredSegment>();
+  private readonly pending = new Map<string, PendingSegment>();
   private used = 0;
+  private pendingUsed = 0;
 
-  constructor(
-    private readonly maxBytes: number,
-    private readonly onEvict: (entry: StoredSegment) => void,
-  ) {}
+  constructor(private readonly opts: SegmentStoreOptions) {}
 
-  /** Bytes held. */
+  /** Bytes in the kept tier. */
   get bytes(): number {
     return this.used;
   }
 
-  /** Segments held. */
+  /** Segments in the kept tier. */
   get size(): number {
     return this.entries.size;
   }
 
-  /** The entry, marked most recently used. */
+  /** Bytes in the pending tier. */
+  get pendingBytes(): number {
+    return this.pendingUsed;
+  }
+
+  /** The kept entry, marked most recently used. */
   get(key: SegmentKey): StoredSegment | undefined {
     const id = storeId(key);
     const e = this.entries.get(id);
@@ -46,10 +72,26 @@ export class SegmentStore {
     return e;
   }
 
-  /** Stores (or replaces) an entry, evicting the least recently used ones over the cap. */
+  /** Bytes peers may download: a kept entry that is verified (or any, with policy `off`). */
+  getShareable(key: SegmentKey): Uint8Array | undefined {
+    const e = this.entries.get(storeId(key));
+    return e && (e.verified || this.opts.shareUnverified) ? e.data : undefined;
+  }
+
+  /** Whether either tier holds `key`. */
+  has(key: SegmentKey): boolean {
+    const id = storeId(key);
+    return this.entries.has(id) || this.pending.has(id);
+  }
+
+  /**
+   * Keeps (or replaces) an entry, evicting the least recently used ones over the cap. A pending
+   * copy of the same segment is dropped. Returns false when the entry is larger than the cap.
+   */
   put(entry: StoredSegment): boolean {
-    if (entry.data.length > this.maxBytes) return false;
     const id = storeId(entry.key);
+    this.dropPendingId(id);
+    if (entry.data.length > this.opts.maxBytes) return false;
     const old = this.entries.get(id);
     if (old) {
       this.entries.delete(id);
@@ -57,19 +99,51 @@ export class SegmentStore {
     }
     this.entries.set(id, entry);
     this.used += entry.data.length;
-    while (this.used > this.maxBytes) {
+    while (this.used > this.opts.maxBytes) {
       const [oldestId, oldest] = this.entries.entries().next().value ?? [];
       if (oldestId === undefined || !oldest) break;
       this.entries.delete(oldestId);
       this.used -= oldest.data.length;
-      this.onEvict(oldest);
+      this.opts.onEvict(oldest);
     }
     return true;
+  }
+
+  /** Adds prefetched peer bytes; refused when the segment is held already or the tier is full. */
+  putPending(entry: PendingSegment): boolean {
+    const id = storeId(entry.key);
+    if (this.entries.has(id) || this.pending.has(id)) return false;
+    if (this.pendingUsed + entry.data.length > this.opts.maxPendingBytes) return false;
+    this.pending.set(id, entry);
+    this.pendingUsed += entry.data.length;
+    return true;
+  }
+
+  /** Removes and returns the pending bytes of `key`, for verification. */
+  takePending(key: SegmentKey): PendingSegment | undefined {
+    const id = storeId(key);
+    const e = this.pending.get(id);
+    if (e) this.dropPendingId(id);
+    return e;
+  }
+
+  /** Drops every pending entry `drop` selects (a banned peer's, those behind the playhead). */
+  dropPending(drop: (entry: PendingSegment) => boolean): void {
+    for (const [id, e] of this.pending) if (drop(e)) this.dropPendingId(id);
   }
 
   /** Drops everything without eviction callbacks (engine teardown). */
   clear(): void {
     this.entries.clear();
+    this.pending.clear();
     this.used = 0;
+    this.pendingUsed = 0;
+  }
+
+  private dropPendingId(id: string): void {
+    const e = this.pending.get(id);
+    if (!e) return;
+    this.pending.delete(id);
+    this.pendingUsed -= e.data.length;
   }
 }

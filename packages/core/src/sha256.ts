@@ -53,8 +53,3 @@ export async function sha256Hex(data: Uint8Array): Promise<string> {
 export async function sha256HexPureJs(data: Uint8Array): Promise<string> {
   return toHex((await loadFallback())(data));
 }
-
-/** True for a well-formed SHA-256 hex digest (any case). */
-export function isSha256Hex(v: unknown): v is string {
-  return typeof v === "string" && /^[0-9a-fA-F]{64}$/.test(v);
-}

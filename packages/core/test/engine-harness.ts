@@ -6,6 +6,7 @@ import type {
   PeerDownload,
   PeerHost,
   PeerSegmentSource,
+  PeerStore,
   PlaylistInfo,
   SegmentKey,
 } from "../src/p2p/contract.js";
@@ -27,7 +28,9 @@ export class FakePeers implements PeerSegmentSource {
   readonly forgotten: SegmentKey[] = [];
   readonly playlists: PlaylistInfo[] = [];
   destroyed = false;
-  host: PeerHost | undefined;
+  host: PeerHost | undefined = undefined;
+  /** The engine's store as the P2P layer sees it. */
+  store: PeerStore | undefined = undefined;
   /** What a download yields; default: nobody has it. */
   serve: (key: SegmentKey, signal: AbortSignal) => Promise<PeerDownload | null> = async () => null;
 
@@ -96,8 +99,9 @@ export function setup(
       clock: testClock,
       random: seededRandom(3),
       peerSourceFactory: peers
-        ? ({ host }) => {
+        ? ({ host, store }) => {
             peers.host = host;
+            peers.store = store;
             return peers;
           }
         : undefined,

@@ -99,7 +99,7 @@ describe("Engine segment flow", () => {
     ]);
     // The caller gets its own copy: transferring it (as hls.js does) cannot empty the store.
     r.data.fill(0);
-    expect(sameBytes(peers.host?.getVerified(KEY0) ?? new Uint8Array(), bytes(20_000, 1))).toBe(
+    expect(sameBytes(peers.store?.getShareable(KEY0) ?? new Uint8Array(), bytes(20_000, 1))).toBe(
       true,
     );
     const s = engine.stats;
@@ -364,7 +364,12 @@ describe("SegmentStore", () => {
 
   it("is a byte-capped LRU that reports evictions", () => {
     const evicted: string[] = [];
-    const store = new SegmentStore(100, (e) => evicted.push(e.key.segmentId));
+    const store = new SegmentStore({
+      maxBytes: 100,
+      maxPendingBytes: 100,
+      shareUnverified: false,
+      onEvict: (e) => evicted.push(e.key.segmentId),
+    });
     store.put(entry("a", 40));
     store.put(entry("b", 40));
     expect(store.get({ swarmId: "s", segmentId: "a" })).toBeDefined(); // a is now most recent
@@ -379,6 +384,56 @@ describe("SegmentStore", () => {
     expect([store.size, store.bytes]).toEqual([1, 100]);
     store.clear();
     expect([store.size, store.bytes, evicted.length]).toEqual([0, 0, 3]);
+  });
+
+  it("keeps pending (prefetched peer) bytes in their own capped tier, never shared, at most once", () => {
+    const store = new SegmentStore({
+      maxBytes: 100,
+      maxPendingBytes: 50,
+      shareUnverified: false,
+      onEvict: () => undefined,
+    });
+    const key = (id: string) => ({ swarmId: "s", segmentId: id });
+    const pending = (id: string, size: number, peerId = "p1") => ({
+      key: key(id),
+      data: new Uint8Array(size),
+      peerId,
+      sn: Number(id.slice(1)),
+    });
+    expect(store.putPending(pending("s1", 30))).toBe(true);
+    expect(store.putPending(pending("s2", 30))).toBe(false); // over the pending cap
+    expect(store.putPending(pending("s1", 10))).toBe(false); // held already
+    expect([store.pendingBytes, store.bytes]).toEqual([30, 0]);
+    expect(store.getShareable(key("s1"))).toBeUndefined(); // pending is never uploaded
+    expect(store.get(key("s1"))).toBeUndefined(); // nor replayed unverified
+    expect(store.has(key("s1"))).toBe(true);
+    // Keeping the verified copy drops the pending one: one copy per segment.
+    store.put({ key: key("s1"), data: new Uint8Array(30), verified: true });
+    expect([store.pendingBytes, store.bytes]).toEqual([0, 30]);
+    expect(store.getShareable(key("s1"))).toBeDefined();
+    expect(store.putPending(pending("s1", 30))).toBe(false); // kept already
+    // Unverified kept bytes replay locally but are not shared (policy not "off").
+    store.put({ key: key("s3"), data: new Uint8Array(10), verified: false });
+    expect(store.get(key("s3"))).toBeDefined();
+    expect(store.getShareable(key("s3"))).toBeUndefined();
+    expect(store.putPending(pending("s4", 20, "liar"))).toBe(true);
+    expect(store.putPending(pending("s5", 20, "honest"))).toBe(true);
+    store.dropPending((e) => e.peerId === "liar");
+    expect(store.takePending(key("s4"))).toBeUndefined();
+    expect(store.takePending(key("s5"))?.peerId).toBe("honest");
+    expect(store.pendingBytes).toBe(0);
+  });
+
+  it("shares unverified kept bytes only under integrity policy off", () => {
+    const store = new SegmentStore({
+      maxBytes: 100,
+      maxPendingBytes: 100,
+      shareUnverified: true,
+      onEvict: () => undefined,
+    });
+    const key = { swarmId: "s", segmentId: "a" };
+    store.put({ key, data: new Uint8Array(10), verified: false });
+    expect(store.getShareable(key)?.length).toBe(10);
   });
 });
 
@@ -459,7 +514,7 @@ describe("r17 destroy() during every stage", () => {
     expect(peers.destroyed).toBe(true);
     expect(net.calls).toHaveLength(0);
     expect(vi.getTimerCount()).toBe(0);
-    expect(peers.host?.getVerified(KEY0)).toBeUndefined(); // nothing left to upload
+    expect(peers.store?.getShareable(KEY0)).toBeUndefined(); // nothing left to upload
     peers.host?.onPeerConnected("late"); // a late relay from the P2P layer fires nothing
     peers.host?.onUploaded("late", 10);
     expect(engine.stats.uploadedBytes).toBe(0);

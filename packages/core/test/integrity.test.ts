@@ -179,7 +179,7 @@ describe("integrity in the engine", () => {
     expect(peers.announced).toEqual([]); // never offered to peers
     const key = { swarmId: "v/index.m3u8", segmentId: "v/seg0.ts" };
     expect(peers.host?.shareable(key)).toBe(false);
-    expect(peers.host?.getVerified(key)).toBeUndefined();
+    expect(peers.store?.getShareable(key)).toBeUndefined();
     const errors = pick(events, "error");
     expect(errors.map((e) => [e.code, e.fatal])).toEqual([["INTEGRITY_UNAVAILABLE", false]]);
     expect(errors[0]?.message).toContain("segments-sha256.json: absent");

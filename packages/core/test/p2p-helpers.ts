@@ -5,7 +5,14 @@ import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
 import type { Clock } from "../src/clock.js";
 import type { WarningKind } from "../src/events.js";
 import type { PeerLinkType } from "../src/types.js";
-import type { PeerHost, PlaylistInfo, SegmentKey } from "../src/p2p/contract.js";
+import type {
+  PeerHost,
+  PeerStore,
+  PendingSegment,
+  PlaylistInfo,
+  SegmentKey,
+} from "../src/p2p/contract.js";
+import { SegmentStore } from "../src/segment-store.js";
 import { MemoryNetwork, MemoryTransport } from "../src/p2p/memory-transport.js";
 import { MemoryTracker } from "../src/p2p/memory-tracker.js";
 import {
@@ -54,10 +61,20 @@ export function p2pConfig(
   });
 }
 
-/** A recording {@link PeerHost} with a plain map as its verified store. */
-export class FakeHost implements PeerHost {
+/**
+ * A recording {@link PeerHost} that is its own {@link PeerStore}: a plain map of verified bytes
+ * (`put`), and a real {@link SegmentStore}'s pending tier for prefetched bytes.
+ */
+export class FakeHost implements PeerHost, PeerStore {
   readonly store = new Map<string, Uint8Array>();
-  /** When set, overrides `getVerified` (a malicious peer serving other bytes). */
+  /** The pending tier (prefetched peer bytes). */
+  readonly pending = new SegmentStore({
+    maxBytes: 0,
+    maxPendingBytes: 32 * 1024 * 1024,
+    shareUnverified: false,
+    onEvict: () => undefined,
+  });
+  /** When set, overrides `getShareable` (a malicious peer serving other bytes). */
   serveOverride: ((key: SegmentKey) => Uint8Array | undefined) | undefined;
   shareableAll = true;
   readonly connected: string[] = [];
@@ -76,10 +93,22 @@ export class FakeHost implements PeerHost {
     this.store.set(FakeHost.k(key), data);
   }
 
-  getVerified(key: SegmentKey): Uint8Array | undefined {
-    this.calls.push("getVerified");
+  getShareable(key: SegmentKey): Uint8Array | undefined {
+    this.calls.push("getShareable");
     if (this.serveOverride) return this.serveOverride(key);
     return this.store.get(FakeHost.k(key));
+  }
+  has(key: SegmentKey): boolean {
+    return this.store.has(FakeHost.k(key)) || this.pending.has(key);
+  }
+  putPending(entry: PendingSegment): boolean {
+    return !this.store.has(FakeHost.k(entry.key)) && this.pending.putPending(entry);
+  }
+  takePending(key: SegmentKey): PendingSegment | undefined {
+    return this.pending.takePending(key);
+  }
+  dropPending(drop: (entry: PendingSegment) => boolean): void {
+    this.pending.dropPending(drop);
   }
   shareable(_key: SegmentKey): boolean {
     this.calls.push("shareable");
@@ -148,6 +177,7 @@ export function makeViewer(
     clock: testClock,
     random: seeded(seed),
     host,
+    store: host,
     transport,
     ...(tracker ? { WebSocket: tracker.WebSocket } : {}),
     ...opts.deps,

@@ -68,7 +68,13 @@ describe.skipIf(!webrtc).each(variants)(
       let seed = 0;
       const mk = (): Viewer => {
         const host = new FakeHost();
-        const source = factory({ config: cfg, clock: testClock, random: seeded(++seed), host });
+        const source = factory({
+          config: cfg,
+          clock: testClock,
+          random: seeded(++seed),
+          host,
+          store: host,
+        });
         if (!(source instanceof P2PSegmentSource)) throw new Error("not the P2P layer");
         return { source, host, transport: unused.transport(), id: source.peerId };
       };

@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../src/engine.js";
 import type { HivecastWarning } from "../src/events.js";
-import { hasWebCrypto, isSha256Hex, sha256Hex, sha256HexPureJs } from "../src/sha256.js";
+import { isSha256Hex } from "../src/hash-tag.js";
+import { hasWebCrypto, sha256Hex, sha256HexPureJs } from "../src/sha256.js";
 import { bytes, FakeNet, ORIGINS, sha, testClock } from "./fake-net.js";
 
 describe("sha256Hex", () => {

@@ -1,9 +1,5 @@
+import { HASH_TAG_NAME, hashFromTagValue } from "@hivecast/core";
 import type { ByteRange, SegmentRequest } from "@hivecast/core";
-
-/** The hash tag hls.js keeps in `frag.tagList` as `["EXT-X-HIVECAST-SHA256", "<hex>"]`. */
-export const HASH_TAG = "EXT-X-HIVECAST-SHA256";
-
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 /** The parts of an hls.js `Fragment` the adapter reads (structural, so any hls.js ≥ 1.5 fits). */
 export interface FragmentView {
@@ -64,9 +60,9 @@ export function hashFromTagList(
 ): string | undefined {
   if (!Array.isArray(tagList)) return undefined;
   for (const tag of tagList) {
-    if (!Array.isArray(tag) || tag[0] !== HASH_TAG) continue;
-    const value = typeof tag[1] === "string" ? tag[1].trim() : "";
-    if (SHA256_HEX.test(value)) return value.toLowerCase();
+    if (!Array.isArray(tag) || tag[0] !== HASH_TAG_NAME) continue;
+    const hash = hashFromTagValue(tag[1]);
+    if (hash !== undefined) return hash;
   }
   return undefined;
 }

@@ -51,11 +51,36 @@ export interface PeerPartial {
   waitMs: number;
 }
 
+/** Peer bytes fetched ahead of playback (VOD prefetch), not verified yet. */
+export interface PendingSegment {
+  key: SegmentKey;
+  data: Uint8Array;
+  /** The peer that sent them (display id): blamed if they fail the hash. */
+  peerId: string;
+  /** The segment's media sequence number (pending bytes behind the playhead are dropped). */
+  sn: number;
+}
+
+/**
+ * The part of the Engine's segment store the P2P layer uses: uploads read verified bytes from it
+ * directly, and prefetched peer bytes wait in its pending tier until the player asks for them.
+ */
+export interface PeerStore {
+  /** Bytes peers may download (verified, or any with integrity `off`), or undefined. */
+  getShareable(key: SegmentKey): Uint8Array | undefined;
+  /** Whether the store holds `key` in any tier. */
+  has(key: SegmentKey): boolean;
+  /** Adds prefetched peer bytes; false when held already or the pending tier is full. */
+  putPending(entry: PendingSegment): boolean;
+  /** Removes and returns the pending bytes of `key`. */
+  takePending(key: SegmentKey): PendingSegment | undefined;
+  /** Drops every pending entry `drop` selects. */
+  dropPending(drop: (entry: PendingSegment) => boolean): void;
+}
+
 /** Callbacks the P2P layer uses to reach the Engine. */
 export interface PeerHost {
-  /** Verified bytes for an upload, or undefined when not in the store. */
-  getVerified(key: SegmentKey): Uint8Array | undefined;
-  /** Whether peers may be used for this segment (hash known or policy `off`). */
+  /** Whether peers may be used for this segment (a trusted hash is known, or policy `off`). */
   shareable(key: SegmentKey): boolean;
   /** Event sinks. */
   onPeerConnected(peerId: string, link?: { linkType?: PeerLinkType; setupMs?: number }): void;
@@ -111,6 +136,8 @@ export type PeerSegmentSourceFactory = (deps: {
   clock: Clock;
   random: () => number;
   host: PeerHost;
+  /** The Engine's segment store (uploads read it; prefetched bytes wait in it). */
+  store: PeerStore;
   /** The Engine's fetch (for `p2p.iceServersUrl`). @default globalThis.fetch */
   fetch?: typeof fetch;
 }) => PeerSegmentSource;

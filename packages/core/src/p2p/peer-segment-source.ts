@@ -12,9 +12,11 @@ import type {
   PeerPartial,
   PeerHost,
   PeerSegmentSource,
+  PeerStore,
   PlaylistInfo,
   SegmentKey,
 } from "./contract.js";
+import { storeId } from "../segment-store.js";
 import { isShareableSegmentId } from "./peer-protocol.js";
 import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
 import type { PeerLinkCounts, PeerLinkFailures, PeerLinkType } from "../types.js";
@@ -49,8 +51,6 @@ export const BUSY_RETRY_MS = 250;
 export const MIN_PARTIAL_BYTES = 16 * 1024;
 /** VOD prefetch: concurrent peer transfers. */
 export const MAX_PREFETCH_INFLIGHT = 2;
-/** VOD prefetch: byte cap of prefetched (unverified, never re-served) segments. */
-export const MAX_PREFETCH_BYTES = 32 * 1024 * 1024;
 /** VOD prefetch: a transfer gets this long, ms. */
 export const PREFETCH_TIMEOUT_MS = 20_000;
 /**
@@ -68,6 +68,8 @@ export interface PeerSegmentSourceDeps {
   clock: Clock;
   random: () => number;
   host: PeerHost;
+  /** The Engine's segment store: uploads read it, prefetched bytes wait in its pending tier. */
+  store: PeerStore;
   /** Peer connections. @default a {@link WebRtcTransport} (the platform's RTCPeerConnection) */
   transport?: PeerTransport;
   /** Tracker sockets. @default globalThis.WebSocket, read when the first swarm starts */
@@ -117,13 +119,6 @@ type TransferResult =
       partial: { data: Uint8Array; size: number; firstByteAt: number } | undefined;
     };
 
-interface Prefetched {
-  download: PeerDownload;
-  swarmId: string;
-  sn: number;
-}
-
-const keyOf = (k: SegmentKey): string => `${k.swarmId}\n${k.segmentId}`;
 
 /**
  * Until when a segment nobody announced may wait while joining ({@link JOIN_WAIT_MS}): the
@@ -168,9 +163,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly segmentIndex = new Map<string, Map<string, number>>();
   /** Playlist index of the last segment the Engine asked for, per swarm. */
   private readonly playheadIndex = new Map<string, number>();
-  private readonly prefetched = new Map<string, Prefetched>();
+  /** VOD prefetch transfers under way, by store id (their bytes go to the store's pending tier). */
   private readonly prefetching = new Map<string, Promise<PeerDownload | null>>();
-  private prefetchedBytes = 0;
   private readonly gate: UploadPolicy;
   private readonly defense: PeerDefense;
   private readonly ice: IceServerProvider;
@@ -323,14 +317,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
           const d = displayPeerId(id);
           return this.banned.has(d) || this.defense.isCooling(d);
         },
-        getVerified: (segmentId) => {
-          if (this.destroyed) return undefined;
-          try {
-            return this.deps.host.getVerified({ swarmId, segmentId });
-          } catch {
-            return undefined;
-          }
-        },
+        getVerified: (segmentId) =>
+          this.destroyed ? undefined : this.deps.store.getShareable({ swarmId, segmentId }),
         onSessionReady: (sw, x) => this.sessionReady(sw, x),
         onSessionClosed: (_sw, x, reason, violation) => this.sessionClosed(x, reason, violation),
         onHave: (sw) => this.schedulePrefetch(sw.swarmId),
@@ -433,9 +421,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
         if (displayPeerId(s.peerId) === peerId) sw.closePeer(s.peerId, "banned");
       }
     }
-    for (const [k, p] of this.prefetched) {
-      if (p.download.peerId === peerId) this.dropPrefetched(k);
-    }
+    this.deps.store.dropPending((p) => p.peerId === peerId);
     const wasConnected = this.connected.delete(peerId);
     this.peerLinks.delete(peerId);
     this.hostCall((h) => h.onPeerBanned(peerId, reason));
@@ -469,23 +455,22 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (pos) {
       this.playhead.set(key.swarmId, pos.sn);
       this.playheadIndex.set(key.swarmId, pos.index);
-      this.evictPrefetched(key.swarmId, pos.sn);
+      this.evictPending(key.swarmId, pos.sn);
     }
-    const k = keyOf(key);
+    const k = storeId(key);
     const asked = this.deps.clock.now();
-    const pre = this.prefetched.get(k);
+    const pre = this.deps.store.takePending(key);
     if (pre) {
-      this.dropPrefetched(k);
       this.schedulePrefetch(key.swarmId);
       // Bytes already here: no first byte before the Engine asked, no waiting.
-      return { ...pre.download, firstByteAt: asked, waitMs: 0 };
+      return { data: pre.data, peerId: pre.peerId, firstByteAt: asked, waitMs: 0 };
     }
     const inflight = this.prefetching.get(k);
     if (inflight) {
       const got = await this.raceUntil(inflight, giveUpAt, signal);
       if (this.destroyed) return null;
       if (got) {
-        this.dropPrefetched(k);
+        this.deps.store.takePending(key);
         this.schedulePrefetch(key.swarmId);
         return { ...got, firstByteAt: Math.max(got.firstByteAt, asked), waitMs: 0 };
       }
@@ -853,17 +838,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
   // ---- VOD prefetch ----
 
-  private dropPrefetched(k: string): void {
-    const p = this.prefetched.get(k);
-    if (!p) return;
-    this.prefetched.delete(k);
-    this.prefetchedBytes -= p.download.data.byteLength;
-  }
-
-  private evictPrefetched(swarmId: string, playheadSn: number): void {
-    for (const [k, p] of this.prefetched) {
-      if (p.swarmId === swarmId && p.sn < playheadSn) this.dropPrefetched(k);
-    }
+  /** Prefetched bytes behind the playhead will not be asked for: they leave the store. */
+  private evictPending(swarmId: string, playheadSn: number): void {
+    this.deps.store.dropPending((p) => p.key.swarmId === swarmId && p.sn < playheadSn);
   }
 
   private schedulePrefetch(swarmId: string): void {
@@ -879,13 +856,12 @@ export class P2PSegmentSource implements PeerSegmentSource {
       const seg = info.segments[i];
       if (!seg) return;
       if (this.prefetching.size >= MAX_PREFETCH_INFLIGHT) return;
-      if (this.prefetchedBytes >= MAX_PREFETCH_BYTES) return;
       const key: SegmentKey = { swarmId, segmentId: seg.segmentId };
-      const k = keyOf(key);
-      if (this.prefetched.has(k) || this.prefetching.has(k)) continue;
+      const k = storeId(key);
+      if (this.prefetching.has(k) || this.deps.store.has(key)) continue;
       if (swarm.candidates(seg.segmentId, new Set()).length === 0) continue;
       try {
-        if (!this.deps.host.shareable(key) || this.deps.host.getVerified(key)) continue;
+        if (!this.deps.host.shareable(key)) continue;
       } catch {
         continue;
       }
@@ -904,8 +880,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
         if (!dl || this.destroyed || this.banned.has(dl.peerId)) return;
         const nowHead = this.playhead.get(swarmId) ?? head;
         if (seg.sn <= nowHead - 1) return;
-        this.prefetched.set(k, { download: dl, swarmId, sn: seg.sn });
-        this.prefetchedBytes += dl.data.byteLength;
+        // A full pending tier stops prefetching until the player takes some.
+        if (!this.deps.store.putPending({ key, data: dl.data, peerId: dl.peerId, sn: seg.sn }))
+          return;
         this.schedulePrefetch(swarmId);
       });
     }
@@ -920,9 +897,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.swarms.clear();
     for (const t of this.trackers ?? []) t.destroy();
     this.trackers = [];
-    this.prefetched.clear();
     this.prefetching.clear();
-    this.prefetchedBytes = 0;
     this.connected.clear();
     this.defense.destroy();
     this.peerLinks.clear();

@@ -3,6 +3,7 @@
  * peer, wait for one, or leave the segment to HTTP, and when a peer transfer has fallen behind.
  * No I/O, no clock: every input is a value, so every branch is unit-tested.
  */
+import { ewmaNext } from "../ewma.js";
 
 /** Assumed peer throughput before one was measured, bytes/second. */
 export const DEFAULT_PEER_BPS = 1_000_000;
@@ -217,9 +218,9 @@ export function isFallingBehind(p: TransferProgress): boolean {
   return p.now + (p.total - p.received) / rate > p.giveUpAt;
 }
 
-/** Updates an exponentially weighted moving average (`prev` 0 = no sample yet). */
+/** A peer's throughput average (`prev` 0 = no sample yet), on the shared {@link ewmaNext}. */
 export function ewma(prev: number, sample: number, alpha: number): number {
-  return prev === 0 ? sample : prev + alpha * (sample - prev);
+  return ewmaNext(prev === 0 ? undefined : prev, sample, alpha);
 }
 
 /**
