@@ -6,11 +6,9 @@ import { HivecastError, isHivecastError } from "./errors.js";
 import { type HivecastEvents, TypedEmitter } from "./events.js";
 import { WarningLimiter } from "./warning-limiter.js";
 import { IntegrityIndex } from "./integrity-index.js";
-import { OriginPool, type PoolResult } from "./origin-pool.js";
+import { OriginPool } from "./origin-pool.js";
 import { matchOrigin, resourceId } from "./origin-url.js";
 import type {
-  PeerDownload,
-  PeerPartial,
   PeerHost,
   PeerSegmentSource,
   PeerSegmentSourceFactory,
@@ -19,9 +17,10 @@ import type {
 } from "./p2p/contract.js";
 import { parsePlaylist } from "./playlist-parser.js";
 import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
-import { isSha256Hex } from "./hash-tag.js";
 import { hasWebCrypto, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
+import { SegmentPath, segmentOf } from "./segment-load.js";
+import { Counters } from "./stats.js";
 import type {
   ByteRange,
   HivecastStats,
@@ -47,20 +46,8 @@ export interface EngineDeps {
   peerSourceFactory: PeerSegmentSourceFactory | undefined;
 }
 
-/** Segments remembered as served bad by every source (see `http.badSegmentMemoryMs`). */
-const BAD_SEGMENT_MEMORY = 256;
 /** Byte cap of peer bytes prefetched ahead of playback (VOD), not verified yet. */
 const MAX_PENDING_BYTES = 32 * 1024 * 1024;
-
-/** Peers' budget when the player gave no deadline: short, so HTTP is never much delayed. */
-const NO_DEADLINE_PEER_BUDGET_MS = 500;
-/** HTTP estimate before any origin was measured. */
-const UNKNOWN_HTTP_ESTIMATE_MS = 2000;
-/** The HTTP fallback after peers gets its expected time × this, plus the margin below. */
-const HTTP_SAFETY_FACTOR = 1.5;
-const HTTP_SAFETY_MARGIN_MS = 300;
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function freezeConfig(c: Config): Readonly<Config> {
   return Object.freeze({
@@ -90,11 +77,6 @@ function linkStatsOf(
   };
 }
 
-/** A buffer that owns its whole ArrayBuffer, so storing it does not pin a larger one. */
-function compact(data: Uint8Array): Uint8Array {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-}
-
 /**
  * The Hivecast engine: the one object an adapter talks to. Serves each segment from its store,
  * from peers (when P2P is on and a trusted hash is known) or from the best origins, verifying
@@ -117,29 +99,13 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly live = new Map<string, boolean>();
   /** Playlists already warned about missing hashes (one error event each). */
   private readonly warned = new Set<string>();
-  /**
-   * Segments no origin served with their trusted hash, by segment id: the hash and when that
-   * was found. A player's retry within `http.badSegmentMemoryMs` fails at
-   * once instead of downloading the same bad bytes again.
-   */
-  private readonly badSegments = new Map<string, { hash: string; at: number }>();
+  /** Every segment load: store → peers → HTTP, verified (segment-load.ts). */
+  private readonly segments: SegmentPath;
   /** Rate-limits `warning` events per kind. */
   private readonly warnings: WarningLimiter;
   /** The insecure-context warning was given. */
   private insecureWarned = false;
-  private readonly counters: Mutable<
-    Omit<
-      HivecastStats,
-      "offload" | "byOrigin" | "peers" | "hedges" | "retries" | "links" | "linkFailures"
-    >
-  > = {
-    bytes: { http: 0, p2p: 0, cache: 0 },
-    uploadedBytes: 0,
-    segments: { http: 0, p2p: 0, cache: 0, failed: 0 },
-    byPeer: {},
-    integrityFailures: 0,
-    errors: 0,
-  };
+  private readonly counters = new Counters();
 
   /** Validates `config` (throws CONFIG_INVALID naming the bad field) and builds the engine. */
   constructor(config: UserConfig = {}, deps: Partial<EngineDeps> = {}) {
@@ -200,6 +166,21 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       maxPendingBytes: Math.min(MAX_PENDING_BYTES, this.cfg.storeMaxBytes),
       shareUnverified: this.cfg.integrity === "off",
       onEvict: (entry) => this.peers?.forget(entry.key),
+    });
+    this.segments = new SegmentPath({
+      config: () => this.cfg,
+      clock,
+      sha256: this.deps.sha256,
+      pool: this.pool,
+      index: this.index,
+      store: this.store,
+      peers: () => this.peers,
+      counters: this.counters,
+      keyOf: (req) => this.keyOf(req),
+      isLive: (url) => this.live.get(this.idOf(url)),
+      onNoHash: (url) => this.warnNoHash(url),
+      emit: (event, ...args) => this.fire(event, ...args),
+      lifetime: this.lifetime.signal,
     });
     if (this.cfg.p2p.enabled) this.setP2PEnabled(true);
   }
@@ -265,7 +246,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     const start = this.deps.clock.now();
     this.fire("segmentStart", what);
     try {
-      return await this.serveSegment(req, scope.signal, opts);
+      return await this.segments.load(req, scope.signal, opts);
     } catch (e) {
       const err = this.failure(e, opts.signal, true);
       if (err.code === "ABORTED")
@@ -360,23 +341,16 @@ export class Engine extends TypedEmitter<HivecastEvents> {
 
   /** A fresh cumulative snapshot. */
   get stats(): HivecastStats {
-    const c = this.counters;
+    const c = this.counters.snapshot();
     const moved = c.bytes.http + c.bytes.p2p;
-    const byPeer: HivecastStats["byPeer"] = {};
-    for (const [id, p] of Object.entries(c.byPeer)) byPeer[id] = { ...p };
     return {
-      bytes: { ...c.bytes },
-      uploadedBytes: c.uploadedBytes,
-      segments: { ...c.segments },
+      ...c,
       offload: moved === 0 ? 0 : c.bytes.p2p / moved,
       byOrigin: this.pool.stats(),
-      byPeer,
       peers: this.peers?.peerCount() ?? 0,
       ...linkStatsOf(this.peers),
-      integrityFailures: c.integrityFailures,
       hedges: this.pool.hedges,
       retries: this.pool.retries,
-      errors: c.errors,
     };
   }
 
@@ -398,353 +372,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.removeAllListeners();
   }
 
-  // ---- one segment ----------------------------------------------------------------------
-
-  private async serveSegment(
-    req: SegmentRequest,
-    signal: AbortSignal,
-    opts: LoadOptions,
-  ): Promise<SegmentResult> {
-    const start = this.deps.clock.now();
-    const key = this.keyOf(req);
-    const cached = this.store.get(key);
-    // Unverified bytes kept while no hash existed must not be replayed once one is known.
-    const trusted =
-      cached &&
-      (cached.verified ||
-        this.cfg.integrity === "off" ||
-        (req.hash === undefined && this.index.get(key.segmentId) === undefined));
-    if (cached && trusted) {
-      return this.deliver(req, {
-        data: cached.data,
-        source: "cache",
-        verified: cached.verified,
-        timing: this.timing(start, start, 0),
-      });
-    }
-    const hash = await this.hashFor(req, key, signal);
-    let waitMs = 0;
-    if (this.peers && (hash !== undefined || this.cfg.integrity === "off")) {
-      const fromPeers = await this.fromPeers(req, key, hash, signal, start);
-      if (typeof fromPeers !== "number") return fromPeers;
-      waitMs = fromPeers;
-    }
-    return this.fromHttp(req, key, hash, signal, {
-      start,
-      waitMs,
-      onProgress: this.progress(opts, signal),
-    });
-  }
-
-  /** The trusted hash (adapter's tag, playlist tag or manifest), or undefined. */
-  private async hashFor(
-    req: SegmentRequest,
-    key: SegmentKey,
-    signal: AbortSignal,
-  ): Promise<string | undefined> {
-    if (this.cfg.integrity === "off") return undefined;
-    if (req.hash !== undefined && isSha256Hex(req.hash))
-      this.index.remember(key.segmentId, req.hash.toLowerCase());
-    const live = req.live ?? this.live.get(this.idOf(req.playlistUrl)) ?? false;
-    const hash = await this.index.resolve(key.segmentId, req.playlistUrl, live, signal);
-    throwIfAborted(signal);
-    if (hash === undefined && this.cfg.integrity === "required") this.warnNoHash(req.playlistUrl);
-    return hash;
-  }
-
-  /** Tries peers; returns the result, or the milliseconds spent waiting before falling back. */
-  private async fromPeers(
-    req: SegmentRequest,
-    key: SegmentKey,
-    hash: string | undefined,
-    signal: AbortSignal,
-    start: number,
-  ): Promise<SegmentResult | number> {
-    const peers = this.peers;
-    const asked = this.deps.clock.now();
-    const giveUpAt = this.peerGiveUpAt(req);
-    if (!peers || giveUpAt <= asked) return 0;
-    let got: PeerDownload | PeerPartial | null;
-    try {
-      const expectedSize = req.byteRange
-        ? req.byteRange.end - req.byteRange.start
-        : this.pool.sizeOf(req.url);
-      // Before playback starts (no deadline) any wait for peers is start-up time: only a peer
-      // already holding the segment may serve it.
-      const mayWait = req.deadlineMs !== undefined;
-      got = await peers.download(key, { signal, giveUpAt, expectedSize, mayWait });
-    } catch {
-      got = null; // a P2P failure never stops playback: HTTP follows
-    }
-    throwIfAborted(signal);
-    const waited = this.deps.clock.now() - asked;
-    if (!got) return waited;
-    if ("partial" in got) return this.completePartial(req, key, hash, got, signal, start, waited);
-    if (hash !== undefined) {
-      const actual = await this.deps.sha256(got.data);
-      throwIfAborted(signal);
-      if (actual !== hash) {
-        this.blamePeer(got.peerId, key, req.url, hash, actual);
-        return waited;
-      }
-    }
-    this.countFromPeer(got.peerId, got.data.length);
-    const verified = hash !== undefined;
-    this.keep(key, got.data, verified);
-    return this.deliver(req, {
-      data: got.data,
-      source: "p2p",
-      peerId: got.peerId,
-      verified,
-      timing: { start, firstByte: got.firstByteAt, end: this.deps.clock.now(), waitMs: got.waitMs },
-    });
-  }
-
-  /**
-   * An abandoned peer transfer's first bytes plus the rest over one HTTP range, verified as a
-   * whole. If the whole fails its hash, a full HTTP copy decides who lied: a peer whose bytes
-   * differ from it is banned. Without a trusted hash, or when the range fails, full HTTP.
-   */
-  private async completePartial(
-    req: SegmentRequest,
-    key: SegmentKey,
-    hash: string | undefined,
-    part: PeerPartial,
-    signal: AbortSignal,
-    start: number,
-    waited: number,
-  ): Promise<SegmentResult | number> {
-    const have = part.data.length;
-    if (hash === undefined || have === 0 || have >= part.size) return waited;
-    const base = req.byteRange?.start ?? 0;
-    let rest: PoolResult;
-    try {
-      rest = await this.pool.fetch({
-        url: req.url,
-        kind: "segment",
-        resource: req.kind,
-        range: { start: base + have, end: base + part.size },
-        signal,
-        split: false,
-      });
-    } catch {
-      throwIfAborted(signal);
-      return waited; // full HTTP follows, with its own retries and errors
-    }
-    throwIfAborted(signal);
-    if (rest.data.length !== part.size - have) return waited;
-    const data = new Uint8Array(part.size);
-    data.set(part.data);
-    data.set(rest.data, have);
-    const actual = await this.deps.sha256(data);
-    throwIfAborted(signal);
-    if (actual !== hash) {
-      const full = await this.fromHttp(req, key, hash, signal, {
-        start,
-        waitMs: waited,
-        onProgress: undefined,
-      });
-      if (!startsWith(full.data, part.data))
-        this.blamePeer(part.peerId, key, req.url, hash, actual);
-      return full;
-    }
-    this.countFromPeer(part.peerId, have);
-    this.keep(key, data, true);
-    return this.deliver(req, {
-      data,
-      source: "http",
-      origin: rest.origin,
-      peerId: part.peerId,
-      p2pBytes: have,
-      verified: true,
-      timing: {
-        start,
-        firstByte: part.firstByteAt,
-        end: this.deps.clock.now(),
-        waitMs: part.waitMs,
-      },
-    });
-  }
-
-  /** Bytes from `peerId` failed the trusted hash: count it, ban the peer, tell the app. */
-  private blamePeer(
-    peerId: string,
-    key: SegmentKey,
-    url: string,
-    expected: string,
-    actual: string,
-  ): void {
-    this.counters.integrityFailures++;
-    this.peers?.reportBad(peerId, key, "hash mismatch");
-    this.fire("integrityFailure", { url, source: "p2p", peerId, expected, actual });
-  }
-
-  /** Verified bytes that came from `peerId`, for the per-peer stats. */
-  private countFromPeer(peerId: string, bytes: number): void {
-    const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
-    peer.downloadedBytes += bytes;
-  }
-
-  /**
-   * Origins, verified. Bytes that fail the hash are never delivered; the segment is refetched
-   * and only an origin proven to have served bad bytes is blamed (event, health): one that served
-   * the whole segment wrong, or a range that differs from a copy that verified. A split whose
-   * culprit is not known yet is refetched whole from one origin at a time (each origin once, at
-   * least two tries). When none serves good bytes: fatal INTEGRITY_MISMATCH, and the segment
-   * is remembered as bad for `http.badSegmentMemoryMs` so that the player's retries cost nothing.
-   */
-  private async fromHttp(
-    req: SegmentRequest,
-    key: SegmentKey,
-    hash: string | undefined,
-    signal: AbortSignal,
-    t: { start: number; waitMs: number; onProgress: LoadOptions["onProgress"] },
-  ): Promise<SegmentResult> {
-    if (hash !== undefined) this.refuseKnownBad(req, key, hash);
-    const bad = new Set<string>();
-    /** Split downloads that failed verification, their culprits not proven yet. */
-    const unresolved: Array<{ res: PoolResult; actual: string }> = [];
-    const origins = this.pool.originCount(req.url);
-    const tries = Math.max(2, origins);
-    let wholeTries = 0;
-    while (wholeTries < tries) {
-      const elapsed = this.deps.clock.now() - t.start;
-      const res = await this.pool.fetch({
-        url: req.url,
-        kind: "segment",
-        resource: req.kind,
-        range: req.byteRange,
-        signal,
-        onProgress: t.onProgress,
-        // A proven-bad origin is left out while others remain; with none left, it gets one more try.
-        exclude: bad.size < origins ? bad : undefined,
-        // After a split failed, whole copies from one origin each tell who is bad.
-        split: unresolved.length === 0,
-        deadlineMs:
-          req.deadlineMs === undefined ? undefined : Math.max(0, req.deadlineMs - elapsed),
-      });
-      throwIfAborted(signal);
-      if (res.origins.length === 1) wholeTries++;
-      if (hash !== undefined) {
-        const actual = await this.deps.sha256(res.data);
-        throwIfAborted(signal);
-        if (actual !== hash) {
-          this.counters.integrityFailures++;
-          const only = res.origins.length === 1 ? res.origins[0] : undefined;
-          if (only === undefined) unresolved.push({ res, actual });
-          else {
-            this.blameOrigin(req.url, only, hash, actual);
-            bad.add(only);
-          }
-          continue;
-        }
-        // A verified copy: every range of a failed split that differs from it was bad.
-        for (const u of unresolved)
-          for (const o of differingOrigins(u.res, res.data))
-            this.blameOrigin(req.url, o, hash, u.actual);
-        this.pool.confirm(res.origins);
-      }
-      const verified = hash !== undefined;
-      this.keep(key, res.data, verified);
-      return this.deliver(
-        req,
-        {
-          data: res.data,
-          source: "http",
-          origin: res.origin,
-          verified,
-          timing: this.timing(t.start, res.firstByteAt, t.waitMs),
-        },
-        contributions(res),
-      );
-    }
-    if (hash !== undefined) this.rememberBad(key, hash);
-    throw new HivecastError(
-      "INTEGRITY_MISMATCH",
-      `No source served ${req.url} with its trusted SHA-256 (${tries} tries)`,
-      {
-        fatal: true,
-        details: { url: req.url, expected: hash },
-      },
-    );
-  }
-
-  /** Proven bad bytes from `origin`: its health pays, the app is told. */
-  private blameOrigin(url: string, origin: string, expected: string, actual: string): void {
-    this.pool.penalise(origin);
-    this.fire("integrityFailure", { url, source: "http", origin, expected, actual });
-  }
-
-  /** Fails at once for a segment that every origin served bad within the memory window. */
-  private refuseKnownBad(req: SegmentRequest, key: SegmentKey, hash: string): void {
-    const known = this.badSegments.get(key.segmentId);
-    if (!known) return;
-    const age = this.deps.clock.now() - known.at;
-    if (known.hash !== hash || age >= this.cfg.http.badSegmentMemoryMs) {
-      this.badSegments.delete(key.segmentId);
-      return;
-    }
-    throw new HivecastError(
-      "INTEGRITY_MISMATCH",
-      `No source served ${req.url} with its trusted SHA-256 (every origin tried ${Math.round(age / 1000)} s ago; not downloaded again before ${Math.round(this.cfg.http.badSegmentMemoryMs / 1000)} s)`,
-      { fatal: true, details: { url: req.url, expected: hash, knownBad: true } },
-    );
-  }
-
-  private rememberBad(key: SegmentKey, hash: string): void {
-    if (this.cfg.http.badSegmentMemoryMs <= 0) return;
-    this.badSegments.delete(key.segmentId);
-    this.badSegments.set(key.segmentId, { hash, at: this.deps.clock.now() });
-    while (this.badSegments.size > BAD_SEGMENT_MEMORY)
-      this.badSegments.delete(this.badSegments.keys().next().value ?? "");
-  }
-
-  /** Stores bytes; verified ones (or any, with policy off) are announced to peers. */
-  private keep(key: SegmentKey, data: Uint8Array, verified: boolean): void {
-    this.store.put({ key, data: compact(data), verified });
-    if (verified || this.cfg.integrity === "off") this.peers?.announce(key, data.length);
-  }
-
-  /**
-   * Counts, emits `segmentLoaded`, and hands the caller its own copy (players may transfer it).
-   * `origins`: the bytes each origin contributed, when they came over HTTP.
-   */
-  private deliver(
-    req: SegmentRequest,
-    r: SegmentResult,
-    origins?: Array<{ origin: string; bytes: number }>,
-  ): SegmentResult {
-    const fromPeer = r.p2pBytes ?? 0;
-    this.counters.bytes.p2p += fromPeer;
-    this.counters.bytes[r.source] += r.data.length - fromPeer;
-    this.counters.segments[r.source]++;
-    const p2pBytes = r.source === "p2p" ? r.data.length : fromPeer;
-    this.fire("segmentLoaded", {
-      source: r.source,
-      origin: r.origin,
-      peerId: r.peerId,
-      bytes: r.data.length,
-      ms: r.timing.end - r.timing.start,
-      ...segmentOf(req),
-      httpBytes: r.source === "http" ? r.data.length - fromPeer : 0,
-      p2pBytes,
-      origins:
-        origins ??
-        (r.origin === undefined
-          ? undefined
-          : [{ origin: r.origin, bytes: r.data.length - fromPeer }]),
-      verified: r.verified,
-    });
-    return { ...r, data: r.data.slice() };
-  }
-
-  /** When peers must give up so that HTTP still meets the deadline (with margin). */
-  private peerGiveUpAt(req: SegmentRequest): number {
-    const now = this.deps.clock.now();
-    if (req.deadlineMs === undefined) return now + NO_DEADLINE_PEER_BUDGET_MS;
-    const http = this.pool.expectedMs(req.url, req.byteRange) ?? UNKNOWN_HTTP_ESTIMATE_MS;
-    return now + req.deadlineMs - (http * HTTP_SAFETY_FACTOR + HTTP_SAFETY_MARGIN_MS);
-  }
+  // ---- segments ------------------------------------------------------------------------
 
   private warnNoHash(playlistUrl: string): void {
     const id = this.idOf(playlistUrl);
@@ -848,7 +476,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
           fatal: true,
           cause: e,
         });
-    if (segment) this.counters.segments.failed++;
+    if (segment) this.counters.failed();
     this.fire("error", err);
     return err;
   }
@@ -864,9 +492,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         };
         if (link?.linkType !== undefined) e.linkType = link.linkType;
         if (link?.setupMs !== undefined) e.setupMs = link.setupMs;
-        const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
-        if (e.linkType !== undefined) peer.linkType = e.linkType;
-        if (e.setupMs !== undefined) peer.setupMs = e.setupMs;
+        this.counters.linked(peerId, e.linkType, e.setupMs);
         this.fire("peerConnected", e);
       },
       onPeerDisconnected: (peerId, reason) => this.fire("peerDisconnected", { peerId, reason }),
@@ -876,9 +502,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       },
       onUploaded: (peerId, bytes) => {
         if (this.isDestroyed) return;
-        this.counters.uploadedBytes += bytes;
-        const peer = (this.counters.byPeer[peerId] ??= { downloadedBytes: 0, uploadedBytes: 0 });
-        peer.uploadedBytes += bytes;
+        this.counters.uploadedTo(peerId, bytes);
         this.fire("bytesUploaded", { peerId, bytes });
       },
     };
@@ -938,7 +562,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     ...args: Parameters<HivecastEvents[K]>
   ): void {
     if (this.isDestroyed) return;
-    if (event === "error") this.counters.errors++;
+    if (event === "error") this.counters.error();
     this.emit(event, ...args);
   }
 }
@@ -955,50 +579,6 @@ const defaultPeerSourceFactory: PeerSegmentSourceFactory = (deps) => {
       : deps,
   );
 };
-
-/** What segment events say about a request. */
-function segmentOf(req: SegmentRequest): {
-  url: string;
-  kind: "init" | "media";
-  range?: ByteRange;
-} {
-  const kind = req.kind === "init" ? "init" : "media";
-  return req.byteRange
-    ? { url: req.url, kind, range: { ...req.byteRange } }
-    : { url: req.url, kind };
-}
-
-/** Bytes per contributing origin, in order of first contribution. */
-function contributions(res: PoolResult): Array<{ origin: string; bytes: number }> {
-  const out = new Map<string, number>();
-  for (const p of res.parts) out.set(p.origin, (out.get(p.origin) ?? 0) + (p.end - p.start));
-  return [...out].map(([origin, bytes]) => ({ origin, bytes }));
-}
-
-/** Origins whose ranges of `res` differ from the verified copy `good`. */
-function differingOrigins(res: PoolResult, good: Uint8Array): Set<string> {
-  const out = new Set<string>();
-  for (const p of res.parts) {
-    if (out.has(p.origin)) continue;
-    if (p.end > good.length) {
-      out.add(p.origin);
-      continue;
-    }
-    for (let i = p.start; i < p.end; i++)
-      if (res.data[i] !== good[i]) {
-        out.add(p.origin);
-        break;
-      }
-  }
-  return out;
-}
-
-/** Whether `data` begins with `prefix`. */
-function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
-  if (data.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
-  return true;
-}
 
 /** A blocking playlist reload (HLS §6.2.5.2): the query asks for a media sequence number. */
 function isBlockingReload(url: string): boolean {

@@ -23,6 +23,8 @@ export type {
   RequestSetup,
   RequestSetupResult,
 } from "./config.js";
+export { FAILURE_POLICY, actionFor, httpFailureKind } from "./failure-policy.js";
+export type { FailureAction, FailureKind, HttpFailureContext } from "./failure-policy.js";
 export { HASH_TAG_NAME, hashFromTagValue, isSha256Hex } from "./hash-tag.js";
 export { HivecastError, isHivecastError, ErrorCodes } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

@@ -10,6 +10,7 @@ import {
   type ResponseInfo,
 } from "./http-attempt.js";
 import { Ewma } from "./ewma.js";
+import { actionFor, httpFailureKind } from "./failure-policy.js";
 import { OriginHealth } from "./origin-health.js";
 import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
 import { planRanges, type PlannedRange } from "./range-plan.js";
@@ -425,7 +426,8 @@ export class OriginPool {
       } catch (e) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         last = isHivecastError(e) ? e : new HivecastError("HTTP_NETWORK", String(e), { cause: e });
-        if (ctx.req.optional && isMissing(last)) throw last;
+        if (actionFor(httpFailureKind(last, { optional: ctx.req.optional })).load === "absent")
+          throw last;
       }
     }
     throw this.finalError(ctx, last, outcomes);
@@ -512,15 +514,7 @@ export class OriginPool {
     outcomes: Map<string, string>,
   ): void {
     const status = isHivecastError(e) ? e.details["status"] : undefined;
-    const permanent =
-      isHivecastError(e) &&
-      e.code === "HTTP_STATUS" &&
-      typeof status === "number" &&
-      status >= 400 &&
-      status < 500 &&
-      status !== 408 &&
-      status !== 429;
-    if (permanent) gone.add(origin);
+    if (actionFor(httpFailureKind(e)).load === "skip-source") gone.add(origin);
     else failedHere.set(origin, (failedHere.get(origin) ?? 0) + 1);
     outcomes.set(
       origin,
@@ -744,7 +738,12 @@ export class OriginPool {
         result = await run(false);
       } catch (e) {
         // 401/403 with a hook: the token may have expired; one fresh signature before blame.
-        if (signal.aborted || !this.requestSetup || !isAuthRefusal(e)) throw e;
+        const signed = this.requestSetup !== undefined;
+        if (
+          signal.aborted ||
+          actionFor(httpFailureKind(e, { signed })).load !== "fresh-credentials"
+        )
+          throw e;
         result = await run(true);
       }
       this.noteSuccess(h, result, hold === undefined);
@@ -752,16 +751,16 @@ export class OriginPool {
       if (hold === undefined) for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
       return { ...result, origin: target.origin };
     } catch (e) {
-      // Aborted by us (hedge loser, caller, destroy) says nothing about the origin's health, nor
-      // does a blocking reload whose hold ran out (the playlist did not move in time), nor a
-      // failing requestSetup hook, nor a missing optional resource (the origin answered correctly).
-      if (
-        !signal.aborted &&
-        !(hold !== undefined && isFirstByteTimeout(e)) &&
-        !(isHivecastError(e) && e.code === "REQUEST_SETUP") &&
-        !(ctx.req.optional === true && isMissing(e))
-      )
-        this.noteFailure(h, isUnreachable(e));
+      // What the failure says about the origin's health is the policy's call (an abort, a held
+      // reload that ran out, a failing hook or a missing optional resource say nothing).
+      const verdict = actionFor(
+        httpFailureKind(e, {
+          aborted: signal.aborted,
+          held: hold !== undefined,
+          optional: ctx.req.optional === true,
+        }),
+      ).origin;
+      if (verdict === "failure" || verdict === "down") this.noteFailure(h, verdict === "down");
       throw e;
     }
   }
@@ -864,27 +863,4 @@ export class OriginPool {
     }
     return h;
   }
-}
-
-/** The origin refused the request's credentials (HTTP 401 or 403). */
-function isAuthRefusal(e: unknown): boolean {
-  const status = isHivecastError(e) ? e.details["status"] : undefined;
-  return isHivecastError(e) && e.code === "HTTP_STATUS" && (status === 401 || status === 403);
-}
-
-/** A 403, 404 or 410: the resource is not there (for an optional one, a valid answer). */
-function isMissing(e: unknown): boolean {
-  if (!isHivecastError(e) || e.code !== "HTTP_STATUS") return false;
-  const status = e.details["status"];
-  return status === 403 || status === 404 || status === 410;
-}
-
-/** The origin sent nothing within the first-byte deadline. */
-function isFirstByteTimeout(e: unknown): boolean {
-  return isHivecastError(e) && e.code === "HTTP_TIMEOUT" && e.details["timeout"] === "first-byte";
-}
-
-/** No response at all (refused, reset before headers): the origin is down, not flaky. */
-function isUnreachable(e: unknown): boolean {
-  return isHivecastError(e) && e.code === "HTTP_NETWORK" && e.details["stage"] === "connect";
 }

@@ -1,4 +1,4 @@
-import { isHivecastError } from "@hivecast/core";
+import { actionFor, httpFailureKind, isHivecastError } from "@hivecast/core";
 
 /** How a failed engine load is reported to hls.js. */
 export type LoadFailure =
@@ -15,10 +15,11 @@ export type LoadFailure =
 const MAX_CAUSE_DEPTH = 4;
 
 /**
- * Classifies an engine rejection for hls.js. The first HTTP status found (on the error or its
- * causes) becomes the `code`, so hls.js's own rules apply unchanged: no retry on 4xx, retry on
- * 5xx. Timeouts become `onTimeout`. Anything else (network failure, integrity failure after
- * every source was tried) is reported like hls.js's own loaders report a network error: code 0.
+ * Classifies an engine rejection for hls.js by the failure policy's `player` column
+ * (`@hivecast/core`'s FAILURE_POLICY). The first HTTP status found (on the error or its causes)
+ * becomes the `code`, so hls.js's own rules apply unchanged: no retry on 4xx, retry on 5xx.
+ * Timeouts become `onTimeout`. Anything else (network failure, integrity failure after every
+ * source was tried) is reported like hls.js's own loaders report a network error: code 0.
  */
 export function classifyFailure(e: unknown): LoadFailure {
   if (isHivecastError(e)) {
@@ -29,9 +30,10 @@ export function classifyFailure(e: unknown): LoadFailure {
   let cur: unknown = e;
   for (let depth = 0; depth <= MAX_CAUSE_DEPTH && isHivecastError(cur); depth++) {
     const status = cur.details["status"];
-    if (typeof status === "number" && Number.isInteger(status) && status > 0)
+    const player = actionFor(httpFailureKind(cur)).player;
+    if (player === "status" && typeof status === "number" && Number.isInteger(status) && status > 0)
       return { kind: "error", code: status, text: describe(e) };
-    if (cur.code === "HTTP_TIMEOUT") timeout = true;
+    if (player === "timeout") timeout = true;
     cur = cur.cause;
   }
   if (timeout) return { kind: "timeout" };

@@ -119,7 +119,6 @@ type TransferResult =
       partial: { data: Uint8Array; size: number; firstByteAt: number } | undefined;
     };
 
-
 /**
  * Until when a segment nobody announced may wait while joining ({@link JOIN_WAIT_MS}): the
  * tracker has not answered yet or reported others in the swarm, and no serving peer is
