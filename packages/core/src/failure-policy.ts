@@ -48,7 +48,9 @@ export type FailureKind =
   /** A peer sends too slowly to finish before the deadline. */
   | "peer-slow"
   /** A peer disconnected during a transfer. */
-  | "peer-gone";
+  | "peer-gone"
+  /** A peer declined the request (it no longer holds the segment) or it was cancelled. */
+  | "peer-refused";
 
 /** What one failure does. */
 export interface FailureAction {
@@ -112,6 +114,7 @@ export const FAILURE_POLICY: Readonly<Record<FailureKind, Readonly<FailureAction
   "peer-stalled": { load: "skip-source", origin: "none", peer: "score", player: "network" },
   "peer-slow": { load: "skip-source", origin: "none", peer: "score", player: "network" },
   "peer-gone": { load: "skip-source", origin: "none", peer: "none", player: "network" },
+  "peer-refused": { load: "skip-source", origin: "none", peer: "none", player: "network" },
 };
 
 /** The action for `kind`. */

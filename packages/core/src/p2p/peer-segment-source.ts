@@ -17,6 +17,7 @@ import type {
   SegmentKey,
 } from "./contract.js";
 import { storeId } from "../segment-store.js";
+import { actionFor, type FailureKind } from "../failure-policy.js";
 import { isShareableSegmentId } from "./peer-protocol.js";
 import { LOCAL_BUSY_DETAIL, type PeerSession } from "./peer-session.js";
 import type { PeerLinkCounts, PeerLinkFailures, PeerLinkType } from "../types.js";
@@ -116,6 +117,8 @@ type TransferResult =
       outcome: TransferOutcome | undefined;
       retry: boolean;
       busy: boolean;
+      /** The peer disconnected during the transfer. */
+      gone: boolean;
       partial: { data: Uint8Array; size: number; firstByteAt: number } | undefined;
     };
 
@@ -136,6 +139,14 @@ function joinWaitUntil(
   let settled = Number.NEGATIVE_INFINITY;
   for (const s of serving) settled = Math.max(settled, s.readyAt + HAVE_SETTLE_MS);
   return settled > now ? Math.min(joinEnd, settled) : undefined;
+}
+
+/** The failure policy's kind of a failed transfer. */
+function transferFailureKind(r: Extract<TransferResult, { ok: false }>): FailureKind {
+  if (r.busy) return "peer-busy";
+  if (r.outcome === "stalled") return "peer-stalled";
+  if (r.outcome === "slow") return "peer-slow";
+  return r.gone ? "peer-gone" : "peer-refused";
 }
 
 /** Implementation of {@link PeerSegmentSource}. */
@@ -372,8 +383,14 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
   private sessionClosed(s: PeerSession, reason: string, violation: string | undefined): void {
     const id = displayPeerId(s.peerId);
-    // A peer speaking another protocol version is dropped, not punished.
-    if (violation !== undefined && violation !== "UNSUPPORTED_VERSION") {
+    // A peer speaking another protocol version is dropped (its link is closed), not punished.
+    const kind: FailureKind | undefined =
+      violation === undefined
+        ? undefined
+        : violation === "UNSUPPORTED_VERSION"
+          ? "peer-unsupported-version"
+          : "peer-protocol-violation";
+    if (kind !== undefined && actionFor(kind).peer === "ban") {
       this.warn("peer-abuse", `peer ${id} banned: protocol violation ${violation}`, {
         peerId: id,
         reason: violation,
@@ -657,7 +674,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
         partial = { partial: true, ...got, peerId, waitMs };
       }
       if (!r.retry) return giveUp();
-      if (r.busy) busy.set(plan.peerId, clock.now() + BUSY_RETRY_MS);
+      // The policy says whether this peer may be asked again in this load (busy: after a wait).
+      if (actionFor(transferFailureKind(r)).load === "retry")
+        busy.set(plan.peerId, clock.now() + BUSY_RETRY_MS);
       else tried.add(plan.peerId);
     }
     return giveUp();
@@ -684,6 +703,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
           continue;
         }
         const id = displayPeerId(s.peerId);
+        if (actionFor("peer-size-lie").peer !== "ban") continue;
         this.warn(
           "peer-abuse",
           `peer ${id} banned: announced ${String(claimed)} bytes, origin says ${known}`,
@@ -791,6 +811,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
             retry,
             busy:
               o.reason === "rejected" && (o.detail === "busy" || o.detail === LOCAL_BUSY_DETAIL),
+            gone: o.reason === "gone",
             partial: o.partial,
           });
         }
