@@ -9,10 +9,11 @@
  */
 import {
   createPeerSegmentSource,
-  type MemoryNetwork,
   type P2PSegmentSource,
   type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
+import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
+import type { MemoryNetwork } from "../../packages/core/src/testing/index.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
 import type {
   CreatePeerOptions,
@@ -131,14 +132,21 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
         return c;
       },
     };
-    const host: PeerHost = {
-      getVerified: (key) => {
+    // The attacker's "store" serves whatever its mode wants; it never prefetches.
+    const store: PeerStore = {
+      getShareable: (key) => {
         const m = /\/(\d+)\.m4s$/.exec(key.segmentId);
         const sn = m ? Number(m[1]) : 0;
         return mode === "size-liar"
           ? new Uint8Array(10)
           : new Uint8Array(segmentBytes).fill(sn & 0xff);
       },
+      has: () => false,
+      putPending: () => false,
+      takePending: () => undefined,
+      dropPending: () => undefined,
+    };
+    const host: PeerHost = {
       shareable: () => true,
       onPeerConnected: () => undefined,
       onPeerDisconnected: () => undefined,
@@ -155,6 +163,7 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       clock,
       random: prng(9000 + i),
       host,
+      store,
       transport,
       WebSocket: env.WebSocket,
       navigator: {},

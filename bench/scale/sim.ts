@@ -10,12 +10,13 @@ import type { Clock } from "../../packages/core/src/clock.js";
 import { resolveConfig } from "../../packages/core/src/config.js";
 import {
   createPeerSegmentSource,
-  MemoryNetwork,
   type P2PSegmentSource,
   type PeerHost,
   type PlaylistInfo,
   type SegmentKey,
 } from "../../packages/core/src/p2p/index.js";
+import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
+import { MemoryNetwork } from "../../packages/core/src/testing/index.js";
 import { SimTracker } from "./tracker.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -275,8 +276,15 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       uploadedBytes: 0,
     };
     stats.push(vs);
+    // Live only: nothing is prefetched, so the pending tier stays empty.
+    const peerStore: PeerStore = {
+      getShareable: (key) => store.get(snOf(key.segmentId)),
+      has: (key) => store.has(snOf(key.segmentId)),
+      putPending: () => false,
+      takePending: () => undefined,
+      dropPending: () => undefined,
+    };
     const host: PeerHost = {
-      getVerified: (key) => store.get(snOf(key.segmentId)),
       shareable: () => true,
       onPeerConnected: () => undefined,
       onPeerDisconnected: () => undefined,
@@ -291,6 +299,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       clock,
       random: prng(opts.seed * 7919 + i + 1),
       host,
+      store: peerStore,
       transport: net.transport(),
       WebSocket: tracker.WebSocket,
       navigator: {},

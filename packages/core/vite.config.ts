@@ -4,8 +4,9 @@ import { fileURLToPath } from "node:url";
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 /**
- * ESM library build of `src/index.ts` → `dist/index.js` and `src/simple-peer.ts` →
- * `dist/simple-peer.js` (shared code in a chunk). Dependencies stay external (npm users'
+ * ESM library build of `src/index.ts` → `dist/index.js`, `src/simple-peer.ts` →
+ * `dist/simple-peer.js` and the test doubles `src/testing/index.ts` → `dist/testing.js` (shared
+ * code in a chunk). Dependencies stay external (npm users'
  * bundlers resolve them once); declarations come from `tsc -p tsconfig.build.json`.
  */
 export default defineConfig({
@@ -18,7 +19,11 @@ export default defineConfig({
     minify: false,
     lib: {
       // The simple-peer entry is separate so the default bundle never reaches simple-peer.
-      entry: { index: here("./src/index.ts"), "simple-peer": here("./src/simple-peer.ts") },
+      entry: {
+        index: here("./src/index.ts"),
+        "simple-peer": here("./src/simple-peer.ts"),
+        testing: here("./src/testing/index.ts"),
+      },
       formats: ["es"],
       fileName: (_format, name) => `${name}.js`,
     },

@@ -3,8 +3,8 @@
  * attacker its own links, never the honest viewers' offload. In-memory transport, fake timers.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { MemoryNetwork, type MemoryPeerConnection } from "../src/p2p/memory-transport.js";
-import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import { MemoryNetwork, type MemoryPeerConnection } from "../src/testing/memory-transport.js";
+import { MemoryTracker } from "../src/testing/memory-tracker.js";
 import { encodeHave, encodeLost, encodeRequest } from "../src/p2p/peer-protocol.js";
 import { isPrivateAddress } from "../src/p2p/peer-address.js";
 import { PeerScores } from "../src/p2p/peer-score.js";

@@ -13,8 +13,8 @@ import type {
   SegmentKey,
 } from "../src/p2p/contract.js";
 import { SegmentStore } from "../src/segment-store.js";
-import { MemoryNetwork, MemoryTransport } from "../src/p2p/memory-transport.js";
-import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import { MemoryNetwork, MemoryTransport } from "../src/testing/memory-transport.js";
+import { MemoryTracker } from "../src/testing/memory-tracker.js";
 import {
   createPeerSegmentSource,
   type P2PSegmentSource,

@@ -4,7 +4,7 @@
  * `allowRelay: false`, and the scheduler preferring direct peers over relayed ones.
  */
 import { describe, expect, it, vi } from "vitest";
-import type { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import type { MemoryTracker } from "../src/testing/memory-tracker.js";
 import { planDownload, type Candidate } from "../src/p2p/scheduler.js";
 import { MIN_REFILL_GAP_MS, REFILL_DELAY_MS } from "../src/p2p/swarm.js";
 import {

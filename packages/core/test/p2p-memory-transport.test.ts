@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MemoryNetwork, type MemoryPeerConnection } from "../src/p2p/memory-transport.js";
+import { MemoryNetwork, type MemoryPeerConnection } from "../src/testing/memory-transport.js";
 import type { PeerConnection } from "../src/p2p/peer-transport.js";
 import { FAKE, testClock } from "./p2p-helpers.js";
 

@@ -8,7 +8,7 @@ import {
   type TrackerSubscriber,
 } from "../src/p2p/tracker-client.js";
 import { backoffDelay } from "../src/backoff.js";
-import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import { MemoryTracker } from "../src/testing/memory-tracker.js";
 import type { SegmentKey } from "../src/p2p/contract.js";
 import type {
   PeerConnection,

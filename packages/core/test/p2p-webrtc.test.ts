@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PeerSegmentSourceFactory, SegmentKey } from "../src/p2p/contract.js";
-import { MemoryNetwork } from "../src/p2p/memory-transport.js";
-import { MemoryTracker } from "../src/p2p/memory-tracker.js";
+import { MemoryNetwork } from "../src/testing/memory-transport.js";
+import { MemoryTracker } from "../src/testing/memory-tracker.js";
 import { createPeerSegmentSource, P2PSegmentSource } from "../src/p2p/peer-segment-source.js";
 import type { RTCPeerConnectionConstructor } from "../src/p2p/webrtc-transport.js";
 import { simplePeerSourceFactory } from "../src/simple-peer.js";

@@ -3,7 +3,7 @@ import Server from "bittorrent-tracker/server";
 import { WebSocket } from "ws";
 import type { AddressInfo } from "node:net";
 import type { SegmentKey } from "../src/p2p/contract.js";
-import { MemoryNetwork } from "../src/p2p/memory-transport.js";
+import { MemoryNetwork } from "../src/testing/memory-transport.js";
 import {
   bytes,
   makeViewer,

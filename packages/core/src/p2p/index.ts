@@ -1,7 +1,7 @@
 /**
  * The P2P layer: tracker client, peer protocol, swarms and scheduler behind the Engine's
  * {@link PeerSegmentSource} seam. Internal to @hivecast/core except what the Engine, the
- * adapters' tests and the simulator inject.
+ * adapters' tests and the simulator inject (the in-memory doubles are in `../testing`).
  */
 import type { PeerSegmentSourceFactory } from "./contract.js";
 import { createPeerSegmentSource } from "./peer-segment-source.js";
@@ -23,9 +23,6 @@ export type {
   CreatePeerOptions,
   SignalData,
 } from "./peer-transport.js";
-export { MemoryNetwork, MemoryTransport, MemoryPeerConnection } from "./memory-transport.js";
-export type { MemoryNetworkOptions } from "./memory-transport.js";
-export { MemoryTracker } from "./memory-tracker.js";
 export type { TrackerSocket, WebSocketConstructor } from "./tracker-client.js";
 export type {
   PeerDownload,

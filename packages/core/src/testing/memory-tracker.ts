@@ -5,7 +5,7 @@
  * stopped and restarted to exercise reconnects.
  */
 import type { Clock } from "../clock.js";
-import type { TrackerSocket, WebSocketConstructor } from "./tracker-client.js";
+import type { TrackerSocket, WebSocketConstructor } from "../p2p/tracker-client.js";
 
 type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
 

@@ -13,8 +13,8 @@ import type {
   PeerConnectionEvents,
   PeerTransport,
   SignalData,
-} from "./peer-transport.js";
-import { PeerLinkError, pairType } from "./peer-transport.js";
+} from "../p2p/peer-transport.js";
+import { PeerLinkError, pairType } from "../p2p/peer-transport.js";
 
 /** Options of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
