@@ -1,28 +1,19 @@
 import { abortedError, childController, destroyedError, throwIfAborted } from "./abort.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, resolveConfig, type UserConfig } from "./config.js";
-import type { ContentSteering } from "./content-steering.js";
 import { HivecastError, isHivecastError } from "./errors.js";
 import { type HivecastEvents, TypedEmitter } from "./events.js";
 import { WarningLimiter } from "./warning-limiter.js";
 import { IntegrityIndex } from "./integrity-index.js";
 import { OriginPool } from "./origin-pool.js";
-import { matchOrigin, resourceId } from "./origin-url.js";
-import type {
-  PeerHost,
-  PeerSegmentSource,
-  PeerSegmentSourceFactory,
-  PlaylistInfo,
-  SegmentKey,
-} from "./p2p/contract.js";
-import { parsePlaylist } from "./playlist-parser.js";
+import type { PeerHost, PeerSegmentSource, PeerSegmentSourceFactory } from "./p2p/contract.js";
 import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
 import { hasWebCrypto, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
 import { SegmentPath, segmentOf } from "./segment-load.js";
+import { PlaylistIntake } from "./playlist-intake.js";
 import { Counters } from "./stats.js";
 import type {
-  ByteRange,
   HivecastStats,
   LoadOptions,
   LoadTiming,
@@ -88,17 +79,11 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly pool: OriginPool;
   private readonly index: IntegrityIndex;
   private readonly store: SegmentStore;
-  /** Content steering, loaded (own chunk) with the first multivariant playlist that uses it. */
-  private steering: Promise<ContentSteering> | undefined;
   private peers: PeerSegmentSource | undefined;
   private readonly lifetime = new AbortController();
   private isDestroyed = false;
-  /** Latest playlist facts per swarm, replayed to a P2P layer created later. */
-  private readonly playlists = new Map<string, PlaylistInfo>();
-  /** Live flag per media playlist id. */
-  private readonly live = new Map<string, boolean>();
-  /** Playlists already warned about missing hashes (one error event each). */
-  private readonly warned = new Set<string>();
+  /** Playlist facts, ids and keys, content steering (playlist-intake.ts). */
+  private readonly intake: PlaylistIntake;
   /** Every segment load: store → peers → HTTP, verified (segment-load.ts). */
   private readonly segments: SegmentPath;
   /** Rate-limits `warning` events per kind. */
@@ -139,7 +124,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       manifestUrl: this.cfg.integrityManifestUrl,
       manifestRetries: this.cfg.integrityManifestRetries,
       retry: this.cfg.http.playlistRetry,
-      idOf: (url, range) => this.idOf(url, range),
+      idOf: (url, range) => this.intake.idOf(url, range),
       fetchManifest: async (url, maxBytes, signal, optional) =>
         (
           await this.pool.fetch({
@@ -167,6 +152,16 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       shareUnverified: this.cfg.integrity === "off",
       onEvict: (entry) => this.peers?.forget(entry.key),
     });
+    this.intake = new PlaylistIntake({
+      config: () => this.cfg,
+      clock,
+      index: this.index,
+      pool: this.pool,
+      peers: () => this.peers,
+      warnings: this.warnings,
+      onError: (e) => this.fire("error", e),
+      destroyed: () => this.isDestroyed,
+    });
     this.segments = new SegmentPath({
       config: () => this.cfg,
       clock,
@@ -176,9 +171,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       store: this.store,
       peers: () => this.peers,
       counters: this.counters,
-      keyOf: (req) => this.keyOf(req),
-      isLive: (url) => this.live.get(this.idOf(url)),
-      onNoHash: (url) => this.warnNoHash(url),
+      keyOf: (req) => this.intake.keyOf(req),
+      isLive: (url) => this.intake.isLive(url),
+      onNoHash: (url) => this.intake.warnNoHash(url),
       emit: (event, ...args) => this.fire(event, ...args),
       lifetime: this.lifetime.signal,
     });
@@ -221,7 +216,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       });
       throwIfAborted(scope.signal);
       const text = new TextDecoder().decode(res.data);
-      this.ingestPlaylist(text, res.url);
+      this.intake.ingest(text, res.url);
       return {
         text,
         url: res.url,
@@ -291,7 +286,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       );
       return;
     }
-    for (const info of this.playlists.values()) this.peers.updatePlaylist(info);
+    for (const info of this.intake.known()) this.peers.updatePlaylist(info);
   }
 
   /**
@@ -361,82 +356,12 @@ export class Engine extends TypedEmitter<HivecastEvents> {
     this.lifetime.abort(destroyedError());
     this.pool.destroy();
     this.index.destroy();
-    void this.steering?.then(
-      (c) => c.destroy(),
-      () => undefined,
-    );
+    this.intake.destroy();
     const peers = this.peers;
     this.peers = undefined;
     peers?.destroy();
     this.store.clear();
     this.removeAllListeners();
-  }
-
-  // ---- segments ------------------------------------------------------------------------
-
-  private warnNoHash(playlistUrl: string): void {
-    const id = this.idOf(playlistUrl);
-    if (this.warned.has(id)) return;
-    this.warned.add(id);
-    this.fire(
-      "error",
-      new HivecastError(
-        "INTEGRITY_UNAVAILABLE",
-        `No trusted SHA-256 for segments of ${playlistUrl} (${this.index.manifestStatus(playlistUrl)}): they play from HTTP only and are never shared with peers`,
-        { details: { url: playlistUrl } },
-      ),
-    );
-  }
-
-  // ---- playlists ------------------------------------------------------------------------
-
-  private ingestPlaylist(text: string, url: string): void {
-    let p: ReturnType<typeof parsePlaylist>;
-    try {
-      p = parsePlaylist(text, url);
-    } catch {
-      return; // impossible values (PlaylistError): no hashes, no P2P; the player judges the text
-    }
-    if (!p) return;
-    if (p.type === "multivariant") {
-      if (p.integrityManifestUrl) this.index.setSessionManifest(p.integrityManifestUrl);
-      const st = p.steering;
-      if (st)
-        void this.contentSteering().then(
-          (c) => c.start(st.serverUri, st.pathwayId, st.pathways),
-          () => this.warnings.warn("steering-unavailable", "Content steering could not be loaded"),
-        );
-      return;
-    }
-    this.index.addPlaylist(url, p);
-    this.live.set(this.idOf(url), p.live);
-    const info: PlaylistInfo = {
-      swarmId: this.swarmIdOf(url),
-      live: p.live,
-      targetDuration: p.targetDuration,
-      segments: p.entries
-        .filter((e) => e.kind === "segment")
-        .map((e) => ({ segmentId: this.idOf(e.url, e.byteRange), sn: e.sn, duration: e.duration })),
-    };
-    this.playlists.set(info.swarmId, info);
-    this.peers?.updatePlaylist(info);
-  }
-
-  // ---- plumbing -------------------------------------------------------------------------
-
-  private idOf(url: string, range?: ByteRange): string {
-    return resourceId(url, range, this.cfg.origins);
-  }
-
-  private swarmIdOf(playlistUrl: string): string {
-    return this.cfg.p2p.swarmId ?? this.idOf(playlistUrl);
-  }
-
-  private keyOf(req: SegmentRequest): SegmentKey {
-    return {
-      swarmId: this.swarmIdOf(req.playlistUrl),
-      segmentId: this.idOf(req.url, req.byteRange),
-    };
   }
 
   private timing(start: number, firstByte: number, waitMs: number): LoadTiming {
@@ -506,41 +431,6 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         this.fire("bytesUploaded", { peerId, bytes });
       },
     };
-  }
-
-  /**
-   * The content steering controller, loaded by a dynamic import on first use: bundlers put it
-   * in its own chunk, so pages without steering never download it.
-   */
-  private contentSteering(): Promise<ContentSteering> {
-    this.steering ??= import("./content-steering.js").then((m) => {
-      const c = new m.ContentSteering({
-        clock: this.deps.clock,
-        origins: () => this.cfg.origins,
-        pathways: () => this.cfg.pathways,
-        originUnder: (url) => matchOrigin(url, this.cfg.origins),
-        fetch: async (url, maxBytes, signal) =>
-          (
-            await this.pool.fetch({
-              url,
-              kind: "playlist",
-              resource: "manifest",
-              signal,
-              maxBytes,
-            })
-          ).data,
-        onOrder: (order) => this.pool.setPreference(order),
-        onUnavailable: (url, why) =>
-          this.warnings.warn(
-            "steering-unavailable",
-            `Content steering manifest ${url} unavailable (${why}); keeping the current order`,
-            { url, cause: why },
-          ),
-      });
-      if (this.isDestroyed) c.destroy();
-      return c;
-    });
-    return this.steering;
   }
 
   /** WebCrypto's SHA-256, or (insecure page) the pure-JS one, said once with a warning. */
