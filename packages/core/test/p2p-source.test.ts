@@ -3,7 +3,7 @@ import type { SegmentKey } from "../src/p2p/contract.js";
 import { fetchRank, fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/testing/memory-transport.js";
 import { MemoryTracker } from "../src/testing/memory-tracker.js";
-import { JOIN_WAIT_MS, MIN_PARTIAL_BYTES } from "../src/p2p/peer-segment-source.js";
+import { JOIN_WAIT_MS, MIN_PARTIAL_BYTES } from "../src/p2p/peer-fetch.js";
 import { MIN_REFILL_GAP_MS, REFILL_DELAY_MS, infoHashOf } from "../src/p2p/swarm.js";
 import { parseSignal } from "../src/p2p/peer-transport.js";
 import type { MemoryPeerConnection } from "../src/testing/memory-transport.js";
