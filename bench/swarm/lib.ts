@@ -216,13 +216,16 @@ const B = (window.__bench = {
   arm: cfg.arm, startupMs: null, firstFrameMs: null, stalls: 0, stallMs: 0,
   bytesPlayed: 0, fragsLoaded: 0, fragErrors: 0, fatalErrors: 0, errorDetails: {},
   latency: [], levels: {}, lib: { http: 0, p2p: 0, uploaded: 0, segErrors: 0, peers: 0 },
-  libStats: null, snapshotAtMs: null, pageErrors: [], errorSamples: [], segLog: [],
+  libStats: null, snapshotAtMs: null, pageErrors: [], errorSamples: [], segLog: [], trace: [],
 });
+// Start-up trace: what happened (hls.js events, library events) and when, until first playback.
+const T = (what) => { if (B.startupMs === null && B.trace.length < 80) B.trace.push([what, Math.round(performance.now())]); };
 window.addEventListener("error", (e) => B.pageErrors.push(String(e.message).slice(0, 200)));
 window.addEventListener("unhandledrejection", (e) => B.pageErrors.push(String(e.reason).slice(0, 200)));
 let waitingSince = null;
 function instrument(hls, video) {
   video.addEventListener("playing", () => {
+    T("playing");
     const now = performance.now();
     if (B.startupMs === null) B.startupMs = now;
     if (waitingSince !== null) { B.stalls++; B.stallMs += now - waitingSince; waitingSince = null; }
@@ -233,7 +236,12 @@ function instrument(hls, video) {
   if (video.requestVideoFrameCallback) {
     video.requestVideoFrameCallback(() => { B.firstFrameMs = performance.now(); });
   }
+  hls.on(Hls.Events.MANIFEST_LOADED, () => T("manifest"));
+  hls.on(Hls.Events.LEVEL_LOADED, (_e, d) => T("level " + d.level));
+  hls.on(Hls.Events.FRAG_LOADING, (_e, d) => T("loading " + d.frag.type[0] + d.frag.sn));
+  hls.on(Hls.Events.FRAG_BUFFERED, (_e, d) => T("buffered " + d.frag.type[0] + d.frag.sn));
   hls.on(Hls.Events.FRAG_LOADED, (_e, d) => {
+    T("loaded " + d.frag.type[0] + d.frag.sn);
     // The payload may already be transferred to the transmuxer worker (byteLength 0): use the
     // loader's byte count, which every loader (hls.js, p2p-media-loader, Hivecast) fills in.
     const st = d.frag.stats || {};
@@ -331,6 +339,7 @@ hivecast.attach(hls);
 B.libStatsFn = () => hivecast.stats;
 // Per segment: name, source (h/p/c), wall-clock ms (comparable across pages of one machine).
 hivecast.on("segmentLoaded", (e) => {
+  T("hc " + e.source + " " + Math.round(e.ms) + "ms " + e.url.slice(e.url.lastIndexOf("/") + 1));
   if (e.url.includes("/seg/"))
     B.segLog.push([e.url.slice(e.url.lastIndexOf("/seg/") + 5), e.source[0], Math.round(performance.timeOrigin + performance.now())]);
 });
@@ -443,6 +452,8 @@ export interface PageMetrics {
   errorSamples: string[];
   /** Hivecast only: every media segment as [name, source h/p/c, wall-clock ms]. */
   segLog: Array<[string, string, number]>;
+  /** Start-up trace until first playback: [what, ms since navigation]. */
+  trace: Array<[string, number]>;
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -524,6 +535,15 @@ export function parsePageMetrics(x: unknown): PageMetrics {
             typeof v[0] === "string" &&
             typeof v[1] === "string" &&
             typeof v[2] === "number",
+        )
+      : [],
+    trace: Array.isArray(x.trace)
+      ? x.trace.filter(
+          (v): v is [string, number] =>
+            Array.isArray(v) &&
+            v.length === 2 &&
+            typeof v[0] === "string" &&
+            typeof v[1] === "number",
         )
       : [],
   };

@@ -58,6 +58,8 @@ interface Options {
    * loaded-machine condition, where a late joiner's start-up tail shows.
    */
   cpuThrottle: number;
+  /** Record a CPU profile of this viewer's page (its top functions go into the run). */
+  profileViewer: number | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -91,6 +93,8 @@ function parseArgs(argv: readonly string[]): Options {
     out: value("--out") ?? `${root}bench/results/swarm${quick ? "-quick" : ""}.json`,
     tune: parseTune(value("--tune")),
     cpuThrottle: int("--cpu-throttle", 1, 1),
+    profileViewer:
+      value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
   };
 }
 
@@ -239,6 +243,49 @@ interface ViewerResult {
   metrics: PageMetrics | null;
   error: string | null;
   origin: ViewerOriginBytes;
+  /** The page's main-thread time over the run (DevTools Performance metrics), seconds. */
+  cpu: ViewerCpu | null;
+}
+
+/** A page's main-thread time: all tasks, and script execution within them. */
+interface ViewerCpu {
+  taskS: number;
+  scriptS: number;
+}
+
+/** One function of a CPU profile: where the main thread spent its own time. */
+interface ProfileRow {
+  fn: string;
+  selfMs: number;
+}
+
+/** Minimal shape of a DevTools `Profiler.Profile`. */
+interface CpuProfile {
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }>;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** The `n` functions with the most self time in `p`. */
+function topFunctions(p: CpuProfile, n: number): ProfileRow[] {
+  const byId = new Map(p.nodes.map((x) => [x.id, x.callFrame]));
+  const self = new Map<string, number>();
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const f = byId.get(samples[i] ?? -1);
+    if (!f) continue;
+    const file = f.url.slice(f.url.lastIndexOf("/") + 1).split("?")[0] ?? "";
+    const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (deltas[i + 1] ?? deltas[i] ?? 0) / 1000);
+  }
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([fn, selfMs]) => ({ fn, selfMs: Math.round(selfMs) }));
 }
 
 interface ArmRun {
@@ -288,6 +335,12 @@ interface ArmRun {
   /** The largest per-viewer median latency. */
   latencyMaxS: number;
   pageErrors: string[];
+  /** Median main-thread task time per viewer, seconds (DevTools TaskDuration). */
+  cpuTaskS: number;
+  /** Median script time per viewer, seconds. */
+  cpuScriptS: number;
+  /** Top functions by self time of the profiled viewer (`--profile-viewer`). */
+  profile?: ProfileRow[];
 }
 
 interface ViewerTiming {
@@ -314,6 +367,7 @@ async function runArm(
   const results: ViewerResult[] = [];
   const swarmId = `bench-swarm-${arm}-${rep}`;
   let copies: number[] = [];
+  let profile: ProfileRow[] | undefined;
   try {
     // Let the live window exist before the first viewer asks for it.
     await sleep(500);
@@ -328,9 +382,16 @@ async function runArm(
           const ctx = await browsers[b]!.newContext();
           contexts.push(ctx);
           const page: Page = await ctx.newPage();
-          if (opts.cpuThrottle > 1) {
-            const cdp = await ctx.newCDPSession(page);
+          // Renderer CPU: DevTools performance counters of this page (main thread).
+          const cdp = await ctx.newCDPSession(page);
+          await cdp.send("Performance.enable");
+          if (opts.cpuThrottle > 1)
             await cdp.send("Emulation.setCPUThrottlingRate", { rate: opts.cpuThrottle });
+          const profiled = opts.profileViewer === i;
+          if (profiled) {
+            await cdp.send("Profiler.enable");
+            await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
+            await cdp.send("Profiler.start");
           }
           const cfg: PageConfig = {
             arm,
@@ -349,6 +410,16 @@ async function runArm(
               error = `goto: ${String(e)}`;
             });
           await sleep(Math.max(0, joinAt + opts.seconds * 1000 - Date.now()));
+          let cpu: ViewerCpu | null = null;
+          try {
+            const pm = await cdp.send("Performance.getMetrics");
+            const of = (name: string): number =>
+              pm.metrics.find((m) => m.name === name)?.value ?? Number.NaN;
+            cpu = { taskS: of("TaskDuration"), scriptS: of("ScriptDuration") };
+            if (profiled) profile = topFunctions((await cdp.send("Profiler.stop")).profile, 30);
+          } catch {
+            cpu = null;
+          }
           let metrics: PageMetrics | null = null;
           try {
             const raw: unknown = await page.evaluate(() => {
@@ -374,6 +445,7 @@ async function runArm(
             metrics,
             error,
             origin: proxy.viewer(i),
+            cpu,
           });
         })(),
       );
@@ -392,6 +464,7 @@ async function runArm(
     ? copies.reduce((a, b) => a + b, 0) / copies.length
     : Number.NaN;
   run.topLevelShare = topLevelShare(results);
+  if (profile) run.profile = profile;
   return run;
 }
 
@@ -500,6 +573,12 @@ function summarizeRun(
     lateLatencyS: median(lateOf(perViewer, (t) => t.latencyS)),
     latencyMaxS: latencies.length ? Math.max(...latencies) : Number.NaN,
     pageErrors: pageErrors.slice(0, 20),
+    cpuTaskS: median(
+      viewers.flatMap((v) => (v.cpu && Number.isFinite(v.cpu.taskS) ? [v.cpu.taskS] : [])),
+    ),
+    cpuScriptS: median(
+      viewers.flatMap((v) => (v.cpu && Number.isFinite(v.cpu.scriptS) ? [v.cpu.scriptS] : [])),
+    ),
   };
 }
 
@@ -539,6 +618,10 @@ interface ArmSummary {
   /** Late joiners' median latency − plain hls.js's median latency, per repetition. */
   lateLatencyVsPlainS: Spread;
   latencyMaxS: Spread;
+  /** Median main-thread task time per viewer, seconds (renderer CPU). */
+  cpuTaskS: Spread;
+  /** The same ÷ plain hls.js's, per repetition. */
+  cpuTaskVsPlain: Spread;
 }
 
 async function main(): Promise<void> {
@@ -645,6 +728,8 @@ async function main(): Promise<void> {
         }),
       ),
       latencyMaxS: spread(rs.map((r) => r.latencyMaxS)),
+      cpuTaskS: spread(rs.map((r) => r.cpuTaskS)),
+      cpuTaskVsPlain: spread(vsPlain((r) => r.cpuTaskS, "ratio")),
     };
   }
   const h = summary.hivecast;
