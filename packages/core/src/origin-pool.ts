@@ -11,7 +11,8 @@ import {
 } from "./http-attempt.js";
 import { Ewma } from "./ewma.js";
 import { actionFor, httpFailureKind } from "./failure-policy.js";
-import { OriginHealth } from "./origin-health.js";
+import { OriginBoard } from "./origin-board.js";
+import type { OriginHealth } from "./origin-health.js";
 import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
 import { planRanges, type PlannedRange } from "./range-plan.js";
 import { prepareRequest } from "./request-setup.js";
@@ -87,8 +88,6 @@ export interface OriginPoolDeps {
   onStateChange: (origin: string, state: OriginState) => void;
 }
 
-/** Spread of the breaker's probe delay, so viewers do not all probe a recovering origin at once. */
-const BREAKER_JITTER = 0.25;
 /** Sizes remembered per resource (to split a repeat request up front). */
 const SIZE_MEMORY = 512;
 
@@ -135,19 +134,13 @@ export class OriginPool {
   private requestSetup: Config["requestSetup"];
   /** Content steering's preference (origin → rank, 0 best); undefined without steering. */
   private preference: ReadonlyMap<string, number> | undefined;
-  private readonly health = new Map<string, OriginHealth>();
+  /** Every origin's health, breaker and probes (origin-board.ts). */
+  private readonly board: OriginBoard;
   private readonly sizes = new Map<string, number>();
   private readonly avgSegmentSize: Ewma;
-  private readonly probeTimers = new Map<string, unknown>();
-  /** Last URL each origin served well: what a half-open probe asks for. */
-  private readonly probeUrls = new Map<string, string>();
   private readonly lifetime = new AbortController();
   /** Smooth weighted round-robin credit per origin (the `weighted` / `round-robin` policies). */
   private readonly credit = new Map<string, number>();
-  /** When each origin last failed or served bad bytes (keeps it out of the rotation a while). */
-  private readonly lastFailureAt = new Map<string, number>();
-  /** When each origin last lost a hedge race (it was slower than the hedge threshold). */
-  private readonly lostHedgeAt = new Map<string, number>();
 
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
@@ -155,6 +148,16 @@ export class OriginPool {
     this.originByUrl = new Map(this.origins.map((o) => [o.url, o]));
     this.requestSetup = deps.config.requestSetup;
     this.avgSegmentSize = new Ewma(this.cfg.ewmaAlpha);
+    this.board = new OriginBoard({
+      http: this.cfg,
+      fetch: deps.fetch,
+      clock: deps.clock,
+      random: deps.random,
+      originOf: (url) => this.originByUrl.get(url),
+      requestSetup: () => this.requestSetup,
+      onStateChange: deps.onStateChange,
+      lifetime: this.lifetime.signal,
+    });
     for (const o of this.origins) this.healthOf(o.url);
   }
 
@@ -236,23 +239,17 @@ export class OriginPool {
    * open its breaker, though each transfer itself succeeded.
    */
   penalise(origin: string): void {
-    const h = this.healthOf(origin);
-    this.lastFailureAt.set(origin, this.deps.clock.now());
-    if (this.lifetime.signal.aborted || !h.recordCorrupt()) return;
-    this.deps.onStateChange(h.origin, h.state);
-    this.scheduleProbe(h);
+    this.board.corrupt(origin);
   }
 
   /** These origins' bytes passed verification: they are no longer suspected of corrupting. */
   confirm(origins: Iterable<string>): void {
-    for (const o of origins) this.health.get(o)?.recordVerified();
+    this.board.verified(origins);
   }
 
   /** Per-origin counters. */
   stats(): Record<string, OriginStats> {
-    const out: Record<string, OriginStats> = {};
-    for (const [origin, h] of this.health) out[origin] = h.stats();
-    return out;
+    return this.board.stats();
   }
 
   /** Aborts every request and probe and clears every timer. */
@@ -260,8 +257,7 @@ export class OriginPool {
     this.lifetime.abort(
       new HivecastError("DESTROYED", "The origin pool was destroyed", { fatal: true }),
     );
-    for (const t of this.probeTimers.values()) this.deps.clock.clearTimeout(t);
-    this.probeTimers.clear();
+    this.board.destroy();
   }
 
   // ---- split and merge -------------------------------------------------------------------
@@ -464,8 +460,7 @@ export class OriginPool {
             running.delete(target.origin);
             if (settled) return;
             // The primary lost to its hedge: too slow to be given turns for a while.
-            if (target.origin !== primary.origin)
-              this.lostHedgeAt.set(primary.origin, this.deps.clock.now());
+            if (target.origin !== primary.origin) this.board.lostHedge(primary.origin);
             finish();
             resolve(result);
           },
@@ -580,16 +575,11 @@ export class OriginPool {
       const expected = h.expectedMs(bytes);
       if (expected !== undefined && expected > Math.max(tooSlow, this.cfg.minHedgeDelayMs))
         return false;
-      const failedAt = this.lastFailureAt.get(t.origin);
-      // Since its last failure or bad bytes, an origin sits out for breakerMaxMs; then it gets
-      // its turn again (and another failure brings its breaker closer to opening).
-      const lostAt = this.lostHedgeAt.get(t.origin);
-      const cooling =
-        ((h.consecutiveFailures > 0 || h.corruptStreak > 0) &&
-          failedAt !== undefined &&
-          now - failedAt < this.cfg.breakerMaxMs) ||
-        (lostAt !== undefined && now - lostAt < this.cfg.breakerMaxMs);
-      return h.state === "healthy" && !cooling && !ctx.req.avoid?.has(t.origin);
+      // Since its last failure, bad bytes or lost hedge, an origin sits out for breakerMaxMs;
+      // then it gets its turn again (and another failure brings its breaker closer to opening).
+      return (
+        h.state === "healthy" && !this.board.cooling(t.origin, now) && !ctx.req.avoid?.has(t.origin)
+      );
     };
     const pool = ranked
       .filter(eligible)
@@ -746,9 +736,9 @@ export class OriginPool {
           throw e;
         result = await run(true);
       }
-      this.noteSuccess(h, result, hold === undefined);
+      this.board.success(target.origin, result, hold === undefined);
       this.rememberSize(ctx, result);
-      if (hold === undefined) for (const t of ctx.targets) this.probeUrls.set(t.origin, t.url);
+      if (hold === undefined) this.board.servedWell(ctx.targets);
       return { ...result, origin: target.origin };
     } catch (e) {
       // What the failure says about the origin's health is the policy's call (an abort, a held
@@ -760,7 +750,8 @@ export class OriginPool {
           optional: ctx.req.optional === true,
         }),
       ).origin;
-      if (verdict === "failure" || verdict === "down") this.noteFailure(h, verdict === "down");
+      if (verdict === "failure" || verdict === "down")
+        this.board.failure(target.origin, verdict === "down");
       throw e;
     }
   }
@@ -780,87 +771,7 @@ export class OriginPool {
     if (this.sizes.size > SIZE_MEMORY) this.sizes.delete(this.sizes.keys().next().value ?? "");
   }
 
-  /** `timed`: whether the time to first byte measures the origin (not a deliberate hold). */
-  private noteSuccess(h: OriginHealth, r: AttemptResult, timed = true): void {
-    const ttfb = timed ? r.firstByteAt - r.startedAt : undefined;
-    if (!h.recordSuccess(ttfb, r.data.length, r.endedAt - r.firstByteAt)) return;
-    const timer = this.probeTimers.get(h.origin);
-    if (timer !== undefined) this.deps.clock.clearTimeout(timer);
-    this.probeTimers.delete(h.origin);
-    this.deps.onStateChange(h.origin, h.state);
-  }
-
-  private noteFailure(h: OriginHealth, unreachable = false): void {
-    this.lastFailureAt.set(h.origin, this.deps.clock.now());
-    if (this.lifetime.signal.aborted || !h.recordFailure(unreachable)) return;
-    this.deps.onStateChange(h.origin, h.state);
-    this.scheduleProbe(h);
-  }
-
-  // ---- circuit breaker probes --------------------------------------------------------------
-
-  /** After a jittered exponential backoff the breaker goes half-open and one probe is sent. */
-  private scheduleProbe(h: OriginHealth): void {
-    const old = this.probeTimers.get(h.origin);
-    if (old !== undefined) this.deps.clock.clearTimeout(old);
-    const delay = backoffDelay(
-      {
-        retryDelayMs: this.cfg.breakerBaseMs,
-        maxRetryDelayMs: this.cfg.breakerMaxMs,
-        backoff: "exponential",
-        jitter: BREAKER_JITTER,
-      },
-      h.opens - 1,
-      this.deps.random,
-    );
-    const timer = this.deps.clock.setTimeout(() => {
-      this.probeTimers.delete(h.origin);
-      if (this.lifetime.signal.aborted || h.state !== "open") return;
-      h.halfOpen();
-      this.deps.onStateChange(h.origin, h.state);
-      void this.probe(h);
-    }, delay);
-    this.probeTimers.set(h.origin, timer);
-  }
-
-  /**
-   * Asks the origin for the first byte of the last resource it (or a sibling origin) served.
-   * Without such a URL yet, the next real request routed to it is the probe.
-   */
-  private async probe(h: OriginHealth): Promise<void> {
-    const url = this.probeUrls.get(h.origin);
-    if (url === undefined) return;
-    try {
-      const prepared = await prepareRequest(this.originByUrl.get(h.origin), this.requestSetup, {
-        url,
-        resourceUrl: url,
-        origin: h.origin,
-        kind: "segment",
-        range: undefined,
-        attempt: 0,
-        refresh: false,
-      });
-      const r = await httpAttempt(this.deps.fetch, this.deps.clock, {
-        url: prepared.url,
-        init: prepared.init,
-        signal: this.lifetime.signal,
-        firstByteTimeoutMs: this.cfg.firstByteTimeoutMs,
-        stallTimeoutMs: this.cfg.stallTimeoutMs,
-        requestTimeoutMs: this.cfg.requestTimeoutMs,
-        capFor: () => 1,
-      });
-      if (h.state === "half-open") this.noteSuccess(h, r);
-    } catch {
-      if (h.state === "half-open") this.noteFailure(h);
-    }
-  }
-
   private healthOf(origin: string): OriginHealth {
-    let h = this.health.get(origin);
-    if (!h) {
-      h = new OriginHealth(origin, this.cfg.ewmaAlpha, this.cfg.breakerThreshold);
-      this.health.set(origin, h);
-    }
-    return h;
+    return this.board.of(origin);
   }
 }
