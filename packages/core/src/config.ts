@@ -156,6 +156,14 @@ export interface P2PConfig {
    * announce interval. `maxNumRetry` bounds the early announces per run of failures.
    */
   connectRetry: RetryConfig;
+  /**
+   * Joining a stream's swarm (tracker announce, building peer connections) waits until the
+   * player has its first segment or is playing, so that start-up does not compete with peer
+   * set-up on the page's main thread; at the latest this long after the stream's playlist
+   * arrived, ms. 0 joins at once.
+   * @default 2000
+   */
+  joinDelayMaxMs: number;
 }
 
 /**
@@ -408,6 +416,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
       backoff: "exponential",
       jitter: 0.5,
     }),
+    joinDelayMaxMs: 2000,
   }),
   requestSetup: undefined,
   fetch: undefined,
@@ -595,5 +604,6 @@ export function resolveConfig(user: UserConfig = {}): Config {
     checkUrl("p2p.iceServersUrl", p.iceServersUrl, ["http:", "https:"]);
   if (typeof p.allowRelay !== "boolean") fail("p2p.allowRelay", "expected a boolean");
   checkRetry("p2p.connectRetry", p.connectRetry);
+  checkNumber("p2p.joinDelayMaxMs", p.joinDelayMaxMs, 0, 60_000);
   return c;
 }

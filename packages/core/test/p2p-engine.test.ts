@@ -77,7 +77,7 @@ describe("Engine + P2P layer end to end", () => {
       const e = new Engine(
         {
           origins: [...ORIGINS],
-          p2p: { enabled: true, trackers: [TRACKER_URL], downloadOnly: false },
+          p2p: { enabled: true, trackers: [TRACKER_URL], downloadOnly: false, joinDelayMaxMs: 0 },
         },
         {
           fetch: http.fetch,
@@ -187,7 +187,7 @@ describe("an abandoned peer transfer is completed over HTTP", () => {
       destroy: () => undefined,
     };
     const engine = new Engine(
-      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL], joinDelayMaxMs: 0 } },
       { fetch: http.fetch, clock: testClock, random: seeded(5), peerSourceFactory: () => source },
     );
     await run(engine.loadPlaylist(PLAYLIST));
@@ -255,7 +255,12 @@ describe("warnings from the P2P layer reach the app", () => {
       {
         origins: [...ORIGINS],
         // A (never dialled) STUN server on loopback: no "ice-servers-missing" here.
-        p2p: { enabled: true, trackers: [TRACKER_URL], iceServers: [{ urls: "stun:127.0.0.1:9" }] },
+        p2p: {
+          enabled: true,
+          trackers: [TRACKER_URL],
+          iceServers: [{ urls: "stun:127.0.0.1:9" }],
+          joinDelayMaxMs: 0,
+        },
       },
       {
         fetch: http.fetch,

@@ -49,6 +49,8 @@ export function p2pConfig(
       downloadOnly: false,
       connectTimeoutMs: 2000,
       announceIntervalMs: 5000,
+      // Join at once: these tests drive peers directly, not a player's start-up.
+      joinDelayMaxMs: 0,
       trackerRetry: {
         maxNumRetry: Number.POSITIVE_INFINITY,
         retryDelayMs: 1000,

@@ -235,6 +235,51 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     v.source.destroy();
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("joining waits for the player's first segment (or a deadline, or joinDelayMaxMs), so start-up does not compete with peer set-up", async () => {
+    const { net, tracker } = world();
+    let sockets = 0;
+    const WS = tracker.WebSocket;
+    const Spy = class extends WS {
+      constructor(url: string) {
+        super(url);
+        sockets++;
+      }
+    };
+    const cfg = p2pConfig({ joinDelayMaxMs: 2000 });
+    // 1: the first verified segment (announce) joins at once.
+    const a = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
+    a.source.updatePlaylist(playlist(SWARM, true, 3));
+    await vi.advanceTimersByTimeAsync(500);
+    expect([sockets, a.transport.created]).toEqual([0, 0]);
+    // A start-up load (no deadline: mayWait false) does not join.
+    await a.source.download(key("seg-0.ts"), {
+      signal: never(),
+      giveUpAt: Date.now() + 100,
+      mayWait: false,
+    });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sockets).toBe(0);
+    a.source.announce(key("seg-0.ts"), 1000);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(sockets).toBe(1);
+    // 2: a load with a deadline (the player is playing) joins.
+    const b = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
+    b.source.updatePlaylist(playlist(SWARM, true, 3));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(sockets).toBe(1);
+    void b.source.download(key("seg-1.ts"), { signal: never(), giveUpAt: Date.now() + 50 });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(sockets).toBe(2);
+    // 3: nothing happens: joins after joinDelayMaxMs anyway.
+    const c = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
+    c.source.updatePlaylist(playlist(SWARM, true, 3));
+    await vi.advanceTimersByTimeAsync(1990);
+    expect(sockets).toBe(2);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(sockets).toBe(3);
+    destroyAll(a, b, c);
+  });
 });
 
 describe("several trackers", () => {

@@ -114,6 +114,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly gate: UploadPolicy;
   private readonly defense: PeerDefense;
   private readonly ice: IceServerProvider;
+  /** Swarms created but not joined yet, with their fallback join timers. */
+  private readonly joinTimers = new Map<string, unknown>();
   /** Downloads from peers (peer-fetch.ts). */
   private readonly fetcher: PeerFetcher;
   /** Link type of each connected peer (display id), as of its first ready session. */
@@ -293,7 +295,24 @@ export class P2PSegmentSource implements PeerSegmentSource {
     );
     this.swarms.set(swarmId, s);
     this.defense.start();
-    const sw = s;
+    // Joining (tracker announce, peer connections) waits until the player has its first
+    // segment (`p2p.joinDelayMaxMs`): start-up does not compete with peer set-up.
+    const delay = this.deps.config.p2p.joinDelayMaxMs;
+    this.joinTimers.set(
+      swarmId,
+      this.deps.clock.setTimeout(() => this.join(swarmId), delay),
+    );
+    if (delay <= 0) this.join(swarmId);
+    return s;
+  }
+
+  /** Joins the trackers of a created swarm (once; the first offers wait for ICE servers). */
+  private join(swarmId: string): void {
+    const timer = this.joinTimers.get(swarmId);
+    const sw = this.swarms.get(swarmId);
+    if (timer === undefined || !sw || this.destroyed) return;
+    this.deps.clock.clearTimeout(timer);
+    this.joinTimers.delete(swarmId);
     // The first offers wait (briefly) for the first ICE servers fetch.
     const ice = this.ice.ready();
     if (ice)
@@ -305,9 +324,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
       });
     else {
       this.ice.rtcConfig();
-      s.start();
+      sw.start();
     }
-    return s;
   }
 
   private sessionReady(sw: Swarm, s: PeerSession): void {
@@ -418,6 +436,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
     }
     if (!shareable) return null;
     const swarm = this.swarm(key.swarmId);
+    // A load with a deadline means the player is playing: start-up is over, join now.
+    if (opts.mayWait !== false) this.join(key.swarmId);
     const pos = this.position(key);
     if (pos) {
       this.playhead.set(key.swarmId, pos.sn);
@@ -491,6 +511,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (this.destroyed || !isShareableSegmentId(key.segmentId)) return;
     if (!Number.isInteger(size) || size <= 0) return;
     this.swarm(key.swarmId).announceHave(key.segmentId, size);
+    this.join(key.swarmId); // the player has a segment: start-up is (nearly) over
   }
 
   forget(key: SegmentKey): void {
@@ -574,6 +595,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.destroyed = true;
     this.lifetime.abort();
     this.ice.destroy();
+    for (const t of this.joinTimers.values()) this.deps.clock.clearTimeout(t);
+    this.joinTimers.clear();
     for (const s of this.swarms.values()) s.destroy();
     this.swarms.clear();
     for (const t of this.trackers ?? []) t.destroy();
