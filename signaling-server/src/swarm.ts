@@ -7,7 +7,12 @@
 export interface SwarmConnection {
   /** Sends a pre-serialised message; returns false when the message was dropped. */
   send(message: string): boolean;
+  /** The client's address (normalised; "" when unknown): offers are spread over addresses. */
+  readonly ip: string;
 }
+
+/** Most candidates {@link Swarm.pickRandom} looks at per offer it places. */
+export const PICK_SCAN_PER_OFFER = 16;
 
 /** A peer: one peer id of one connection in one swarm. */
 export interface SwarmPeer<C extends SwarmConnection = SwarmConnection> {
@@ -31,6 +36,11 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
   incomplete = 0;
   private readonly peers: SwarmPeer<C>[] = [];
   private readonly byId = new Map<string, SwarmPeer<C>>();
+  /** Peers per client address. */
+  private readonly byIp = new Map<string, number>();
+  /** Reused by {@link pickRandom}: addresses already given an offer, candidates put aside. */
+  private readonly pickedIps = new Set<string>();
+  private readonly spill: Array<SwarmPeer<C> | undefined> = [];
 
   constructor(readonly infoHash: string) {
     this.infoHashJson = JSON.stringify(infoHash);
@@ -39,6 +49,11 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
   /** Number of peers. */
   get size(): number {
     return this.peers.length;
+  }
+
+  /** Peers whose connection has address `ip`. */
+  peersAt(ip: string): number {
+    return this.byIp.get(ip) ?? 0;
   }
 
   /** The peer with this id, if any. */
@@ -58,6 +73,7 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
     };
     this.peers.push(peer);
     this.byId.set(peerId, peer);
+    this.byIp.set(conn.ip, (this.byIp.get(conn.ip) ?? 0) + 1);
     if (seeding) this.complete++;
     else this.incomplete++;
     return peer;
@@ -86,14 +102,21 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
       last.index = peer.index;
     }
     peer.index = -1;
+    const atIp = (this.byIp.get(peer.conn.ip) ?? 1) - 1;
+    if (atIp > 0) this.byIp.set(peer.conn.ip, atIp);
+    else this.byIp.delete(peer.conn.ip);
     if (peer.seeding) this.complete--;
     else this.incomplete--;
   }
 
   /**
-   * Writes up to `count` distinct random peers other than `self` into `out[0..k)` and returns k,
-   * in O(count) and without allocating: a partial Fisher–Yates shuffle done in place on the peer
-   * array (its order carries no meaning). The caller clears `out` after use.
+   * Writes up to `count` distinct random peers other than `self` into `out[0..k)` and returns k:
+   * a partial Fisher–Yates shuffle done in place on the peer array (its order carries no
+   * meaning), spread over client addresses — a peer whose address already got an offer of this
+   * announce is put aside and used only if too few other addresses turn up, so one address with
+   * many peer ids (sybils) cannot take every offer. Peers at `self`'s own address are not put
+   * aside (viewers on one LAN or machine should still meet each other). Looks at no more than
+   * `PICK_SCAN_PER_OFFER × count` candidates, without allocating. The caller clears `out`.
    */
   pickRandom(
     count: number,
@@ -103,8 +126,13 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
   ): number {
     const peers = this.peers;
     const n = peers.length;
+    const scan = Math.min(n, count * PICK_SCAN_PER_OFFER);
+    const ownIp = self?.conn.ip;
+    const pickedIps = this.pickedIps;
+    const spill = this.spill;
+    let spilled = 0;
     let picked = 0;
-    for (let i = 0; i < n && picked < count; i++) {
+    for (let i = 0; i < scan && picked < count; i++) {
       const j = i + Math.floor(random() * (n - i));
       const a = peers[i];
       const b = peers[j];
@@ -116,8 +144,19 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
         a.index = j;
       }
       if (b === self) continue;
+      const ip = b.conn.ip;
+      if (ip !== ownIp && pickedIps.has(ip)) {
+        if (spilled < count) spill[spilled++] = b;
+        continue;
+      }
+      if (ip !== ownIp) pickedIps.add(ip);
       out[picked++] = b;
     }
+    for (let i = 0; i < spilled; i++) {
+      if (picked < count) out[picked++] = spill[i];
+      spill[i] = undefined;
+    }
+    pickedIps.clear();
     return picked;
   }
 }
