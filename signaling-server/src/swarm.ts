@@ -1,6 +1,7 @@
 /**
  * One swarm (info hash): its peers in a dense array (for random picks without copying) plus a
- * map from peer id to slot (O(1) lookup and O(1) swap-remove).
+ * map from peer id to slot (O(1) lookup and O(1) swap-remove), and the same peers grouped by
+ * client address (offers are spread over addresses, and the per-address limit counts them).
  */
 
 /** A connection as the swarm sees it; implemented by the server's connection state. */
@@ -11,8 +12,13 @@ export interface SwarmConnection {
   readonly ip: string;
 }
 
-/** Most candidates {@link Swarm.pickRandom} looks at per offer it places. */
-export const PICK_SCAN_PER_OFFER = 16;
+/** The peers of one swarm at one client address. */
+interface AddressGroup<C extends SwarmConnection> {
+  readonly ip: string;
+  readonly peers: SwarmPeer<C>[];
+  /** Slot in the swarm's group array. */
+  slot: number;
+}
 
 /** A peer: one peer id of one connection in one swarm. */
 export interface SwarmPeer<C extends SwarmConnection = SwarmConnection> {
@@ -24,6 +30,8 @@ export interface SwarmPeer<C extends SwarmConnection = SwarmConnection> {
   seeding: boolean;
   /** Slot in `swarm.peers`; maintained by the swarm. */
   index: number;
+  /** Slot among the peers of its address; maintained by the swarm. */
+  ipIndex: number;
 }
 
 /** Peers of one info hash. */
@@ -36,11 +44,11 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
   incomplete = 0;
   private readonly peers: SwarmPeer<C>[] = [];
   private readonly byId = new Map<string, SwarmPeer<C>>();
-  /** Peers per client address. */
-  private readonly byIp = new Map<string, number>();
-  /** Reused by {@link pickRandom}: addresses already given an offer, candidates put aside. */
-  private readonly pickedIps = new Set<string>();
-  private readonly spill: Array<SwarmPeer<C> | undefined> = [];
+  /** Peers grouped by address: a dense array (random picks) and a map (lookup). */
+  private readonly groups: AddressGroup<C>[] = [];
+  private readonly byIp = new Map<string, AddressGroup<C>>();
+  /** Reused by {@link pickRandom}: peers already given an offer. */
+  private readonly pickedPeers = new Set<SwarmPeer<C>>();
 
   constructor(readonly infoHash: string) {
     this.infoHashJson = JSON.stringify(infoHash);
@@ -51,9 +59,14 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
     return this.peers.length;
   }
 
+  /** Number of distinct client addresses. */
+  get addresses(): number {
+    return this.groups.length;
+  }
+
   /** Peers whose connection has address `ip`. */
   peersAt(ip: string): number {
-    return this.byIp.get(ip) ?? 0;
+    return this.byIp.get(ip)?.peers.length ?? 0;
   }
 
   /** The peer with this id, if any. */
@@ -63,6 +76,12 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
 
   /** Adds a peer (caller checked it is absent and the swarm has room). */
   add(peerId: string, conn: C, seeding: boolean): SwarmPeer<C> {
+    let group = this.byIp.get(conn.ip);
+    if (group === undefined) {
+      group = { ip: conn.ip, peers: [], slot: this.groups.length };
+      this.groups.push(group);
+      this.byIp.set(conn.ip, group);
+    }
     const peer: SwarmPeer<C> = {
       peerId,
       peerIdJson: JSON.stringify(peerId),
@@ -70,10 +89,11 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
       swarm: this,
       seeding,
       index: this.peers.length,
+      ipIndex: group.peers.length,
     };
     this.peers.push(peer);
+    group.peers.push(peer);
     this.byId.set(peerId, peer);
-    this.byIp.set(conn.ip, (this.byIp.get(conn.ip) ?? 0) + 1);
     if (seeding) this.complete++;
     else this.incomplete++;
     return peer;
@@ -92,7 +112,7 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
     }
   }
 
-  /** Removes a peer in O(1) (the last peer moves into its slot). */
+  /** Removes a peer in O(1) (the last peer moves into its slot, in both arrays). */
   remove(peer: SwarmPeer<C>): void {
     if (this.byId.get(peer.peerId) !== peer) return;
     this.byId.delete(peer.peerId);
@@ -102,21 +122,37 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
       last.index = peer.index;
     }
     peer.index = -1;
-    const atIp = (this.byIp.get(peer.conn.ip) ?? 1) - 1;
-    if (atIp > 0) this.byIp.set(peer.conn.ip, atIp);
-    else this.byIp.delete(peer.conn.ip);
+    const group = this.byIp.get(peer.conn.ip);
+    if (group !== undefined) {
+      const lastAt = group.peers.pop();
+      if (lastAt !== undefined && lastAt !== peer) {
+        group.peers[peer.ipIndex] = lastAt;
+        lastAt.ipIndex = peer.ipIndex;
+      }
+      if (group.peers.length === 0) {
+        this.byIp.delete(group.ip);
+        const lastGroup = this.groups.pop();
+        if (lastGroup !== undefined && lastGroup !== group) {
+          this.groups[group.slot] = lastGroup;
+          lastGroup.slot = group.slot;
+        }
+      }
+    }
+    peer.ipIndex = -1;
     if (peer.seeding) this.complete--;
     else this.incomplete--;
   }
 
   /**
-   * Writes up to `count` distinct random peers other than `self` into `out[0..k)` and returns k:
-   * a partial Fisher–Yates shuffle done in place on the peer array (its order carries no
-   * meaning), spread over client addresses — a peer whose address already got an offer of this
-   * announce is put aside and used only if too few other addresses turn up, so one address with
-   * many peer ids (sybils) cannot take every offer. Peers at `self`'s own address are not put
-   * aside (viewers on one LAN or machine should still meet each other). Looks at no more than
-   * `PICK_SCAN_PER_OFFER × count` candidates, without allocating. The caller clears `out`.
+   * Writes up to `count` distinct random peers other than `self` into `out[0..k)` and returns k,
+   * spread over client addresses: every other address is one candidate (then a random peer of
+   * it), whatever number of peer ids it holds, so one address with many ids (sybils) gets no
+   * more offers than an honest viewer's. Peers at `self`'s own address are candidates one by
+   * one (viewers on one LAN or machine still meet each other; with one shared address the pick
+   * is uniform over peers). Only when fewer candidates than `count` exist are further peers of
+   * already picked addresses added. Sampling without replacement by partial Fisher–Yates
+   * shuffles done in place (the arrays' order carries no meaning): O(count), no allocation.
+   * The caller clears `out`.
    */
   pickRandom(
     count: number,
@@ -124,15 +160,79 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
     random: () => number,
     out: Array<SwarmPeer<C> | undefined>,
   ): number {
+    const selfIn = self !== null && self.index >= 0 && this.byId.get(self.peerId) === self;
+    const want = Math.min(count, this.peers.length - (selfIn ? 1 : 0));
+    const groups = this.groups;
+    const own = self === null ? undefined : this.byIp.get(self.conn.ip);
+    // Our own address's group goes last among the groups, and self last among its peers: the
+    // shuffles below then run over the others only.
+    if (own !== undefined) this.swapGroups(own.slot, groups.length - 1);
+    if (own !== undefined && selfIn && self !== null)
+      this.swapAt(own, self.ipIndex, own.peers.length - 1);
+    let ownLeft = own === undefined ? 0 : own.peers.length - (selfIn ? 1 : 0);
+    let groupsLeft = groups.length - (own === undefined ? 0 : 1);
+    let ownAt = 0;
+    let groupAt = 0;
+    let picked = 0;
+    while (picked < want && ownLeft + groupsLeft > 0) {
+      let p: SwarmPeer<C> | undefined;
+      if (own !== undefined && random() * (ownLeft + groupsLeft) < ownLeft) {
+        this.swapAt(own, ownAt, ownAt + Math.floor(random() * ownLeft));
+        p = own.peers[ownAt++];
+        ownLeft--;
+      } else {
+        this.swapGroups(groupAt, groupAt + Math.floor(random() * groupsLeft));
+        const g = groups[groupAt++];
+        groupsLeft--;
+        p = g?.peers[Math.floor(random() * g.peers.length)];
+      }
+      if (p === undefined || p === self) continue;
+      this.pickedPeers.add(p);
+      out[picked++] = p;
+    }
+    if (picked < want) picked = this.fill(want, picked, self, random, out);
+    this.pickedPeers.clear();
+    return picked;
+  }
+
+  /** Swaps two peers of an address group, keeping their `ipIndex` right. */
+  private swapAt(group: AddressGroup<C>, i: number, j: number): void {
+    if (i === j) return;
+    const a = group.peers[i];
+    const b = group.peers[j];
+    if (a === undefined || b === undefined) return;
+    group.peers[i] = b;
+    b.ipIndex = i;
+    group.peers[j] = a;
+    a.ipIndex = j;
+  }
+
+  /** Swaps two address groups, keeping their `slot` right. */
+  private swapGroups(i: number, j: number): void {
+    if (i === j) return;
+    const a = this.groups[i];
+    const b = this.groups[j];
+    if (a === undefined || b === undefined) return;
+    this.groups[i] = b;
+    b.slot = i;
+    this.groups[j] = a;
+    a.slot = j;
+  }
+
+  /**
+   * Adds random peers not picked yet until `want`: a partial Fisher–Yates shuffle done in place
+   * on the peer array (its order carries no meaning).
+   */
+  private fill(
+    want: number,
+    picked: number,
+    self: SwarmPeer<C> | null,
+    random: () => number,
+    out: Array<SwarmPeer<C> | undefined>,
+  ): number {
     const peers = this.peers;
     const n = peers.length;
-    const scan = Math.min(n, count * PICK_SCAN_PER_OFFER);
-    const ownIp = self?.conn.ip;
-    const pickedIps = this.pickedIps;
-    const spill = this.spill;
-    let spilled = 0;
-    let picked = 0;
-    for (let i = 0; i < scan && picked < count; i++) {
+    for (let i = 0; i < n && picked < want; i++) {
       const j = i + Math.floor(random() * (n - i));
       const a = peers[i];
       const b = peers[j];
@@ -143,20 +243,10 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
         peers[j] = a;
         a.index = j;
       }
-      if (b === self) continue;
-      const ip = b.conn.ip;
-      if (ip !== ownIp && pickedIps.has(ip)) {
-        if (spilled < count) spill[spilled++] = b;
-        continue;
-      }
-      if (ip !== ownIp) pickedIps.add(ip);
+      if (b === self || this.pickedPeers.has(b)) continue;
+      this.pickedPeers.add(b);
       out[picked++] = b;
     }
-    for (let i = 0; i < spilled; i++) {
-      if (picked < count) out[picked++] = spill[i];
-      spill[i] = undefined;
-    }
-    pickedIps.clear();
     return picked;
   }
 }

@@ -135,6 +135,61 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     expect(ips.filter((ip) => ip === "203.0.113.7")).toHaveLength(1);
   });
 
+  it("each address gets an equal share of offers, whatever its number of ids", () => {
+    // 20 sybil ids on one address, four honest viewers on four others.
+    const { swarm, peers } = swarmOf([
+      ...Array<string>(20).fill("203.0.113.7"),
+      "198.51.100.1",
+      "198.51.100.2",
+      "198.51.100.3",
+      "198.51.100.4",
+    ]);
+    const self = swarm.add(binId("self"), conn("192.0.2.1"), false);
+    let seed = 1;
+    const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    const got = new Map<string, number>();
+    const out: Array<SwarmPeer | undefined> = [];
+    for (let i = 0; i < 2000; i++) {
+      const k = swarm.pickRandom(2, self, random, out);
+      for (const p of out.slice(0, k))
+        got.set(p?.conn.ip ?? "", (got.get(p?.conn.ip ?? "") ?? 0) + 1);
+    }
+    // 4000 offers over 5 addresses: ~800 each (a uniform pick over ids would give the sybil ~3300).
+    for (const ip of ["203.0.113.7", "198.51.100.1", "198.51.100.4"])
+      expect(got.get(ip), ip).toBeGreaterThan(650);
+    expect(got.get("203.0.113.7")).toBeLessThan(950);
+    expect(peers).toHaveLength(24);
+  });
+
+  it("keeps its address groups right through joins and leaves (random walk)", () => {
+    const swarm = new Swarm(binId("walk"));
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    const live: SwarmPeer[] = [];
+    for (let step = 0; step < 3000; step++) {
+      if (live.length > 0 && random() < 0.45) {
+        const [p] = live.splice(Math.floor(random() * live.length), 1);
+        if (p) swarm.remove(p);
+      } else {
+        const ip = `203.0.113.${1 + Math.floor(random() * 6)}`;
+        live.push(swarm.add(binId(`w${step}`), conn(ip), false));
+      }
+      const self = live.length > 0 && random() < 0.8 ? (live[0] ?? null) : null;
+      const out: Array<SwarmPeer | undefined> = [];
+      const count = 1 + Math.floor(random() * 8);
+      const k = swarm.pickRandom(count, self, random, out);
+      const picks = out.slice(0, k);
+      expect(k).toBe(Math.min(count, live.length - (self ? 1 : 0)));
+      expect(new Set(picks).size).toBe(k);
+      for (const p of picks) expect(p !== self && p !== undefined && live.includes(p)).toBe(true);
+    }
+    for (let i = 1; i <= 6; i++) {
+      const ip = `203.0.113.${i}`;
+      expect(swarm.peersAt(ip)).toBe(live.filter((p) => p.conn.ip === ip).length);
+    }
+    expect(swarm.addresses).toBe(new Set(live.map((p) => p.conn.ip)).size);
+  });
+
   it("forgets an address's count when its peers leave", () => {
     const { swarm, peers } = swarmOf(["203.0.113.7", "203.0.113.7"]);
     for (const p of peers) swarm.remove(p);
