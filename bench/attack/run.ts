@@ -23,6 +23,7 @@ import type {
 } from "../../packages/core/src/p2p/peer-transport.js";
 import { Args, defaultOut, writeResult } from "../lib/cli.js";
 import { prng, simulate, type SimEnv, type SimOptions, type SimResult } from "../scale/sim.js";
+import { AddressTracker } from "./tracker.js";
 
 /** Every attack mode; `control` runs without an attacker. */
 export const MODES = [
@@ -43,6 +44,10 @@ const SYBILS = 24;
 const SEGMENT_MS = 2000;
 /** Trickle: the attacker's link rate, bytes/second (a 200 KiB segment would take ~5 min). */
 const TRICKLE_BYTES_PER_SEC = 700;
+/** The attacker's address (one public address; the sybils use eight). */
+const ATTACKER_ADDRESS = "192.0.2.66";
+/** Honest viewer i's public address. */
+const viewerAddress = (i: number): string => `198.51.100.${i + 1}`;
 
 /** A connection that forwards everything except what the mode drops, and counts floods. */
 class EvilConn implements PeerConnection {
@@ -102,8 +107,9 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
     net: MemoryNetwork,
     opts: { address?: string; bytesPerSec?: number; downloadOnly?: boolean },
   ): P2PSegmentSource => {
+    const address = opts.address ?? ATTACKER_ADDRESS;
     const inner = net.transport({
-      ...(opts.address ? { address: opts.address } : {}),
+      address,
       ...(opts.bytesPerSec ? { bytesPerSec: opts.bytesPerSec } : {}),
     });
     const conns: EvilConn[] = [];
@@ -156,7 +162,7 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       random: prng(9000 + i),
       host,
       transport,
-      WebSocket: env.WebSocket,
+      WebSocket: env.WebSocketAt(address),
       navigator: {},
     });
   };
@@ -267,6 +273,12 @@ async function main(): Promise<void> {
   const viewers = args.int("--viewers", 2, 2);
   const seconds = args.number("--seconds", quick ? 16 : 40, 4);
   const modes = (args.value("--modes")?.split(",") ?? [...MODES]) as Mode[];
+  // `server`: the signaling server's peer selection (offers spread over addresses) and its
+  // maxPeersPerIp; `random`: any peer of the swarm, whatever its address (the tracker before).
+  const trackerKind = args.value("--tracker") ?? "server";
+  if (trackerKind !== "server" && trackerKind !== "random")
+    throw new Error(`--tracker must be server or random`);
+  const maxPeersPerIp = args.int("--max-peers-per-ip", 64, 0);
   for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m}`);
   if (!modes.includes("control")) modes.unshift("control");
   const out = args.value("--out") ?? defaultOut("attack", quick);
@@ -286,6 +298,13 @@ async function main(): Promise<void> {
     uploadBytesPerSec: 0,
     trackerLatencyMs: 20,
     seed: 7,
+    viewerAddress,
+    ...(trackerKind === "server"
+      ? {
+          tracker: (clock, latencyMs, random) =>
+            new AddressTracker(clock, latencyMs, random, maxPeersPerIp),
+        }
+      : {}),
   };
   const results: ModeResult[] = [];
   let control: SimResult | undefined;
@@ -320,7 +339,7 @@ async function main(): Promise<void> {
     bench: "attack",
     quick,
     simulated: true,
-    options: { ...base, modes },
+    options: { ...base, tracker: trackerKind, maxPeersPerIp, modes },
     results,
   });
   console.log(`wrote ${out}`);
