@@ -218,7 +218,7 @@ describe("r19 stallers and tricklers", () => {
 
 describe("r20 floods", () => {
   async function floodUntilBanned(
-    frames: () => Uint8Array,
+    frames: () => Uint8Array | string,
     limit: number,
   ): Promise<{ sent: number; banned: boolean }> {
     const { net, tracker } = world();
@@ -229,7 +229,9 @@ describe("r20 floods", () => {
     let sent = 0;
     // 1000 frames per second of fake time, until b drops the link
     while (sent < limit && !c.closed) {
-      c.send(frames());
+      const f = frames();
+      if (typeof f === "string") c.sendText(f);
+      else c.send(f);
       sent++;
       await vi.advanceTimersByTimeAsync(1);
     }
@@ -255,6 +257,27 @@ describe("r20 floods", () => {
     const r = await floodUntilBanned(() => encodeRequest(id++, "nothing.ts"), 5000);
     expect(r.banned).toBe(true);
     expect(r.sent).toBeLessThan(60);
+  });
+
+  it("r20 a text-message flood (not our protocol) is banned within a bounded number of messages", async () => {
+    const r = await floodUntilBanned(() => '{"type":"ping","pad":"' + "x".repeat(200) + '"}', 5000);
+    expect(r.banned).toBe(true);
+    // burst 8 + 1/s over the ~10 ms it took, plus the messages in flight
+    expect(r.sent).toBeLessThan(40);
+  });
+
+  it("r20 a few stray text messages are tolerated (counted, never read)", async () => {
+    const { net, tracker } = world();
+    const a = viewer(net, tracker);
+    const b = viewer(net, tracker);
+    await join([a, b]);
+    const c = link(net, a, b);
+    for (let i = 0; i < 5; i++) {
+      c.sendText("hello");
+      await vi.advanceTimersByTimeAsync(2000);
+    }
+    expect(b.host.banned).toEqual([]);
+    expect(b.source.peerCount()).toBe(1);
   });
 
   it("r20 honest announcements (a full store, then one per segment) stay within budget", async () => {

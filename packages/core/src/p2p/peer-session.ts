@@ -163,6 +163,7 @@ export class PeerSession {
 
   private readonly onConnect = (): void => this.handleConnect();
   private readonly onData = (d: Uint8Array): void => this.handleData(d);
+  private readonly onText = (): void => this.handleText();
   private readonly onCloseEv = (): void => this.close("connection closed");
   private readonly onError = (): void => this.close("connection error");
 
@@ -174,6 +175,7 @@ export class PeerSession {
     this.budget = opts.budget ? new PeerBudget(opts.budget, opts.clock.now()) : undefined;
     conn.on("connect", this.onConnect);
     conn.on("data", this.onData);
+    conn.on("text", this.onText);
     conn.on("close", this.onCloseEv);
     conn.on("error", this.onError);
     this.connectTimer = opts.clock.setTimeout(() => {
@@ -241,6 +243,17 @@ export class PeerSession {
           : new PeerProtocolError("UNEXPECTED_MESSAGE", `failed handling a frame: ${String(e)}`);
       this.close(`protocol violation: ${err.reason}`, err);
     }
+  }
+
+  /**
+   * A text message (never read: not our protocol) costs the peer its text budget; over budget
+   * is a `FLOOD` violation like any other flood.
+   */
+  private handleText(): void {
+    if (this.state === "closed" || !this.budget) return;
+    if (this.budget.text(this.opts.clock.now()) === "ok") return;
+    const err = new PeerProtocolError("FLOOD", "peer exceeded its budget (text-flood)");
+    this.close(`protocol violation: ${err.reason}`, err);
   }
 
   /** Charges a frame to the peer's budget; over budget is a `FLOOD` violation. */
@@ -482,6 +495,7 @@ export class PeerSession {
     this.connectTimer = undefined;
     this.conn.off("connect", this.onConnect);
     this.conn.off("data", this.onData);
+    this.conn.off("text", this.onText);
     this.conn.off("close", this.onCloseEv);
     this.conn.off("error", this.onError);
     this.conn.destroy();
