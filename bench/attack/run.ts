@@ -13,6 +13,7 @@ import {
   type P2PSegmentSource,
   type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
+import { MemoryPeerConnection } from "../../packages/core/src/p2p/memory-transport.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
 import type {
   CreatePeerOptions,
@@ -34,6 +35,7 @@ export const MODES = [
   "trickle",
   "half",
   "have-flood",
+  "text-flood",
   "leech",
   "sybil-idle",
 ] as const;
@@ -53,7 +55,7 @@ const viewerAddress = (i: number): string => `198.51.100.${i + 1}`;
 class EvilConn implements PeerConnection {
   floodSent = 0;
   constructor(
-    private readonly inner: PeerConnection,
+    readonly inner: PeerConnection,
     private readonly mode: Mode,
     private readonly segmentBytes: number,
   ) {}
@@ -117,6 +119,24 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       createPeer(o: CreatePeerOptions): PeerConnection {
         const c = new EvilConn(inner.createPeer(o), mode, segmentBytes);
         conns.push(c);
+        if (mode === "text-flood") {
+          const inner = c.inner;
+          const text = JSON.stringify({ type: "ping", pad: "x".repeat(200) });
+          const tick = (): void => {
+            if (clock.now() >= env.end) return;
+            try {
+              for (let k = 0; k < FLOOD_FRAMES_PER_10MS; k++) {
+                if (!(inner instanceof MemoryPeerConnection)) return;
+                inner.sendText(text);
+                stats.floodFrames++;
+              }
+            } catch {
+              return; // not connected yet, or dropped
+            }
+            clock.setTimeout(tick, 10);
+          };
+          c.on("connect", () => clock.setTimeout(tick, 10));
+        }
         if (mode === "have-flood") {
           const [have] = encodeHave([{ segmentId: env.segId(0), size: segmentBytes }]);
           const [lost] = encodeLost([env.segId(0)]);
@@ -197,7 +217,8 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       start(() => announcer(s, segmentBytes));
       break;
     }
-    case "have-flood": {
+    case "have-flood":
+    case "text-flood": {
       const s = make(0, net, {});
       sources.push(s);
       start(() => announcer(s, segmentBytes));
@@ -297,7 +318,7 @@ async function main(): Promise<void> {
     peerLinkBytesPerSec: 1_250_000,
     uploadBytesPerSec: 0,
     trackerLatencyMs: 20,
-    seed: 7,
+    seed: args.int("--seed", 7, 1),
     viewerAddress,
     ...(trackerKind === "server"
       ? {
