@@ -100,7 +100,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     return { swarm, peers };
   }
 
-  it("one address with many ids cannot take every offer", () => {
+  it("r22 one address with many ids cannot take every offer", () => {
     // Six sybil ids on one address joined first, one honest viewer, then us.
     const { swarm, peers } = swarmOf([...Array<string>(6).fill("203.0.113.7"), "198.51.100.9"]);
     const self = swarm.add(binId("self"), conn("192.0.2.1"), false);
@@ -115,7 +115,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     expect(swarm.peersAt("203.0.113.7")).toBe(6);
   });
 
-  it("still fills every offer from one address when no other exists, and never picks self", () => {
+  it("r22 still fills every offer from one address when no other exists, and never picks self", () => {
     const { swarm } = swarmOf(Array<string>(4).fill("127.0.0.1"));
     const self = swarm.add(binId("self"), conn("127.0.0.1"), false);
     const out: Array<SwarmPeer | undefined> = [];
@@ -125,7 +125,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     expect(out.slice(0, k)).not.toContain(self);
   });
 
-  it("peers on the announcer's own address are not put aside (one LAN meets itself)", () => {
+  it("r22 peers on the announcer's own address are not put aside (one LAN meets itself)", () => {
     const { swarm } = swarmOf(["10.0.0.5", "10.0.0.5", "10.0.0.5", "203.0.113.7", "203.0.113.7"]);
     const self = swarm.add(binId("self"), conn("10.0.0.5"), false);
     const out: Array<SwarmPeer | undefined> = [];
@@ -135,7 +135,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     expect(ips.filter((ip) => ip === "203.0.113.7")).toHaveLength(1);
   });
 
-  it("each address gets an equal share of offers, whatever its number of ids", () => {
+  it("r22 each address gets an equal share of offers, whatever its number of ids", () => {
     // 20 sybil ids on one address, four honest viewers on four others.
     const { swarm, peers } = swarmOf([
       ...Array<string>(20).fill("203.0.113.7"),
@@ -161,7 +161,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     expect(peers).toHaveLength(24);
   });
 
-  it("keeps its address groups right through joins and leaves (random walk)", () => {
+  it("r22 keeps its address groups right through joins and leaves (random walk)", () => {
     const swarm = new Swarm(binId("walk"));
     let seed = 7;
     const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
@@ -190,7 +190,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     expect(swarm.addresses).toBe(new Set(live.map((p) => p.conn.ip)).size);
   });
 
-  it("forgets an address's count when its peers leave", () => {
+  it("r22 forgets an address's count when its peers leave", () => {
     const { swarm, peers } = swarmOf(["203.0.113.7", "203.0.113.7"]);
     for (const p of peers) swarm.remove(p);
     expect(swarm.peersAt("203.0.113.7")).toBe(0);
@@ -198,7 +198,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
 });
 
 describe("maxPeersPerIp", () => {
-  it("shared address (loopback) with the default scope: every viewer of the demo gets in", async () => {
+  it("r22 shared address (loopback) with the default scope: every viewer of the demo gets in", async () => {
     const s = await server({ maxPeersPerIp: 2 });
     const ih = binId("demo");
     for (let i = 0; i < 5; i++)
@@ -206,7 +206,7 @@ describe("maxPeersPerIp", () => {
     expect(s.stats().peers).toBe(5);
   });
 
-  it("scope all applies it to loopback too; a peer leaving makes room", async () => {
+  it("r22 scope all applies it to loopback too; a peer leaving makes room", async () => {
     const s = await server({ maxPeersPerIp: 2, ipRuleScope: "all" });
     const ih = binId("all");
     const [a, b, c] = [await client(s), await client(s), await client(s)];
@@ -225,7 +225,7 @@ describe("maxPeersPerIp", () => {
     expect(await s.metrics()).toMatch(/reason="too_many_peers_per_ip"} 1/);
   });
 
-  it("public addresses behind a trusted proxy: limited per address; private ones exempt", async () => {
+  it("r22 public addresses behind a trusted proxy: limited per address; private ones exempt", async () => {
     const s = await server({ maxPeersPerIp: 2, trustedProxies: ["127.0.0.1"] });
     const ih = binId("pub");
     await join(await client(s, "203.0.113.7"), ih, binId("s1"));
@@ -248,7 +248,7 @@ describe("maxPeersPerIp", () => {
     expect(s.stats().peers).toBe(6);
   });
 
-  it("an untrusted connection's X-Forwarded-For is ignored (loopback, exempt)", async () => {
+  it("r22 an untrusted connection's X-Forwarded-For is ignored (loopback, exempt)", async () => {
     const s = await server({ maxPeersPerIp: 1 });
     const ih = binId("forged");
     await join(await client(s, "203.0.113.7"), ih, binId("f1"));
@@ -257,7 +257,7 @@ describe("maxPeersPerIp", () => {
     });
   });
 
-  it("an announce's offers reach the honest viewer even when sybil ids outnumber it", async () => {
+  it("r22 an announce's offers reach the honest viewer even when sybil ids outnumber it", async () => {
     // random() = 0: without spreading, the first two peers of the swarm (sybils) get both offers.
     const s = await server({ trustedProxies: ["127.0.0.1"] }, () => 0);
     const ih = binId("sybil");
