@@ -167,7 +167,7 @@ describe("peer session", () => {
     }
   });
 
-  describe("an abandoned transfer still measures the peer's throughput", () => {
+  describe("r19 an abandoned transfer still measures the peer's throughput", () => {
     /** Requests a.ts and returns the request and its id. */
     function ask(r: Rig): { req: ReturnType<PeerSession["request"]>; id: number } {
       const req = r.session.request("a.ts");
