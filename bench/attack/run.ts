@@ -13,7 +13,7 @@ import {
   type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
 import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
-import type { MemoryNetwork } from "../../packages/core/src/testing/index.js";
+import { MemoryPeerConnection, type MemoryNetwork } from "../../packages/core/src/testing/index.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
 import type {
   CreatePeerOptions,
@@ -24,6 +24,7 @@ import type {
 } from "../../packages/core/src/p2p/peer-transport.js";
 import { Args, defaultOut, writeResult } from "../lib/cli.js";
 import { prng, simulate, type SimEnv, type SimOptions, type SimResult } from "../scale/sim.js";
+import { AddressTracker } from "./tracker.js";
 
 /** Every attack mode; `control` runs without an attacker. */
 export const MODES = [
@@ -34,6 +35,7 @@ export const MODES = [
   "trickle",
   "half",
   "have-flood",
+  "text-flood",
   "leech",
   "sybil-idle",
 ] as const;
@@ -44,12 +46,16 @@ const SYBILS = 24;
 const SEGMENT_MS = 2000;
 /** Trickle: the attacker's link rate, bytes/second (a 200 KiB segment would take ~5 min). */
 const TRICKLE_BYTES_PER_SEC = 700;
+/** The attacker's address (one public address; the sybils use eight). */
+const ATTACKER_ADDRESS = "192.0.2.66";
+/** Honest viewer i's public address. */
+const viewerAddress = (i: number): string => `198.51.100.${i + 1}`;
 
 /** A connection that forwards everything except what the mode drops, and counts floods. */
 class EvilConn implements PeerConnection {
   floodSent = 0;
   constructor(
-    private readonly inner: PeerConnection,
+    readonly inner: PeerConnection,
     private readonly mode: Mode,
     private readonly segmentBytes: number,
   ) {}
@@ -103,8 +109,9 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
     net: MemoryNetwork,
     opts: { address?: string; bytesPerSec?: number; downloadOnly?: boolean },
   ): P2PSegmentSource => {
+    const address = opts.address ?? ATTACKER_ADDRESS;
     const inner = net.transport({
-      ...(opts.address ? { address: opts.address } : {}),
+      address,
       ...(opts.bytesPerSec ? { bytesPerSec: opts.bytesPerSec } : {}),
     });
     const conns: EvilConn[] = [];
@@ -112,6 +119,24 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       createPeer(o: CreatePeerOptions): PeerConnection {
         const c = new EvilConn(inner.createPeer(o), mode, segmentBytes);
         conns.push(c);
+        if (mode === "text-flood") {
+          const inner = c.inner;
+          const text = JSON.stringify({ type: "ping", pad: "x".repeat(200) });
+          const tick = (): void => {
+            if (clock.now() >= env.end) return;
+            try {
+              for (let k = 0; k < FLOOD_FRAMES_PER_10MS; k++) {
+                if (!(inner instanceof MemoryPeerConnection)) return;
+                inner.sendText(text);
+                stats.floodFrames++;
+              }
+            } catch {
+              return; // not connected yet, or dropped
+            }
+            clock.setTimeout(tick, 10);
+          };
+          c.on("connect", () => clock.setTimeout(tick, 10));
+        }
         if (mode === "have-flood") {
           const [have] = encodeHave([{ segmentId: env.segId(0), size: segmentBytes }]);
           const [lost] = encodeLost([env.segId(0)]);
@@ -165,7 +190,7 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       host,
       store,
       transport,
-      WebSocket: env.WebSocket,
+      WebSocket: env.WebSocketAt(address),
       navigator: {},
     });
   };
@@ -200,7 +225,8 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       start(() => announcer(s, segmentBytes));
       break;
     }
-    case "have-flood": {
+    case "have-flood":
+    case "text-flood": {
       const s = make(0, net, {});
       sources.push(s);
       start(() => announcer(s, segmentBytes));
@@ -276,6 +302,12 @@ async function main(): Promise<void> {
   const viewers = args.int("--viewers", 2, 2);
   const seconds = args.number("--seconds", quick ? 16 : 40, 4);
   const modes = (args.value("--modes")?.split(",") ?? [...MODES]) as Mode[];
+  // `server`: the signaling server's peer selection (offers spread over addresses) and its
+  // maxPeersPerIp; `random`: any peer of the swarm, whatever its address (the tracker before).
+  const trackerKind = args.value("--tracker") ?? "server";
+  if (trackerKind !== "server" && trackerKind !== "random")
+    throw new Error(`--tracker must be server or random`);
+  const maxPeersPerIp = args.int("--max-peers-per-ip", 64, 0);
   for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m}`);
   if (!modes.includes("control")) modes.unshift("control");
   const out = args.value("--out") ?? defaultOut("attack", quick);
@@ -294,7 +326,14 @@ async function main(): Promise<void> {
     peerLinkBytesPerSec: 1_250_000,
     uploadBytesPerSec: 0,
     trackerLatencyMs: 20,
-    seed: 7,
+    seed: args.int("--seed", 7, 1),
+    viewerAddress,
+    ...(trackerKind === "server"
+      ? {
+          tracker: (clock, latencyMs, random) =>
+            new AddressTracker(clock, latencyMs, random, maxPeersPerIp),
+        }
+      : {}),
   };
   const results: ModeResult[] = [];
   let control: SimResult | undefined;
@@ -329,7 +368,7 @@ async function main(): Promise<void> {
     bench: "attack",
     quick,
     simulated: true,
-    options: { ...base, modes },
+    options: { ...base, tracker: trackerKind, maxPeersPerIp, modes },
     results,
   });
   console.log(`wrote ${out}`);

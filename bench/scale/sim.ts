@@ -17,6 +17,7 @@ import {
 } from "../../packages/core/src/p2p/index.js";
 import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
 import { MemoryNetwork } from "../../packages/core/src/testing/index.js";
+import type { WebSocketConstructor } from "../../packages/core/src/p2p/tracker-client.js";
 import { SimTracker } from "./tracker.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -152,6 +153,19 @@ export interface SimOptions {
   progress?: (virtualS: number, events: number) => void;
   /** Adds other participants (e.g. an attacker) to the simulated swarm before it runs. */
   extra?: (env: SimEnv) => void;
+  /**
+   * Replaces the random-peer tracker (e.g. one that sees client addresses); `WebSocketAt` gives
+   * a participant's tracker sockets its address.
+   */
+  tracker?: (clock: Clock, latencyMs: number, random: () => number) => SimTrackerLike;
+  /** Viewer i's address, as its peers and the tracker see it (default: a private one). */
+  viewerAddress?: (i: number) => string;
+}
+
+/** What the simulation needs of a tracker. */
+export interface SimTrackerLike {
+  /** Tracker sockets of a participant at `address` (undefined: unknown). */
+  WebSocketAt(address: string | undefined): WebSocketConstructor;
 }
 
 /** What one simulation measured. Segment-level figures cover the steady state only. */
@@ -208,7 +222,9 @@ interface ViewerStats {
 export interface SimEnv {
   clock: VirtualClock;
   net: MemoryNetwork;
-  WebSocket: SimTracker["WebSocket"];
+  WebSocket: WebSocketConstructor;
+  /** Tracker sockets of a participant at `address`. */
+  WebSocketAt: (address: string | undefined) => WebSocketConstructor;
   config: ReturnType<typeof resolveConfig>;
   swarmId: string;
   segId: (sn: number) => string;
@@ -229,7 +245,10 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     latencyMs: opts.peerLatencyMs,
     bytesPerSec: opts.peerLinkBytesPerSec,
   });
-  const tracker = new SimTracker(clock, opts.trackerLatencyMs, prng(opts.seed ^ 0x5eed));
+  const trackerRandom = prng(opts.seed ^ 0x5eed);
+  const tracker: SimTrackerLike = opts.tracker
+    ? opts.tracker(clock, opts.trackerLatencyMs, trackerRandom)
+    : new SimTracker(clock, opts.trackerLatencyMs, trackerRandom);
   const config = resolveConfig({
     origins: ["http://origin.invalid/"],
     p2p: {
@@ -294,14 +313,15 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       },
       onWarning: () => undefined,
     };
+    const address = opts.viewerAddress?.(i);
     const source = createPeerSegmentSource({
       config,
       clock,
       random: prng(opts.seed * 7919 + i + 1),
       host,
       store: peerStore,
-      transport: net.transport(),
-      WebSocket: tracker.WebSocket,
+      transport: net.transport(address === undefined ? {} : { address }),
+      WebSocket: tracker.WebSocketAt(address),
       navigator: {},
     });
     sources.push(source);
@@ -428,7 +448,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   opts.extra?.({
     clock,
     net,
-    WebSocket: tracker.WebSocket,
+    WebSocket: tracker.WebSocketAt(undefined),
+    WebSocketAt: (address) => tracker.WebSocketAt(address),
     config,
     swarmId,
     segId,

@@ -122,6 +122,11 @@ export class SimTracker {
     };
   }
 
+  /** Sockets know no address here: every participant gets the same constructor. */
+  WebSocketAt(_address: string | undefined): WebSocketConstructor {
+    return this.WebSocket;
+  }
+
   /** @internal */
   later(fn: () => void): void {
     this.clock.setTimeout(fn, this.latencyMs);

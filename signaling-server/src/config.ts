@@ -1,8 +1,13 @@
+import { isIP } from "node:net";
+import { normalizeIp } from "./address.js";
 import { SignalingError } from "./errors.js";
 import { MAX_ICE_URLS, isTurn, parseIceServerUrl } from "./ice.js";
 
 /** Log levels, most verbose first. `silent` logs nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+/** Which client addresses the per-address peer limit applies to. */
+export type IpRuleScope = "public" | "all";
 
 /** Every setting of the signaling server. Users pass `Partial<SignalingConfig>`. */
 export interface SignalingConfig {
@@ -52,6 +57,28 @@ export interface SignalingConfig {
    * @default 10000
    */
   maxPeersPerSwarm: number;
+  /**
+   * Peers one client address may have in one swarm (different peer ids, e.g. one attacker's
+   * sybil identities); more announces get a `failure reason`. `0` = no limit. Generous by
+   * default because one address may be a whole carrier NAT or office; private addresses are
+   * exempt unless `ipRuleScope` is `all`. Offers are spread over addresses in any case.
+   * @default 64
+   */
+  maxPeersPerIp: number;
+  /**
+   * Which addresses `maxPeersPerIp` applies to: `public` exempts loopback, RFC 1918, CGNAT,
+   * link-local and unique-local addresses (a demo on one machine, a classroom on one LAN, or a
+   * proxy in front that is not listed in `trustedProxies`); `all` applies it to every address.
+   * @default "public"
+   */
+  ipRuleScope: IpRuleScope;
+  /**
+   * Addresses of reverse proxies in front of the server (exact IPs): for connections from them
+   * the client address is the right-most `X-Forwarded-For` entry that is not a trusted proxy.
+   * Empty = the TCP peer's address is the client's.
+   * @default []
+   */
+  trustedProxies: readonly string[];
   /**
    * Swarms on the whole server.
    * @default 100000
@@ -160,6 +187,9 @@ export const DEFAULT_CONFIG: Readonly<SignalingConfig> = Object.freeze({
   maxInvalidMessages: 20,
   maxSwarmsPerConnection: 16,
   maxPeersPerSwarm: 10_000,
+  maxPeersPerIp: 64,
+  ipRuleScope: "public",
+  trustedProxies: Object.freeze([]) as readonly string[],
   maxSwarms: 100_000,
   maxConnections: 100_000,
   maxOffers: 10,
@@ -179,6 +209,11 @@ export const DEFAULT_CONFIG: Readonly<SignalingConfig> = Object.freeze({
   turnTtlS: 86_400,
 });
 
+/** An IPv4 or IPv6 address (brackets and IPv4-mapped forms allowed). */
+function isIp(s: string): boolean {
+  return isIP(normalizeIp(s)) !== 0;
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 
 /** Integer fields with their inclusive bounds. */
@@ -190,6 +225,7 @@ const INT_BOUNDS: ReadonlyArray<readonly [keyof SignalingConfig, number, number]
   ["maxInvalidMessages", 1, Number.MAX_SAFE_INTEGER],
   ["maxSwarmsPerConnection", 1, 10_000],
   ["maxPeersPerSwarm", 1, 10_000_000],
+  ["maxPeersPerIp", 0, 10_000_000],
   ["maxSwarms", 1, 100_000_000],
   ["maxConnections", 1, 100_000_000],
   ["maxOffers", 0, 1000],
@@ -238,6 +274,14 @@ export function resolveConfig(partial: Partial<SignalingConfig> = {}): Readonly<
     throw bad("host", "must be a non-empty string");
   if (!LOG_LEVELS.includes(c.logLevel))
     throw bad("logLevel", `must be one of ${LOG_LEVELS.join(", ")}`);
+  if (c.ipRuleScope !== "public" && c.ipRuleScope !== "all")
+    throw bad("ipRuleScope", "must be public or all");
+  if (
+    !Array.isArray(c.trustedProxies) ||
+    !c.trustedProxies.every((p) => typeof p === "string" && isIp(p))
+  ) {
+    throw bad("trustedProxies", "must be an array of IP addresses");
+  }
   if (
     !Array.isArray(c.allowedOrigins) ||
     !c.allowedOrigins.every((o) => typeof o === "string" && o.length > 0)
@@ -263,6 +307,7 @@ export function resolveConfig(partial: Partial<SignalingConfig> = {}): Readonly<
   return Object.freeze({
     ...c,
     allowedOrigins: Object.freeze([...c.allowedOrigins]),
+    trustedProxies: Object.freeze([...c.trustedProxies]),
     iceServers: Object.freeze([...c.iceServers]),
   });
 }

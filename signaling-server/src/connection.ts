@@ -55,6 +55,10 @@ export class Conn implements SwarmConnection {
     private readonly host: ConnHost,
     now: number,
     burst: number,
+    /** The client's address (see `address.ts`); "" when unknown. */
+    readonly ip = "",
+    /** Whether `maxPeersPerIp` applies to this connection (its address is not exempt). */
+    readonly ipLimited = false,
   ) {
     this.tokens = burst;
     this.lastRefill = now;

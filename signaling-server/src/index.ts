@@ -11,7 +11,7 @@
 export { startSignalingServer, CloseCodes } from "./server.js";
 export type { SignalingServer, SignalingStats, SignalingDeps } from "./server.js";
 export { DEFAULT_CONFIG, resolveConfig } from "./config.js";
-export type { SignalingConfig, LogLevel } from "./config.js";
+export type { SignalingConfig, LogLevel, IpRuleScope } from "./config.js";
 export { SignalingError } from "./errors.js";
 export type { SignalingErrorCode } from "./errors.js";
 export { createSignalingToken, verifySignalingToken } from "./token.js";

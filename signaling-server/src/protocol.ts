@@ -27,6 +27,7 @@ export type RejectReason =
   | "too_many_swarms"
   | "too_many_peer_ids"
   | "swarm_full"
+  | "too_many_peers_per_ip"
   | "server_swarms_full"
   | "no_matching_offer"
   | "offer_expired"

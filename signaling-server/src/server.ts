@@ -153,7 +153,7 @@ class SignalingServerImpl implements SignalingServer {
         ws.close(CloseCodes.goingAway, "server shutting down");
         return;
       }
-      this.tracker.accept(ws, socket);
+      this.tracker.accept(ws, socket, req);
     });
   }
 

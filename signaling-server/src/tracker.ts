@@ -1,6 +1,8 @@
+import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { RawData, WebSocket } from "ws";
+import { clientIp, isPrivateIp, normalizeIp } from "./address.js";
 import type { SignalingConfig } from "./config.js";
 import { CloseCodes, Conn, OutputQueue, rawToString, type ConnHost } from "./connection.js";
 import type { Logger } from "./logger.js";
@@ -58,6 +60,7 @@ export class Tracker implements ConnHost {
   /** Reused buffer for random peer picks (no allocation per announce). */
   private readonly picks: Array<SwarmPeer<Conn> | undefined> = [];
   private readonly replyHead: string;
+  private readonly trustedProxies: ReadonlySet<string>;
   private readonly output = new OutputQueue();
   private readonly lookup = (infoHash: string): Swarm<Conn> | undefined =>
     this.swarms.get(infoHash);
@@ -80,6 +83,7 @@ export class Tracker implements ConnHost {
       maxScrapeHashes: config.maxSwarmsPerConnection,
     };
     this.replyHead = announceReplyHead(config.announceIntervalS);
+    this.trustedProxies = new Set(config.trustedProxies.map((p) => normalizeIp(p)));
   }
 
   /** Swarms with at least one peer. */
@@ -113,9 +117,17 @@ export class Tracker implements ConnHost {
     this.output.add(conn);
   }
 
-  /** Takes an upgraded WebSocket into the tracker. */
-  accept(ws: WebSocket, socket: Duplex): void {
-    const conn = new Conn(ws, socket, this, Date.now(), this.config.messageBurst);
+  /** Takes an upgraded WebSocket (of upgrade request `req`) into the tracker. */
+  accept(ws: WebSocket, socket: Duplex, req?: IncomingMessage): void {
+    const cfg = this.config;
+    const ip = clientIp(
+      req?.socket.remoteAddress ?? (socket as { remoteAddress?: string }).remoteAddress,
+      req?.headers["x-forwarded-for"],
+      this.trustedProxies,
+    );
+    const ipLimited =
+      cfg.maxPeersPerIp > 0 && ip !== "" && (cfg.ipRuleScope === "all" || !isPrivateIp(ip));
+    const conn = new Conn(ws, socket, this, Date.now(), cfg.messageBurst, ip, ipLimited);
     this.conns.add(conn);
     ws.on("message", (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on("pong", () => {
@@ -288,6 +300,17 @@ export class Tracker implements ConnHost {
       } else if (swarm.size >= cfg.maxPeersPerSwarm) {
         this.failure(conn, "swarm_full", "swarm is full", "announce", msg.infoHash);
         this.countRejected("swarm_full");
+        return;
+      } else if (conn.ipLimited && swarm.peersAt(conn.ip) >= cfg.maxPeersPerIp) {
+        // Not a strike: a crowded NAT is no protocol fault. The viewer plays over HTTP.
+        this.failure(
+          conn,
+          "too_many_peers_per_ip",
+          "too many peers from your address in this swarm",
+          "announce",
+          msg.infoHash,
+        );
+        this.countRejected("too_many_peers_per_ip");
         return;
       }
       if (owner === undefined) {

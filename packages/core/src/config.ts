@@ -183,6 +183,13 @@ export interface PeerDefenseConfig {
   requestsPerSec: number;
   /** REQUEST and CANCEL frames in a burst. @default 40 */
   requestsBurst: number;
+  /**
+   * Text (non-binary) data-channel messages per second, sustained. Our peer protocol is binary
+   * only, so honest peers send none: text is dropped unread and only counted. @default 1
+   */
+  textMessagesPerSec: number;
+  /** Text messages in a burst; a flood is banned within about this many. @default 8 */
+  textMessagesBurst: number;
   /** A peer whose requests stall (or trickle) this many times is disconnected. @default 3 */
   maxStalls: number;
   /** A disconnected staller or dropped idle peer is refused this long, ms. @default 120000 */
@@ -203,7 +210,10 @@ export interface PeerDefenseConfig {
   exemptPrivateAddresses: boolean;
   /** A peer that exchanged no byte with us for this long is idle (dropped when slots are short), ms. @default 10000 */
   idleMs: number;
-  /** Below this many useful peers (ones that served us), ask the trackers for fresh ones. @default 2 */
+  /**
+   * Below this many useful peers (ones that served us bytes or announced segments), ask the
+   * trackers for fresh ones: after 5 s, then backing off to the announce interval. @default 2
+   */
   minUsefulPeers: number;
 }
 
@@ -396,6 +406,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
       announceEntriesBurst: 10_000,
       requestsPerSec: 20,
       requestsBurst: 40,
+      textMessagesPerSec: 1,
+      textMessagesBurst: 8,
       maxStalls: 3,
       cooldownMs: 120_000,
       uploadPerPeerBytesPerSec: 1_500_000,
@@ -584,6 +596,8 @@ export function resolveConfig(user: UserConfig = {}): Config {
     "announceEntriesBurst",
     "requestsPerSec",
     "requestsBurst",
+    "textMessagesPerSec",
+    "textMessagesBurst",
   ] as const)
     checkNumber(`p2p.defense.${k}`, d[k], 1);
   checkNumber("p2p.defense.maxStalls", d.maxStalls, 1);

@@ -218,7 +218,7 @@ describe("r19 stallers and tricklers", () => {
 
 describe("r20 floods", () => {
   async function floodUntilBanned(
-    frames: () => Uint8Array,
+    frames: () => Uint8Array | string,
     limit: number,
   ): Promise<{ sent: number; banned: boolean }> {
     const { net, tracker } = world();
@@ -229,7 +229,9 @@ describe("r20 floods", () => {
     let sent = 0;
     // 1000 frames per second of fake time, until b drops the link
     while (sent < limit && !c.closed) {
-      c.send(frames());
+      const f = frames();
+      if (typeof f === "string") c.sendText(f);
+      else c.send(f);
       sent++;
       await vi.advanceTimersByTimeAsync(1);
     }
@@ -255,6 +257,27 @@ describe("r20 floods", () => {
     const r = await floodUntilBanned(() => encodeRequest(id++, "nothing.ts"), 5000);
     expect(r.banned).toBe(true);
     expect(r.sent).toBeLessThan(60);
+  });
+
+  it("r20 a text-message flood (not our protocol) is banned within a bounded number of messages", async () => {
+    const r = await floodUntilBanned(() => '{"type":"ping","pad":"' + "x".repeat(200) + '"}', 5000);
+    expect(r.banned).toBe(true);
+    // burst 8 + 1/s over the ~10 ms it took, plus the messages in flight
+    expect(r.sent).toBeLessThan(40);
+  });
+
+  it("r20 a few stray text messages are tolerated (counted, never read)", async () => {
+    const { net, tracker } = world();
+    const a = viewer(net, tracker);
+    const b = viewer(net, tracker);
+    await join([a, b]);
+    const c = link(net, a, b);
+    for (let i = 0; i < 5; i++) {
+      c.sendText("hello");
+      await vi.advanceTimersByTimeAsync(2000);
+    }
+    expect(b.host.banned).toEqual([]);
+    expect(b.source.peerCount()).toBe(1);
   });
 
   it("r20 honest announcements (a full store, then one per segment) stay within budget", async () => {
@@ -403,6 +426,76 @@ describe("r22 sybils", () => {
       await vi.advanceTimersByTimeAsync(1000);
     expect(a.host.connected).toContain(b.id);
     expect(a.host.disconnected.some(([, why]) => why === "idle")).toBe(true);
+  });
+
+  /** Announces with offers `v` has sent to the tracker so far. */
+  const offerAnnounces = (tracker: MemoryTracker, v: Viewer): number =>
+    tracker.sockets
+      .filter((s) => [...s.peerIds.values()].includes(v.id))
+      .flatMap((s) => s.sent)
+      .filter(
+        (m) => m["action"] === "announce" && Array.isArray(m["offers"]) && m["event"] !== "stopped",
+      ).length;
+
+  it("r22 with no useful peer, fresh peers are asked for within ~10 s (stale tracker count, a slower refill pending)", async () => {
+    const { net, tracker } = world();
+    const slow = { announceIntervalMs: 60_000 };
+    const a = viewer(net, tracker, { p2p: slow });
+    await join([a]); // alone: the tracker's reply counts one peer
+    const sybils = [0, 1, 2, 3, 4, 5].map((i) =>
+      viewer(net, tracker, {
+        p2p: { ...slow, downloadOnly: true },
+        address: `203.0.113.${i + 1}`,
+      }),
+    );
+    await join(sybils);
+    expect(a.source.peerCount()).toBe(6);
+    // One leaves: that alone schedules a refill only MIN_REFILL_GAP_MS after the last announce.
+    sybils[0]?.source.destroy();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(a.source.peerCount()).toBe(5);
+    const at: number[] = [];
+    let seen = offerAnnounces(tracker, a);
+    expect(seen).toBe(1);
+    for (let t = 1; t <= 120; t++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      const n = offerAnnounces(tracker, a);
+      if (n > seen) at.push(t);
+      seen = n;
+    }
+    expect(at[0]).toBeLessThanOrEqual(9);
+    // The reply counted every peer and we are linked to all of them: no more early announces.
+    expect(at).toEqual([at[0], 59, 119]);
+  });
+
+  it("r22 early announces for fresh peers back off while useful peers stay few", async () => {
+    const { net, tracker } = world();
+    const slow = { announceIntervalMs: 60_000 };
+    const a = viewer(net, tracker, { p2p: slow, defense: { maxPeersPerAddress: 1 } });
+    await join([a]);
+    // Six idle ids on one public address: one is kept, the others refused (and cooled down), so
+    // the tracker keeps counting more peers than we have, none of them useful.
+    const sybils = [0, 1, 2, 3, 4, 5].map(() =>
+      viewer(net, tracker, { p2p: { ...slow, downloadOnly: true }, address: "203.0.113.9" }),
+    );
+    await join(sybils);
+    const at: number[] = [];
+    let seen = offerAnnounces(tracker, a);
+    for (let t = 1; t <= 120; t++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      const n = offerAnnounces(tracker, a);
+      if (n > seen) at.push(t);
+      seen = n;
+    }
+    expect(a.source.peerCount()).toBeLessThanOrEqual(1);
+    expect(at[0]).toBeLessThanOrEqual(9);
+    // Gaps grow (5 s, 10 s, 20 s … after the previous announce, plus jitter; a regular
+    // announce counts as the previous one) instead of one announce per 5 s sweep: here 7, 19,
+    // 41, 59 (regular), 83, 119 (regular).
+    const gaps = at.slice(1).map((t, i) => t - (at[i] ?? 0));
+    expect(gaps[1]).toBeGreaterThan(gaps[0] ?? Infinity);
+    expect(at.length).toBeGreaterThanOrEqual(4);
+    expect(at.length).toBeLessThanOrEqual(7);
   });
 
   it("isPrivateAddress: loopback, RFC 1918, CGNAT, link-local, ULA, mDNS are exempt", () => {

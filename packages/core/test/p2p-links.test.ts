@@ -17,6 +17,7 @@ import {
   neverAborted,
   keysOf,
   joinSwarm,
+  giveSegment,
 } from "./p2p-helpers.js";
 
 const SWARM = "vod/720p.m3u8";
@@ -190,6 +191,8 @@ describe("failed links are counted, warned and retried", () => {
     const good = [1, 2, 3].map(() => makeViewer(net, tracker, { config: cfg }));
     await join([a, ...good]);
     expect(a.source.peerCount()).toBe(3);
+    // The three are useful peers (they hold segments): p2p.defense asks for no fresh ones either.
+    good.forEach((g, i) => giveSegment(g, key(`seg-${i}.ts`), bytes(1000, i + 1)));
     const before = offerAnnounces(tracker, a);
     const bad = makeViewer(net, tracker, { config: cfg, iceFails: true });
     await join([bad]);

@@ -167,6 +167,81 @@ describe("peer session", () => {
     }
   });
 
+  describe("r19 an abandoned transfer still measures the peer's throughput", () => {
+    /** Requests a.ts and returns the request and its id. */
+    function ask(r: Rig): { req: ReturnType<PeerSession["request"]>; id: number } {
+      const req = r.session.request("a.ts");
+      const m = r.conn.sent.at(-1);
+      return { req, id: m?.type === "request" ? m.requestId : 0 };
+    }
+
+    it("a trickle cancelled half-way: its real rate, not 'unknown'", async () => {
+      const r = rig();
+      const { req, id } = ask(r);
+      r.conn.deliver(encodeResponse(id, 40_000));
+      vi.advanceTimersByTime(1000);
+      r.conn.deliver(encodeChunk(id, 0, bytes(10_000)));
+      vi.advanceTimersByTime(1000);
+      req.cancel();
+      const out = await req.done;
+      expect(out).toMatchObject({ ok: false, reason: "cancelled" });
+      // 10 000 bytes in 2 s since the first byte
+      expect(r.session.throughputBps).toBeCloseTo(5000, 0);
+      r.session.close("done", undefined, true);
+    });
+
+    it("a fast peer that starts trickling ranks by what it delivers now", async () => {
+      const r = rig();
+      const first = ask(r);
+      r.conn.deliver(encodeResponse(first.id, 40_000));
+      vi.advanceTimersByTime(100);
+      const data = bytes(40_000);
+      for (let off = 0; off < data.length; off += 16_000)
+        r.conn.deliver(encodeChunk(first.id, off, data.subarray(off, off + 16_000)));
+      expect((await first.req.done).ok).toBe(true);
+      const fast = r.session.throughputBps;
+      expect(fast).toBeCloseTo(400_000, -3);
+      for (let i = 0; i < 3; i++) {
+        const slow = ask(r);
+        r.conn.deliver(encodeResponse(slow.id, 40_000));
+        vi.advanceTimersByTime(2000);
+        r.conn.deliver(encodeChunk(slow.id, 0, bytes(1000)));
+        slow.req.cancel();
+        await slow.req.done;
+      }
+      // ewma (α 0.3) of 500 B/s three times: about a third of the fast rate is left
+      expect(r.session.throughputBps).toBeLessThan(fast * 0.4);
+      expect(r.session.throughputBps).toBeGreaterThan(0);
+      r.session.close("done", undefined, true);
+    });
+
+    it("a RESPONSE then nothing: the least rate; no RESPONSE, or a quick cancel: no sample", async () => {
+      const r = rig();
+      const stalled = ask(r);
+      r.conn.deliver(encodeResponse(stalled.id, 40_000));
+      vi.advanceTimersByTime(1500);
+      stalled.req.cancel();
+      await stalled.req.done;
+      expect(r.session.throughputBps).toBe(1);
+      // never answered: a stall for the score (peer-score.ts), not a rate
+      const unanswered = ask(r);
+      vi.advanceTimersByTime(3000);
+      unanswered.req.cancel();
+      await unanswered.req.done;
+      expect(r.session.throughputBps).toBe(1);
+      const r2 = rig();
+      const quick = ask(r2);
+      r2.conn.deliver(encodeResponse(quick.id, 40_000));
+      vi.advanceTimersByTime(50);
+      r2.conn.deliver(encodeChunk(quick.id, 0, bytes(16_000)));
+      quick.req.cancel(); // e.g. HTTP won: 50 ms say nothing about the peer
+      await quick.req.done;
+      expect(r2.session.throughputBps).toBe(0);
+      r.session.close("done", undefined, true);
+      r2.session.close("done", undefined, true);
+    });
+  });
+
   it("uploads with back-pressure on bufferedAmount and honours cancel", async () => {
     const r = rig();
     r.store.set("a.ts", bytes(100_000));

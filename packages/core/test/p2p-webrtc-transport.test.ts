@@ -139,6 +139,7 @@ function make(initiator: boolean, gatherMs = 500): Recorded {
     r.events.push("data");
     r.data.push(d);
   });
+  conn.on("text", (n) => r.events.push(`text:${n}`));
   conn.on("error", (e) => r.events.push(`error:${e.message}`));
   conn.on("close", () => r.events.push("close"));
   return r;
@@ -243,8 +244,10 @@ describe("WebRtcTransport", () => {
     expect(extra.closeCalls).toBe(1);
     ch.open();
     ch.onmessage?.({ data: new Uint8Array([1, 2, 3]).buffer });
+    // Text is not a frame: only its length is reported (for the peer's text budget).
     ch.onmessage?.({ data: "text is not a frame" });
-    expect(r.events).toEqual(["signal:answer", "connect", "data"]);
+    ch.onmessage?.({ data: { some: "object" } });
+    expect(r.events).toEqual(["signal:answer", "connect", "data", "text:19", "text:0"]);
     expect([...(r.data[0] ?? [])]).toEqual([1, 2, 3]);
   });
 

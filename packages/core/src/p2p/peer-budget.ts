@@ -1,6 +1,6 @@
 /**
  * Per-peer message budgets: token buckets for announcements (HAVE/LOST frames and the entries
- * in them) and for requests (REQUEST/CANCEL). A peer that spends faster than its budget refills
+ * in them), for requests (REQUEST/CANCEL) and for text messages (not our protocol at all). A peer that spends faster than its budget refills
  * is flooding: the session closes with `FLOOD` and the source bans it. Honest traffic — a full
  * store announced once on connect, then one HAVE and one LOST per new segment — stays far below.
  */
@@ -41,16 +41,19 @@ export type PeerBudgetLimits = Pick<
   | "announceEntriesBurst"
   | "requestsPerSec"
   | "requestsBurst"
+  | "textMessagesPerSec"
+  | "textMessagesBurst"
 >;
 
 /** What a budget check says about one incoming frame. */
-export type BudgetVerdict = "ok" | "announce-flood" | "request-flood";
+export type BudgetVerdict = "ok" | "announce-flood" | "request-flood" | "text-flood";
 
 /** The budgets of one peer. */
 export class PeerBudget {
   private readonly announceFrames: TokenBucket;
   private readonly announceEntries: TokenBucket;
   private readonly requests: TokenBucket;
+  private readonly texts: TokenBucket;
 
   constructor(limits: PeerBudgetLimits, now: number) {
     this.announceFrames = new TokenBucket(
@@ -64,6 +67,7 @@ export class PeerBudget {
       now,
     );
     this.requests = new TokenBucket(limits.requestsPerSec, limits.requestsBurst, now);
+    this.texts = new TokenBucket(limits.textMessagesPerSec, limits.textMessagesBurst, now);
   }
 
   /** Charges one HAVE or LOST frame of `entries` ids. */
@@ -71,6 +75,11 @@ export class PeerBudget {
     const f = this.announceFrames.take(1, now);
     const e = this.announceEntries.take(entries, now);
     return f && e ? "ok" : "announce-flood";
+  }
+
+  /** Charges one text (non-protocol) message. */
+  text(now: number): BudgetVerdict {
+    return this.texts.take(1, now) ? "ok" : "text-flood";
   }
 
   /** Charges one REQUEST or CANCEL frame. */

@@ -17,6 +17,20 @@ import type { Swarm } from "./swarm.js";
 export const SWEEP_INTERVAL_MS = 5000;
 /** Idle peers are dropped only when at least this share of `maxPeers` slots is taken. */
 export const IDLE_DROP_FILL = 0.75;
+/**
+ * With fewer than `minUsefulPeers` useful peers, the first early announce for fresh peers comes
+ * this long after the previous announce; each further one waits twice as long, up to the regular
+ * announce interval, until enough useful peers are back, ms.
+ */
+export const LOW_USEFUL_FIRST_GAP_MS = 5000;
+
+/**
+ * A peer worth keeping: it served us bytes or announced segments it holds. Idle identities (a
+ * sybil that joins and never serves) are neither.
+ */
+export function isUsefulPeer(s: PeerSession): boolean {
+  return s.bytesIn > 0 || s.remoteHaves.size > 0;
+}
 
 /** What {@link PeerDefense} needs from its source. */
 export interface DefenseHost {
@@ -39,6 +53,8 @@ export class PeerDefense {
   readonly scores: PeerScores;
   private readonly cooling = new Map<string, number>();
   private readonly bannedAddresses = new Set<string>();
+  /** Per swarm: the gap before the next early announce while useful peers are few. */
+  private readonly lowUsefulGap = new WeakMap<Swarm, number>();
   private sweepTimer: unknown;
   private destroyed = false;
 
@@ -129,10 +145,20 @@ export class PeerDefense {
           this.host.disconnect(id, "idle");
         }
       }
-      // Fresh peers are worth an early announce only if the tracker knows more than we have.
+      // Fresh peers are worth an early announce unless we are linked to every other peer the
+      // tracker reported (more links than that: the swarm grew since its last reply). The
+      // early announces back off (5 s, 10 s, 20 s … up to the regular interval) while useful
+      // peers stay few, and start fast again once enough were found.
       const now2 = sw.readySessions();
-      const useful = now2.filter((s) => s.bytesIn > 0).length;
-      if (useful < config.minUsefulPeers && sw.trackerPeers - 1 > now2.length) sw.requestPeers();
+      const useful = now2.filter(isUsefulPeer).length;
+      if (useful >= config.minUsefulPeers) {
+        this.lowUsefulGap.delete(sw);
+        continue;
+      }
+      if (sw.trackerPeers - 1 === now2.length) continue;
+      const gap = this.lowUsefulGap.get(sw) ?? LOW_USEFUL_FIRST_GAP_MS;
+      if (sw.requestPeers(gap))
+        this.lowUsefulGap.set(sw, Math.min(gap * 2, Math.max(gap, sw.announceIntervalMs)));
     }
   }
 

@@ -22,7 +22,7 @@ import {
 } from "./peer-protocol.js";
 import { PeerBudget, type PeerBudgetLimits } from "./peer-budget.js";
 import type { PeerConnection } from "./peer-transport.js";
-import { ewma } from "./scheduler.js";
+import { MIN_RATE_SAMPLE_MS, ewma } from "./scheduler.js";
 
 /** First capacity of a download's buffer; it then doubles with the bytes that arrive. */
 const INITIAL_DOWNLOAD_BUFFER = 64 * 1024;
@@ -41,6 +41,8 @@ export const BACKPRESSURE_POLL_MS = 20;
 const RECENT_CANCELS = 32;
 /** `detail` of a request refused locally because too many are in flight to the peer. */
 export const LOCAL_BUSY_DETAIL = "too many requests to this peer";
+/** Smallest throughput sample, bytes/second: 0 means "never measured" to the scheduler. */
+export const MIN_THROUGHPUT_SAMPLE_BPS = 1;
 
 /** Who an upload is for, as an {@link UploadGate} sees it. */
 export interface UploadPeer {
@@ -163,6 +165,7 @@ export class PeerSession {
 
   private readonly onConnect = (): void => this.handleConnect();
   private readonly onData = (d: Uint8Array): void => this.handleData(d);
+  private readonly onText = (): void => this.handleText();
   private readonly onCloseEv = (): void => this.close("connection closed");
   private readonly onError = (): void => this.close("connection error");
 
@@ -174,6 +177,7 @@ export class PeerSession {
     this.budget = opts.budget ? new PeerBudget(opts.budget, opts.clock.now()) : undefined;
     conn.on("connect", this.onConnect);
     conn.on("data", this.onData);
+    conn.on("text", this.onText);
     conn.on("close", this.onCloseEv);
     conn.on("error", this.onError);
     this.connectTimer = opts.clock.setTimeout(() => {
@@ -241,6 +245,17 @@ export class PeerSession {
           : new PeerProtocolError("UNEXPECTED_MESSAGE", `failed handling a frame: ${String(e)}`);
       this.close(`protocol violation: ${err.reason}`, err);
     }
+  }
+
+  /**
+   * A text message (never read: not our protocol) costs the peer its text budget; over budget
+   * is a `FLOOD` violation like any other flood.
+   */
+  private handleText(): void {
+    if (this.state === "closed" || !this.budget) return;
+    if (this.budget.text(this.opts.clock.now()) === "ok") return;
+    const err = new PeerProtocolError("FLOOD", "peer exceeded its budget (text-flood)");
+    this.close(`protocol violation: ${err.reason}`, err);
   }
 
   /** Charges a frame to the peer's budget; over budget is a `FLOOD` violation. */
@@ -351,6 +366,22 @@ export class PeerSession {
     }
   }
 
+  /**
+   * A transfer abandoned before its end still measures the peer: the rate since its first byte
+   * goes into {@link throughputBps}, so a peer that trickles or stops half-way ranks by what it
+   * really delivers, not by an older fast transfer. Too short a window says nothing and is
+   * skipped; so is a request never answered (no RESPONSE: the stall counts in the peer's score,
+   * see `peer-score.ts`, and a far peer's round trip is no rate).
+   */
+  private sampleUnfinished(requestId: number): void {
+    const d = this.downloads.get(requestId);
+    if (!d || d.size === undefined) return;
+    const elapsed = this.opts.clock.now() - d.firstByteAt;
+    if (elapsed < MIN_RATE_SAMPLE_MS) return;
+    const bps = Math.max(MIN_THROUGHPUT_SAMPLE_BPS, (d.received / elapsed) * 1000);
+    this.throughputBps = ewma(this.throughputBps, bps, this.opts.ewmaAlpha);
+  }
+
   /** The bytes a download received so far, if any. */
   private partialOf(
     requestId: number,
@@ -405,6 +436,7 @@ export class PeerSession {
         if (!this.downloads.has(requestId)) return;
         this.recentCancels.push(requestId);
         if (this.recentCancels.length > RECENT_CANCELS) this.recentCancels.shift();
+        this.sampleUnfinished(requestId);
         const partial = this.partialOf(requestId);
         this.finish(requestId, { ok: false, reason: "cancelled", detail: "cancelled", partial });
         this.sendFrame(encodeCancel(requestId));
@@ -482,6 +514,7 @@ export class PeerSession {
     this.connectTimer = undefined;
     this.conn.off("connect", this.onConnect);
     this.conn.off("data", this.onData);
+    this.conn.off("text", this.onText);
     this.conn.off("close", this.onCloseEv);
     this.conn.off("error", this.onError);
     this.conn.destroy();

@@ -61,6 +61,13 @@ export interface PeerConnectionEvents {
   connect: () => void;
   /** A binary message arrived. */
   data: (data: Uint8Array) => void;
+  /**
+   * A text (or other non-binary) message arrived. Our protocol is binary only: the content is
+   * dropped unread and only its length (UTF-16 units; 0 when unknown) is reported, so the
+   * session can charge it to the peer's budget. Optional for transports: one that never emits
+   * it must drop such messages itself.
+   */
+  text: (length: number) => void;
   /** The connection closed (by either side or by failure). Emitted at most once. */
   close: () => void;
   /** A transport error; `close` follows. */

@@ -49,7 +49,10 @@ class SimplePeerConnection extends TypedEmitter<PeerConnectionEvents> implements
       if (!this.closed) this.emit("connect");
     });
     this.peer.on("data", (d) => {
-      if (!this.closed && d instanceof Uint8Array) this.emit("data", d);
+      if (this.closed) return;
+      if (d instanceof Uint8Array) this.emit("data", d);
+      // Text is not our protocol: counted (the session's budget), never read.
+      else this.emit("text", typeof d === "string" ? d.length : 0);
     });
     this.peer.on("error", (e) => {
       if (!this.closed) this.emit("error", e);

@@ -23,7 +23,7 @@ declare module "@thaunknown/simple-peer/lite.js" {
     destroy(err?: Error): void;
     on(event: "signal", fn: (data: SimplePeerSignal) => void): this;
     on(event: "connect" | "close", fn: () => void): this;
-    on(event: "data", fn: (data: Uint8Array) => void): this;
+    on(event: "data", fn: (data: Uint8Array | string) => void): this;
     on(event: "error", fn: (err: Error) => void): this;
     removeAllListeners(event?: string): this;
   }

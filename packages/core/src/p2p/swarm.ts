@@ -124,6 +124,8 @@ export class Swarm implements TrackerSubscriber {
   private setupFailures = 0;
   private announceTimer: unknown;
   private refillTimer: unknown;
+  /** When the pending refill announce is due (engine clock). */
+  private refillAt = Number.POSITIVE_INFINITY;
   private lastAnnounceAt = Number.NEGATIVE_INFINITY;
   private joinedAt = Number.NaN;
   private peersReported = 0;
@@ -217,19 +219,27 @@ export class Swarm implements TrackerSubscriber {
   }
 
   /**
-   * Replaces a lost peer soon: one jittered early announce, spaced from the previous one (and
-   * at least `minDelayMs` away: the retry backoff after failed links).
+   * Replaces a lost peer soon: one jittered early announce, spaced from the previous one by
+   * `minGapMs` (and at least `minDelayMs` away: the retry backoff after failed links). A
+   * pending refill due later than this one asks is brought forward. Returns whether a refill
+   * was scheduled or brought forward.
    */
-  private scheduleRefill(minDelayMs = 0): void {
-    if (this.refillTimer !== undefined || this.wantedPeers() <= 0) return;
+  private scheduleRefill(minDelayMs = 0, minGapMs = MIN_REFILL_GAP_MS): boolean {
+    if (this.wantedPeers() <= 0) return false;
     const now = this.ctx.clock.now();
-    const gap = Math.max(0, this.lastAnnounceAt + MIN_REFILL_GAP_MS - now, minDelayMs);
+    const gap = Math.max(0, this.lastAnnounceAt + minGapMs - now, minDelayMs);
+    if (this.refillTimer !== undefined) {
+      if (this.refillAt <= now + gap + REFILL_DELAY_MS * 1.5) return false;
+      this.clearTimer(this.refillTimer);
+    }
     const delay = gap + REFILL_DELAY_MS * (0.5 + this.ctx.random());
+    this.refillAt = now + delay;
     this.refillTimer = this.setTimer(() => {
       this.refillTimer = undefined;
       if (this.wantedPeers() <= 0) return;
       for (const t of this.trackers) if (t.connected) this.announce(t, "update");
     }, delay);
+    return true;
   }
 
   private announce(tracker: TrackerClient, event: "started" | "update"): void {
@@ -546,13 +556,21 @@ export class Swarm implements TrackerSubscriber {
   }
 
   /**
-   * Asks the trackers for fresh peers soon (a refill announce), when a slot is free — unless
-   * links keep failing to come up and `p2p.connectRetry` is spent: then fresh offers would only
-   * fail the same way, and the next regular announce is soon enough.
+   * Asks the trackers for fresh peers soon (a refill announce at least `minGapMs` after the
+   * previous announce), when a slot is free — unless links keep failing to come up and
+   * `p2p.connectRetry` is spent: then fresh offers would only fail the same way, and the next
+   * regular announce is soon enough (while links fail, the gap is `MIN_REFILL_GAP_MS`). Returns whether a new refill was scheduled (false: one is
+   * pending already, no slot is free, or retries are spent).
    */
-  requestPeers(): void {
-    if (this.setupFailures >= this.ctx.config.connectRetry.maxNumRetry) return;
-    this.scheduleRefill();
+  requestPeers(minGapMs = MIN_REFILL_GAP_MS): boolean {
+    if (this.setupFailures >= this.ctx.config.connectRetry.maxNumRetry) return false;
+    // While links fail to come up, the connectRetry backoff paces announces, not a short gap.
+    return this.scheduleRefill(0, this.setupFailures > 0 ? MIN_REFILL_GAP_MS : minGapMs);
+  }
+
+  /** The regular announce interval now in force (config, or longer when a tracker asks), ms. */
+  get announceIntervalMs(): number {
+    return this.intervalMs;
   }
 
   /** Tells every peer a segment is gone. */

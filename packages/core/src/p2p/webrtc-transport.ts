@@ -238,10 +238,12 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     ch.onmessage = (e: MessageEvent<unknown>) => {
       if (this.closed) return;
       const d = e.data;
-      // Binary frames only; a text message is ignored (the session's decoder never sees it).
+      // Binary frames are protocol; anything else (a text message) is only counted: the
+      // session charges it to the peer's budget, so a text flood ends in a ban.
       if (d instanceof ArrayBuffer) this.emit("data", new Uint8Array(d));
       else if (ArrayBuffer.isView(d))
         this.emit("data", new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+      else this.emit("text", typeof d === "string" ? d.length : 0);
     };
     // "closing" is enough: the remote end closed and nothing more will arrive.
     ch.onclosing = () => this.fail(undefined);

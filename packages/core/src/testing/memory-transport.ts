@@ -201,6 +201,23 @@ export class MemoryPeerConnection
     remote.later(() => remote.emit("data", copy), sentAt - now + this.net.latencyMs);
   }
 
+  /**
+   * Sends a text message (our protocol never does: this is what a misbehaving peer can do over
+   * a real data channel). The remote end reports only its length (`text` event).
+   */
+  sendText(text: string): void {
+    if (this.closed) throw new Error("cannot send: connection closed");
+    if (!this.connected || !this.remote) throw new Error("cannot send: not connected");
+    this.sentMessages++;
+    if (this.severed) return;
+    const remote = this.remote;
+    const at = Math.max(this.net.clock.now(), this.linkFreeAt);
+    remote.later(
+      () => remote.emit("text", text.length),
+      at - this.net.clock.now() + this.net.latencyMs,
+    );
+  }
+
   /** Closes this end because the other end went away. */
   closeFromRemote(): void {
     if (this.closed) return;
