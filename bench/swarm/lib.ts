@@ -204,6 +204,8 @@ export interface PageConfig {
   p2pml: Record<string, number | boolean | string>;
   /** ICE servers of both P2P arms (absent: none, host candidates only). */
   iceServers?: RTCIceServer[];
+  /** Extra `p2p` settings of the Hivecast arm (`--hivecast-p2p`), for A/B runs. */
+  hivecastP2p?: Record<string, number | boolean | string>;
 }
 
 /**
@@ -332,7 +334,7 @@ export const hivecastPage = shell(
   `<script>${INSTRUMENT}
 const hivecast = new Hivecast.Hivecast({
   origins: cfg.origins,
-  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: cfg.iceServers || [] } },
+  p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: cfg.iceServers || [] }, ...(cfg.hivecastP2p || {}) },
 });
 const hls = new Hls(hivecast.hlsConfig(cfg.hls));
 hivecast.attach(hls);

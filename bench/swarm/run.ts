@@ -58,6 +58,8 @@ interface Options {
    * loaded-machine condition, where a late joiner's start-up tail shows.
    */
   cpuThrottle: number;
+  /** Extra `p2p` settings for the Hivecast arm (`--hivecast-p2p '{"joinDelayMaxMs":0}'`). */
+  hivecastP2p: Record<string, number | boolean | string> | undefined;
   /** Record a CPU profile of this viewer's page (its top functions go into the run). */
   profileViewer: number | undefined;
 }
@@ -93,9 +95,28 @@ function parseArgs(argv: readonly string[]): Options {
     out: value("--out") ?? `${root}bench/results/swarm${quick ? "-quick" : ""}.json`,
     tune: parseTune(value("--tune")),
     cpuThrottle: int("--cpu-throttle", 1, 1),
+    hivecastP2p: parseFlatJson(value("--hivecast-p2p"), "--hivecast-p2p"),
     profileViewer:
       value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
   };
+}
+
+/** A flat JSON object of numbers, booleans and strings, or undefined when absent. */
+function parseFlatJson(
+  s: string | undefined,
+  what: string,
+): Record<string, number | boolean | string> | undefined {
+  if (s === undefined) return undefined;
+  const x: unknown = JSON.parse(s);
+  if (typeof x !== "object" || x === null || Array.isArray(x))
+    throw new Error(`${what} must be a JSON object`);
+  const out: Record<string, number | boolean | string> = {};
+  for (const [k, v] of Object.entries(x)) {
+    if (typeof v !== "number" && typeof v !== "boolean" && typeof v !== "string")
+      throw new Error(`${what}.${k} must be a number, boolean or string`);
+    out[k] = v;
+  }
+  return out;
 }
 
 function parseTune(s: string | undefined): Pick<PageConfig, "hls" | "p2pml"> | null {
@@ -400,6 +421,7 @@ async function runArm(
             tracker: tracker.url,
             swarmId,
             ...armConfig(arm, opts.liveWindow, opts.tune),
+            ...(opts.hivecastP2p ? { hivecastP2p: opts.hivecastP2p } : {}),
           };
           let error: string | null = null;
           await page

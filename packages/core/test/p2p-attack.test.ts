@@ -23,6 +23,7 @@ import {
   keysOf,
   joinSwarm,
   giveSegment,
+  settle,
 } from "./p2p-helpers.js";
 
 const SWARM = "vod/720p.m3u8";
@@ -63,28 +64,9 @@ const join = (viewers: Viewer[], segments = 40): Promise<void> =>
 const give = (v: Viewer, segmentId: string, data: Uint8Array, announced?: number): void =>
   giveSegment(v, key(segmentId), data, announced);
 
-/** Drives fake time until `p` settles. */
-async function settle<T>(p: Promise<T>, maxMs = 60_000): Promise<T> {
-  let done = false;
-  let value!: T;
-  let error: unknown;
-  let failed = false;
-  p.then(
-    (v) => {
-      done = true;
-      value = v;
-    },
-    (e: unknown) => {
-      done = true;
-      failed = true;
-      error = e;
-    },
-  );
-  for (let i = 0; i < maxMs / 10 && !done; i++) await vi.advanceTimersByTimeAsync(10);
-  if (!done) throw new Error("promise did not settle");
-  if (failed) throw error;
-  return value;
-}
+/** Drives fake time until `p` settles; its value. */
+const settled = async <T>(p: Promise<T>, maxMs = 60_000): Promise<T> =>
+  (await settle(p, maxMs)).value;
 
 /** The open connection end owned by `from` whose remote end belongs to `to`. */
 function link(net: MemoryNetwork, from: Viewer, to: Viewer): MemoryPeerConnection {
@@ -110,7 +92,7 @@ describe("r18 trust from the origin: a liar's size cannot veto honest peers", ()
     give(honest1, "seg-1.ts", data);
     give(honest2, "seg-1.ts", data);
     await vi.advanceTimersByTimeAsync(50);
-    const got = await settle(
+    const got = await settled(
       b.source.download(key("seg-1.ts"), { signal: never(), giveUpAt: Date.now() + 8000 }),
     );
     expect(got && "partial" in got).toBe(false);
@@ -128,7 +110,7 @@ describe("r18 trust from the origin: a liar's size cannot veto honest peers", ()
     give(liar, "seg-2.ts", bytes(10, 9), 32 * 1024 * 1024);
     give(honest, "seg-2.ts", data);
     await vi.advanceTimersByTimeAsync(50);
-    const got = await settle(
+    const got = await settled(
       b.source.download(key("seg-2.ts"), {
         signal: never(),
         giveUpAt: Date.now() + 8000,
@@ -156,7 +138,7 @@ describe("r19 stallers and tricklers", () => {
     give(honest, "seg-3.ts", data);
     await vi.advanceTimersByTimeAsync(50);
     // honest looks slower on paper, so the trickler is asked first
-    const got = await settle(
+    const got = await settled(
       b.source.download(key("seg-3.ts"), { signal: never(), giveUpAt: Date.now() + 6000 }),
     );
     expect(got && "partial" in got).toBe(false);
@@ -178,7 +160,7 @@ describe("r19 stallers and tricklers", () => {
     await vi.advanceTimersByTimeAsync(50);
     // only the staller has seg-0..2: each costs one stall, then HTTP
     for (let i = 0; i < 2; i++) {
-      const got = await settle(
+      const got = await settled(
         b.source.download(key(`seg-${i}.ts`), { signal: never(), giveUpAt: Date.now() + 6000 }),
       );
       expect(got).toBeNull();
@@ -186,13 +168,13 @@ describe("r19 stallers and tricklers", () => {
     expect({ d: b.host.disconnected, n: b.source.peerCount() }).toEqual({ d: [], n: 2 });
     // both have seg-5: the honest peer is asked first now (the staller's cost is penalised)
     const t0 = Date.now();
-    const got5 = await settle(
+    const got5 = await settled(
       b.source.download(key("seg-5.ts"), { signal: never(), giveUpAt: Date.now() + 6000 }),
     );
     expect(got5?.peerId).toBe(honest.id);
     expect(Date.now() - t0).toBeLessThan(1000);
     // third stall: disconnected and kept away
-    await settle(
+    await settled(
       b.source.download(key("seg-2.ts"), { signal: never(), giveUpAt: Date.now() + 6000 }),
     );
     expect(b.host.disconnected).toContainEqual([staller.id, "stalled repeatedly"]);
@@ -307,7 +289,7 @@ describe("r21 upload fair share", () => {
     // the giver gives back: the seeder downloads one segment from it
     give(giver, "seg-39.ts", bytes(30_000, 39));
     await vi.advanceTimersByTimeAsync(50);
-    const back = await settle(
+    const back = await settled(
       seeder.source.download(key("seg-39.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),
     );
     expect(back?.peerId).toBe(giver.id);

@@ -272,3 +272,28 @@ export function giveSegment(
   v.host.put(key, data);
   v.source.announce(key, announced);
 }
+
+/** Settles a promise while fake time advances; returns value and the fake time it took. */
+export async function settle<T>(p: Promise<T>, maxMs = 30_000): Promise<{ value: T; ms: number }> {
+  const t0 = Date.now();
+  let done = false;
+  let value!: T;
+  let error: unknown;
+  let failed = false;
+  p.then(
+    (v) => {
+      done = true;
+      value = v;
+    },
+    (e: unknown) => {
+      done = true;
+      failed = true;
+      error = e;
+    },
+  );
+  for (let i = 0; i < maxMs / 10 && !done; i++) await vi.advanceTimersByTimeAsync(10);
+  await vi.advanceTimersByTimeAsync(0);
+  if (!done) throw new Error("promise did not settle");
+  if (failed) throw error;
+  return { value, ms: Date.now() - t0 };
+}

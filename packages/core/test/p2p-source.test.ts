@@ -16,6 +16,7 @@ import {
   playlist,
   sameBytes,
   testClock,
+  settle,
   world,
   type Viewer,
 } from "./p2p-helpers.js";
@@ -51,29 +52,20 @@ function give(v: Viewer, segmentId: string, data: Uint8Array): void {
   v.source.announce(key(segmentId), data.byteLength);
 }
 
-/** Settles a promise while fake time advances; returns value and the fake time it took. */
-async function settle<T>(p: Promise<T>, maxMs = 30_000): Promise<{ value: T; ms: number }> {
-  const t0 = Date.now();
-  let done = false;
-  let value!: T;
-  let error: unknown;
-  let failed = false;
-  p.then(
-    (v) => {
-      done = true;
-      value = v;
-    },
-    (e: unknown) => {
-      done = true;
-      failed = true;
-      error = e;
-    },
-  );
-  for (let i = 0; i < maxMs / 10 && !done; i++) await vi.advanceTimersByTimeAsync(10);
-  await vi.advanceTimersByTimeAsync(0);
-  if (!done) throw new Error("promise did not settle");
-  if (failed) throw error;
-  return { value, ms: Date.now() - t0 };
+/** A tracker WebSocket class that counts the sockets opened through it. */
+function countingSockets(tracker: MemoryTracker): {
+  Spy: typeof tracker.WebSocket;
+  opened: () => number;
+} {
+  let sockets = 0;
+  const WS = tracker.WebSocket;
+  const Spy = class extends WS {
+    constructor(url: string) {
+      super(url);
+      sockets++;
+    }
+  };
+  return { Spy, opened: () => sockets };
 }
 
 /** `value` is the first bytes of `whole` from `peerId`, at least one chunk, not all of it. */
@@ -207,14 +199,7 @@ describe("PeerSegmentSource over the in-memory transport", () => {
 
   it("r16 constructing the source opens no tracker socket and no peer connection", async () => {
     const { net, tracker } = world();
-    let sockets = 0;
-    const WS = tracker.WebSocket;
-    const Spy = class extends WS {
-      constructor(url: string) {
-        super(url);
-        sockets++;
-      }
-    };
+    const { Spy, opened } = countingSockets(tracker);
     const v = makeViewer(net, tracker, { deps: { WebSocket: Spy } });
     v.source.peerCount();
     v.source.forget(key("seg-0.ts"));
@@ -225,33 +210,26 @@ describe("PeerSegmentSource over the in-memory transport", () => {
       await v.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 1000 }),
     ).toBeNull();
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(sockets).toBe(0);
+    expect(opened()).toBe(0);
     expect(v.transport.created).toBe(0);
     expect(net.connections()).toHaveLength(0);
     expect(vi.getTimerCount()).toBe(0);
     v.source.updatePlaylist(playlist(SWARM, true, 3));
     await vi.advanceTimersByTimeAsync(100);
-    expect(sockets).toBe(1);
+    expect(opened()).toBe(1);
     v.source.destroy();
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it("joining waits for the player's first segment (or a deadline, or joinDelayMaxMs), so start-up does not compete with peer set-up", async () => {
     const { net, tracker } = world();
-    let sockets = 0;
-    const WS = tracker.WebSocket;
-    const Spy = class extends WS {
-      constructor(url: string) {
-        super(url);
-        sockets++;
-      }
-    };
+    const { Spy, opened } = countingSockets(tracker);
     const cfg = p2pConfig({ joinDelayMaxMs: 2000 });
     // 1: the first verified segment (announce) joins at once.
     const a = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
     a.source.updatePlaylist(playlist(SWARM, true, 3));
     await vi.advanceTimersByTimeAsync(500);
-    expect([sockets, a.transport.created]).toEqual([0, 0]);
+    expect([opened(), a.transport.created]).toEqual([0, 0]);
     // A start-up load (no deadline: mayWait false) does not join.
     await a.source.download(key("seg-0.ts"), {
       signal: never(),
@@ -259,25 +237,25 @@ describe("PeerSegmentSource over the in-memory transport", () => {
       mayWait: false,
     });
     await vi.advanceTimersByTimeAsync(100);
-    expect(sockets).toBe(0);
+    expect(opened()).toBe(0);
     a.source.announce(key("seg-0.ts"), 1000);
     await vi.advanceTimersByTimeAsync(10);
-    expect(sockets).toBe(1);
+    expect(opened()).toBe(1);
     // 2: a load with a deadline (the player is playing) joins.
     const b = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
     b.source.updatePlaylist(playlist(SWARM, true, 3));
     await vi.advanceTimersByTimeAsync(10);
-    expect(sockets).toBe(1);
+    expect(opened()).toBe(1);
     void b.source.download(key("seg-1.ts"), { signal: never(), giveUpAt: Date.now() + 50 });
     await vi.advanceTimersByTimeAsync(10);
-    expect(sockets).toBe(2);
+    expect(opened()).toBe(2);
     // 3: nothing happens: joins after joinDelayMaxMs anyway.
     const c = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
     c.source.updatePlaylist(playlist(SWARM, true, 3));
     await vi.advanceTimersByTimeAsync(1990);
-    expect(sockets).toBe(2);
+    expect(opened()).toBe(2);
     await vi.advanceTimersByTimeAsync(20);
-    expect(sockets).toBe(3);
+    expect(opened()).toBe(3);
     destroyAll(a, b, c);
   });
 });
