@@ -42,6 +42,7 @@ function viewer(
   tracker: MemoryTracker,
   opts: {
     address?: string;
+    candidateType?: "host" | "srflx" | "prflx" | "relay";
     bytesPerSec?: number;
     p2p?: Partial<Omit<P2PConfig, "defense">>;
     defense?: Partial<PeerDefenseConfig>;
@@ -49,6 +50,7 @@ function viewer(
 ): Viewer {
   const transport = net.transport({
     ...(opts.address ? { address: opts.address } : {}),
+    ...(opts.candidateType ? { candidateType: opts.candidateType } : {}),
     ...(opts.bytesPerSec ? { bytesPerSec: opts.bytesPerSec } : {}),
   });
   const config = p2pConfig(opts.p2p ?? {});
@@ -384,6 +386,29 @@ describe("r22 sybils", () => {
     );
     expect(same.filter((v) => ready.has(v.id)).length).toBeLessThanOrEqual(2);
     expect(lan.filter((v) => ready.has(v.id))).toHaveLength(3);
+  });
+
+  it("r22 peers behind one public TURN relay are not one address: no per-address limit, and a ban does not spread to the others", async () => {
+    const { net, tracker } = world();
+    const b = viewer(net, tracker, { defense: { maxPeersPerAddress: 1 } });
+    // Each peer's relay candidate is on the same public TURN server address.
+    const relayed = [0, 1, 2].map(() =>
+      viewer(net, tracker, { address: "198.51.100.50", candidateType: "relay" }),
+    );
+    await join([b, ...relayed]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const ready = (): Set<string> =>
+      new Set(b.host.connected.filter((id) => !b.host.disconnected.some(([d]) => d === id)));
+    expect(relayed.filter((v) => ready().has(v.id))).toHaveLength(3);
+    b.source.reportBad(relayed[0]!.id, key("seg-1.ts"), "integrity mismatch");
+    await vi.advanceTimersByTimeAsync(6000);
+    expect(b.host.banned.map(([id]) => id)).toEqual([relayed[0]!.id]);
+    expect(relayed.slice(1).filter((v) => ready().has(v.id))).toHaveLength(2);
+    // A peer on a direct link from that address is still address-limited (control).
+    const direct = [0, 1].map(() => viewer(net, tracker, { address: "198.51.100.60" }));
+    await join([b, ...direct]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(direct.filter((v) => ready().has(v.id)).length).toBeLessThanOrEqual(1);
   });
 
   it("r22 idle sybils filling every slot are dropped and the honest viewers find each other", async () => {

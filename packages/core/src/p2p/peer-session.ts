@@ -188,6 +188,9 @@ export class PeerSession {
 
   /** The peer's remote address (selected candidate pair), when the transport knows it. */
   get remoteAddress(): string | undefined {
+    // Over the peer's TURN relay, the remote address is the TURN server's: shared by every
+    // peer using it, it says nothing about this one (banning it would ban them all).
+    if (this.conn.link?.remoteType === "relay") return undefined;
     return this.conn.remoteAddress;
   }
 
