@@ -165,6 +165,74 @@ describe("package: file input", () => {
   }, 90_000);
 });
 
+/** Pids of running ffmpeg processes whose command line mentions `needle`. */
+async function ffmpegPids(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    const argv = cmd.split("\0");
+    if (/(^|\/)ffmpeg$/.test(argv[0] ?? "") && argv.some((a) => a.includes(needle)))
+      out.push(Number(name));
+  }
+  return out;
+}
+
+describe("package: ffmpeg dies mid-stream", () => {
+  it("keeps every published segment valid (file, hash, playlist), never lists the cut-off segment, and ends the recording as VOD, saying so", async () => {
+    const own = join(dir, "dies", "input.mp4");
+    await mkdir(join(dir, "dies"), { recursive: true });
+    makeTestMp4(own, 20);
+    const mirrors = [join(dir, "dies", "m1"), join(dir, "dies", "m2")];
+    const logs: string[] = [];
+    const p = await startPackager({
+      input: own,
+      mirrors,
+      segmentSeconds: 1,
+      window: 4,
+      renditions: LADDER,
+      pollMs: 50,
+      log: (l) => logs.push(l),
+    });
+    packagers.add(p);
+    // Wait until a few segments are out (ffmpeg reads the file in real time), then kill it hard.
+    const published = async (): Promise<number> => {
+      const recs = await recordingDirs(mirrors[0] ?? "").catch(() => []);
+      const rec = recs[0];
+      if (!rec) return 0;
+      const text = await readFile(join(mirrors[0] ?? "", rec, "v0", "index.m3u8"), "utf8").catch(
+        () => "",
+      );
+      return listedSegments(text).length;
+    };
+    for (let i = 0; i < 300 && (await published()) < 3; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await published()).toBeGreaterThanOrEqual(3);
+    const pids = await ffmpegPids(own);
+    expect(pids).toHaveLength(1);
+    process.kill(pids[0] ?? 0, "SIGKILL");
+    await p.done; // a file input ends with its ffmpeg
+    packagers.delete(p);
+
+    expect(logs.some((l) => /ended abnormally/.test(l))).toBe(true);
+    expect(p.recordings).toHaveLength(1);
+    const rec = p.recordings[0] ?? "";
+    for (const m of mirrors)
+      for (const r of ["v0", "v1"]) {
+        const path = join(m, rec, r, "index.m3u8");
+        const text = await readFile(path, "utf8");
+        expect(text).toContain("#EXT-X-ENDLIST");
+        const listed = listedSegments(text);
+        // Killed at second 3-4 of 20: what is listed stops well before the input's end.
+        expect(listed.length).toBeGreaterThanOrEqual(2);
+        expect(listed.length).toBeLessThan(19);
+        // Every listed segment exists with exactly the bytes its hash names (no partial file).
+        expect(await checkMediaPlaylist(path)).toEqual([]);
+      }
+    expect(await ffmpegPids(own)).toEqual([]);
+  }, 90_000);
+});
+
 describe("package: RTMP input", () => {
   it("listens like nginx-rtmp; a publisher disconnect ends the recording as VOD; the next publish is a new recording", async () => {
     const port = await freePort();
