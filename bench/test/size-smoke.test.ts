@@ -1,6 +1,7 @@
 /**
  * Smoke run of the size benchmark: quick mode (builds only when dist is missing) as a child
- * process, then a check of the JSON shape. No budget assertion here (the report carries it).
+ * process, then a check of the JSON shape and of the size budget, which must hold: the entry
+ * chunk of `hivecast-esm` (what every page loads) within the default `--budget-kib`.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,5 +43,7 @@ describe("size benchmark smoke", () => {
     }
     expect(isNum(at(r, "budget", "bytes"))).toBe(true);
     expect(isNum(at(r, "budget", "gzipBytes"))).toBe(true);
+    // The budget is a failing check, not a report: a change that grows the bundle past it is red.
+    expect(at(r, "budget", "met"), JSON.stringify(at(r, "budget"))).toBe(true);
   }, 90_000);
 });
