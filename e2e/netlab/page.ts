@@ -43,12 +43,19 @@ export const PLAYER_PAGE = `<!doctype html><meta charset="utf-8">
   const cfg = JSON.parse(new URLSearchParams(location.search).get("cfg"));
   const rec = (window.rec = {
     fatal: [], integrity: 0, peers: 0, playing: false, stalls: 0, stallMs: 0, maxStallMs: 0,
-    waitingSince: null, warnings: [],
+    waitingSince: null, warnings: [], peerLog: [],
   });
+  const t = () => Math.round(performance.now());
+  const note = (s) => { if (rec.peerLog.length < 100) rec.peerLog.push(t() + " " + s); };
   const hivecast = (window.hivecast = new Hivecast(cfg.hivecast));
-  hivecast.on("peerConnected", () => { rec.peers++; });
+  hivecast.on("peerConnected", (e) => { rec.peers++; note("up " + e.peerId + " " + (e.linkType || "?")); });
+  hivecast.on("peerDisconnected", (e) => note("down " + e.peerId + " " + e.reason));
+  hivecast.on("peerBanned", (e) => note("banned " + e.peerId + " " + e.reason));
   hivecast.on("integrityFailure", () => { rec.integrity++; });
-  hivecast.on("warning", (w) => { if (rec.warnings.length < 20) rec.warnings.push(String(w.kind)); });
+  hivecast.on("warning", (w) => {
+    if (rec.warnings.length < 20) rec.warnings.push(String(w.kind));
+    note("warning " + w.kind + ": " + String(w.message).slice(0, 160));
+  });
   const hls = new Hls(hivecast.hlsConfig());
   hivecast.attach(hls);
   hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) rec.fatal.push(d.details); });
@@ -82,6 +89,8 @@ export interface PlayerState {
   peers: number;
   fatal: string[];
   warnings: string[];
+  /** Peer events and warnings, "ms kind detail", for diagnosing a failed link. */
+  peerLog: string[];
   bytes: { http: number; p2p: number };
 }
 
@@ -99,6 +108,7 @@ export function playerState(page: Page): Promise<PlayerState> {
         peers: number;
         fatal: string[];
         warnings: string[];
+        peerLog: string[];
       };
       hivecast: { stats: { bytes: { http: number; p2p: number } } };
     };
@@ -115,6 +125,7 @@ export function playerState(page: Page): Promise<PlayerState> {
       peers: r.peers,
       fatal: r.fatal,
       warnings: r.warnings,
+      peerLog: r.peerLog,
       bytes: { http: s.bytes.http, p2p: s.bytes.p2p },
     };
   });
