@@ -27,6 +27,10 @@ import {
  * symmetric routers (`masquerade fully-random`) picks a pair from its own NAT straight to the
  * other viewer's relay (prflx ↔ relay); it connects (DTLS and SCTP complete), then goes
  * `disconnected` within a second and no segment crosses. Relay ↔ relay carries data.
+ * Measured with coturn verbose (NETLAB_TURN_VERBOSE=1) and the page's peer log: one link,
+ * created by the first viewer's offer; the relay side received 95 KB from the prflx side while
+ * the prflx side received 4.8 KB (handshakes) and then nothing: the path coturn → the symmetric
+ * router's mapping stops carrying data after the handshake. coturn logs no permission error.
  */
 
 const unavailable = labUnavailableReason();
