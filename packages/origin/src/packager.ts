@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { access, constants, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -16,17 +15,8 @@ import {
 } from "./ffmpeg.js";
 
 export { DEFAULT_LADDER, ffmpegArgs, type Rendition };
-import { sha256File } from "./fsutil.js";
-import {
-  copyAtomic,
-  manifestText,
-  mediaPlaylistText,
-  parseFfmpegPlaylist,
-  writeAtomic,
-  type RenditionSnapshot,
-} from "./mirror.js";
 import { PackagerMetrics } from "./packager-metrics.js";
-import { MANIFEST_NAME } from "./playlist.js";
+import { Publisher, type Session } from "./packager-publish.js";
 
 /** Options of `startPackager`. */
 export interface PackagerOptions {
@@ -71,25 +61,6 @@ export interface Packager {
   stop(): Promise<void>;
 }
 
-interface MirrorState {
-  dir: string;
-  /** Segments published per rendition index. */
-  published: number[];
-  initDone: boolean[];
-  masterDone: boolean;
-  finalDone: boolean;
-  error: string | undefined;
-}
-
-interface Session {
-  id: string;
-  work: string;
-  renditions: RenditionSnapshot[];
-  master: string | undefined;
-  mirrors: MirrorState[];
-  ended: boolean;
-}
-
 function parseRtmp(input: string): { host: string; port: number } | undefined {
   let url: URL;
   try {
@@ -117,13 +88,6 @@ function checkPortFree(host: string, port: number): Promise<void> {
     });
     srv.listen(port, host, () => srv.close(() => resolvePort()));
   });
-}
-
-function stamp(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
 }
 
 function intIn(name: string, v: number | undefined, dflt: number, min: number, max: number) {
@@ -219,174 +183,17 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
 
   const metrics = opts.metrics ?? new PackagerMetrics(mirrors);
   const workRoot = await mkdtemp(join(tmpdir(), "hivecast-package-"));
-  const recordings: string[] = [];
-  const sessions: Session[] = [];
+  const publisher = new Publisher({ ladder, window, mirrors, metrics, log, workRoot });
+  const { recordings, sessions } = publisher;
   let child: ChildProcess | undefined;
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
-  let syncing: Promise<void> = Promise.resolve();
 
   for (const m of mirrors) {
     await mkdir(m, { recursive: true }).catch((err: unknown) => {
       log(`mirror ${m}: cannot create (${String(err)}); will retry`);
     });
   }
-
-  const scan = async (s: Session): Promise<void> => {
-    for (let i = 0; i < ladder.length; i++) {
-      const r = s.renditions[i];
-      if (!r) continue;
-      const dir = join(s.work, r.name);
-      let text: string;
-      try {
-        text = await readFile(join(dir, "index.m3u8"), "utf8");
-      } catch {
-        continue;
-      }
-      const p = parseFfmpegPlaylist(text);
-      if (!r.init && p.init) {
-        const h = await sha256File(join(dir, p.init));
-        r.init = { uri: p.init, sha256: h, bytes: (await stat(join(dir, p.init))).size };
-      }
-      for (let k = r.segments.length; k < p.segments.length; k++) {
-        const seg = p.segments[k];
-        if (!seg) break;
-        const path = join(dir, seg.uri);
-        const sha256 = await sha256File(path);
-        const bytes = (await stat(path)).size;
-        r.segments.push({ ...seg, sha256, bytes });
-      }
-      r.ended = p.ended;
-    }
-    if (s.renditions.some((r) => r.segments.length > 0) && !recordings.includes(s.id)) {
-      // The recording is named when its first segment exists (nothing is in a mirror before).
-      s.id = recordingId();
-      recordings.push(s.id);
-      log(`recording ${s.id}: first segment`);
-    }
-    if (!s.master) {
-      s.master = await readFile(join(s.work, "master.m3u8"), "utf8").catch(() => undefined);
-    }
-  };
-
-  const syncMirror = async (s: Session, m: MirrorState): Promise<void> => {
-    const base = join(m.dir, s.id);
-    for (let i = 0; i < s.renditions.length; i++) {
-      const r = s.renditions[i];
-      if (!r?.init) continue;
-      const rdir = join(base, r.name);
-      const work = join(s.work, r.name);
-      let changed = false;
-      if (!m.initDone[i]) {
-        await mkdir(rdir, { recursive: true });
-        await copyAtomic(join(work, r.init.uri), join(rdir, r.init.uri));
-        metrics.bytesWritten.inc({ mirror: m.dir }, r.init.bytes);
-        m.initDone[i] = true;
-        changed = true;
-      }
-      const published = m.published[i] ?? 0;
-      for (let k = published; k < r.segments.length; k++) {
-        const seg = r.segments[k];
-        if (!seg) break;
-        await copyAtomic(join(work, seg.uri), join(rdir, seg.uri));
-        metrics.bytesWritten.inc({ mirror: m.dir }, seg.bytes);
-        metrics.segmentsPublished.inc({ mirror: m.dir });
-        m.published[i] = k + 1;
-        changed = true;
-      }
-      const vod = s.ended;
-      if (changed || (vod && !m.finalDone)) {
-        const segs = r.segments.slice(0, m.published[i] ?? 0);
-        if (segs.length === 0) continue;
-        const manifest = manifestText(r, segs);
-        await writeAtomic(join(rdir, MANIFEST_NAME), manifest);
-        await writeAtomic(join(rdir, "index.m3u8"), mediaPlaylistText(r, segs, window, vod));
-        metrics.bytesWritten.inc({ mirror: m.dir }, manifest.length);
-      }
-    }
-    const allStarted = s.renditions.every((_, i) => (m.published[i] ?? 0) > 0);
-    if (!m.masterDone && s.master && allStarted) {
-      await writeAtomic(join(base, "master.m3u8"), s.master);
-      const top = s.master.replace(/^(?!#)(\S.*)$/gm, `${s.id}/$1`);
-      await writeAtomic(join(m.dir, "master.m3u8"), top);
-      m.masterDone = true;
-      log(`mirror ${m.dir}: live ${s.id}/master.m3u8`);
-    }
-    if (s.ended && m.masterDone) m.finalDone = true;
-  };
-
-  const syncAll = async (): Promise<void> => {
-    for (const s of sessions) {
-      const pending = s.mirrors.some((m) => !m.finalDone);
-      if (!pending) continue;
-      if (!s.ended) await scan(s);
-      for (const m of s.mirrors) {
-        if (m.finalDone) continue;
-        try {
-          await syncMirror(s, m);
-          if (m.error !== undefined) log(`mirror ${m.dir}: writable again, caught up`);
-          m.error = undefined;
-        } catch (err) {
-          const msg = err instanceof Error ? err.message : String(err);
-          if (m.error === undefined) log(`mirror ${m.dir}: cannot publish (${msg}); will retry`);
-          m.error = msg;
-        }
-      }
-    }
-    const current = sessions[sessions.length - 1];
-    if (current) {
-      const total = current.renditions.reduce((a, r) => a + r.segments.length, 0);
-      for (const m of current.mirrors) {
-        const done = m.published.reduce((a, b) => a + b, 0);
-        metrics.mirrorLag.set({ mirror: m.dir }, total - done);
-      }
-      const last = current.renditions[0]?.segments.length ?? 0;
-      if (last > 0) metrics.noteSegment(current.id, last);
-    }
-  };
-
-  const tick = (): Promise<void> => {
-    syncing = syncing.then(syncAll).catch((err: unknown) => {
-      log(`publish error: ${String(err)}`);
-    });
-    return syncing;
-  };
-
-  const recordingId = (): string => {
-    const base = `rec-${stamp(new Date())}`;
-    let id = base;
-    const taken = (x: string) =>
-      recordings.includes(x) || mirrors.some((m) => existsSync(join(m, x)));
-    for (let n = 2; taken(id); n++) id = `${base}-${n}`;
-    return id;
-  };
-
-  const newSession = async (): Promise<Session> => {
-    const id = `pending-${sessions.length}`;
-    const work = join(workRoot, `work-${Date.now()}-${sessions.length}`);
-    await mkdir(work, { recursive: true });
-    const s: Session = {
-      id,
-      work,
-      renditions: ladder.map((_, i) => ({
-        name: `v${i}`,
-        init: undefined,
-        segments: [],
-        ended: false,
-      })),
-      master: undefined,
-      mirrors: mirrors.map((dir) => ({
-        dir,
-        published: ladder.map(() => 0),
-        initDone: ladder.map(() => false),
-        masterDone: false,
-        finalDone: false,
-        error: undefined,
-      })),
-      ended: false,
-    };
-    return s;
-  };
 
   /** Runs ffmpeg once; resolves with its exit code and stderr tail. */
   const runFfmpeg = (s: Session): Promise<{ code: number | null; stderr: string }> =>
@@ -412,27 +219,21 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
       });
     });
 
-  const finish = async (s: Session): Promise<void> => {
-    s.ended = true;
-    for (const r of s.renditions) r.ended = true;
-    await tick();
-  };
-
   const loop = async (): Promise<void> => {
     let runs = 0;
     for (;;) {
       if (stopping) return;
-      const s = await newSession();
+      const s = await publisher.newSession();
       sessions.push(s);
       if (runs > 0) metrics.ffmpegRestarts.inc();
       runs++;
       if (rtmp) log(`waiting for a publisher on ${opts.input}`);
       const { code, stderr } = await runFfmpeg(s);
-      await tick();
+      await publisher.tick();
       const produced = s.renditions.some((r) => r.segments.length > 0);
       const segs = s.renditions[0]?.segments.length ?? 0;
       if (segs > 0 || produced) {
-        await finish(s);
+        await publisher.finish(s);
         const how = code === 0 || stopping ? "ended" : `ended abnormally (${lastLines(stderr, 2)})`;
         log(
           `recording ${s.id}: ${rtmp ? "publisher disconnected, " : ""}${how}; VOD, ${segs} segments`,
@@ -456,7 +257,7 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
     }
   };
 
-  timer = setInterval(() => void tick(), pollMs);
+  timer = setInterval(() => void publisher.tick(), pollMs);
 
   const done = (async () => {
     try {
@@ -464,7 +265,7 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
     } finally {
       if (timer) clearInterval(timer);
       timer = undefined;
-      await tick();
+      await publisher.tick();
       await rm(workRoot, { recursive: true, force: true }).catch(() => undefined);
     }
   })();
