@@ -4,39 +4,42 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { sha256 } from "./helpers.js";
 
+/** ffmpeg arguments for `seconds` of testsrc + sine, H.264 (GOP 1 s) + AAC, before the output. */
+function testSourceArgs(seconds: number, size: string, live: boolean): string[] {
+  return [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    ...(live ? ["-re"] : ["-y"]),
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc=size=${size}:rate=25`,
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=44100",
+    "-t",
+    String(seconds),
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    ...(live ? ["-tune", "zerolatency"] : []),
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "25",
+    "-c:a",
+    "aac",
+  ];
+}
+
 /** Writes a small test MP4 (testsrc + sine) of `seconds` at `path`, synchronously. */
 export function makeTestMp4(path: string, seconds: number, size = "320x180"): void {
-  const r = spawnSync(
-    "ffmpeg",
-    [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-y",
-      "-f",
-      "lavfi",
-      "-i",
-      `testsrc=size=${size}:rate=25`,
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=44100",
-      "-t",
-      String(seconds),
-      "-c:v",
-      "libx264",
-      "-preset",
-      "ultrafast",
-      "-pix_fmt",
-      "yuv420p",
-      "-g",
-      "25",
-      "-c:a",
-      "aac",
-      path,
-    ],
-    { encoding: "utf8" },
-  );
+  const r = spawnSync("ffmpeg", [...testSourceArgs(seconds, size, false), path], {
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
 }
 
@@ -66,41 +69,9 @@ export function freePort(): Promise<number> {
 
 /** Starts an RTMP publisher pushing testsrc + sine for `seconds` (real time) to `url`. */
 export function startPublisher(url: string, seconds: number): ChildProcess {
-  return spawn(
-    "ffmpeg",
-    [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-re",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=size=320x180:rate=25",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=44100",
-      "-t",
-      String(seconds),
-      "-c:v",
-      "libx264",
-      "-preset",
-      "ultrafast",
-      "-tune",
-      "zerolatency",
-      "-pix_fmt",
-      "yuv420p",
-      "-g",
-      "25",
-      "-c:a",
-      "aac",
-      "-f",
-      "flv",
-      url,
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  return spawn("ffmpeg", [...testSourceArgs(seconds, "320x180", true), "-f", "flv", url], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
 }
 
 /** Waits for a child to exit; SIGKILLs it after `ms`. */
