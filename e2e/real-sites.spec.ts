@@ -187,27 +187,22 @@ test("content steering: the pool follows the steering server's order and its cha
   await play(page, `${urls[0]}master.m3u8`, urls, undefined, { splitThresholdBytes: 0 });
   await expect.poll(() => currentTime(page), { timeout: 30_000 }).toBeGreaterThan(2);
   const media = (s: Seen) => s.loaded.filter((e) => e.url.endsWith(".m4s"));
-  await expect
-    .poll(
-      async () =>
-        media(await seen(page))
-          .slice(-2)
-          .map((e) => e.origin),
-      { timeout: 20_000 },
-    )
-    .toEqual([urls[2], urls[2]]);
+  /** Waits until the last two media segments came from `origin`. */
+  const lastTwoFrom = (origin: string | undefined, timeout: number) =>
+    expect
+      .poll(
+        async () =>
+          media(await seen(page))
+            .slice(-2)
+            .map((e) => e.origin),
+        { timeout },
+      )
+      .toEqual([origin, origin]);
+  await lastTwoFrom(urls[2], 20_000);
   expect(origins.steeringRequests).toBeGreaterThan(0);
 
   origins.setSteering({ priority: ["p1", "p2", "p0"], ttl: 1 });
-  await expect
-    .poll(
-      async () =>
-        media(await seen(page))
-          .slice(-2)
-          .map((e) => e.origin),
-      { timeout: 30_000 },
-    )
-    .toEqual([urls[1], urls[1]]);
+  await lastTwoFrom(urls[1], 30_000);
 
   origins.setFaults(1, { down: true });
   const before = media(await seen(page)).length;
