@@ -176,6 +176,8 @@ export function turnCredentials(
 export interface LabServers {
   origins: string[];
   tracker: string;
+  /** The signaling server's `GET /ice` URL (what `p2p.iceServersUrl` points at). */
+  ice: string;
   pages: string;
   /** Counting proxy origin (`<proxy>/v<viewer>/o<origin>/<path>`), when started with one. */
   proxy: string | null;
@@ -192,6 +194,8 @@ export interface ServersOptions {
   liveWindow?: number;
   /** Start a per-viewer byte-counting proxy in front of the origins (bench). */
   proxy?: boolean;
+  /** STUN/TURN URLs the signaling server's `GET /ice` hands out, and the TURN REST secret. */
+  ice?: { servers: string[]; turnSecret: string | null };
 }
 
 /** A running lab. */
@@ -385,13 +389,18 @@ export class NetLab {
     return `stun:${PUBLIC_ADDR}:${TURN_PORT}`;
   }
 
+  /** TURN URLs of the lab's coturn (UDP and TCP transports), without credentials. */
+  turnUrls(): string[] {
+    return [
+      `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=udp`,
+      `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=tcp`,
+    ];
+  }
+
   /** TURN server entry (UDP and TCP transports) with fresh REST credentials for `id`. */
   turnServer(id: string, ttlS = 3600): RTCIceServer {
     return {
-      urls: [
-        `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=udp`,
-        `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=tcp`,
-      ],
+      urls: this.turnUrls(),
       ...turnCredentials(this.turnSecret, id, ttlS),
     };
   }
@@ -435,16 +444,24 @@ export class NetLab {
         setTimeout(() => reject(new Error(`servers did not start: ${stderr}`)), 30_000),
       ),
     ]);
-    const rec = info as { origins?: unknown; tracker?: unknown; pages?: unknown; proxy?: unknown };
+    const rec = info as {
+      origins?: unknown;
+      tracker?: unknown;
+      ice?: unknown;
+      pages?: unknown;
+      proxy?: unknown;
+    };
     if (
       !Array.isArray(rec.origins) ||
       typeof rec.tracker !== "string" ||
+      typeof rec.ice !== "string" ||
       typeof rec.pages !== "string"
     )
       throw new Error(`servers: unexpected report ${JSON.stringify(info)}`);
     return {
       origins: rec.origins.filter((u): u is string => typeof u === "string"),
       tracker: rec.tracker,
+      ice: rec.ice,
       pages: rec.pages,
       proxy: typeof rec.proxy === "string" ? rec.proxy : null,
       query: (cmd) =>

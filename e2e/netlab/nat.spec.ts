@@ -2,8 +2,6 @@ import { test, expect, type Browser, type Page } from "@playwright/test";
 import {
   labUnavailableReason,
   NetLab,
-  PUBLIC_ADDR,
-  TURN_PORT,
   type LabServers,
   type NatKind,
 } from "./lab.js";
@@ -46,22 +44,35 @@ interface Scenario {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Where a page's ICE servers come from: `"signaling"` — the signaling server's `GET /ice`
+ * (`p2p.iceServersUrl`), which hands out the lab's STUN and TURN URLs with TURN credentials it
+ * mints from coturn's REST secret, as a deployment does; or an explicit list per viewer.
+ */
+type IceSource = "signaling" | ((lab: NetLab, viewer: number) => RTCIceServer[]);
+
+/**
  * A lab with one viewer per entry of `nats`, coturn (unless `turn` is false), the servers, and
- * one Chromium per viewer namespace playing the live stream with `ice(lab, viewer)` as ICE
+ * one Chromium per viewer namespace playing the live stream with ICE servers from `ice` (see IceSource) as ICE
  * servers; the second viewer joins once the first plays. `body` runs, then everything is torn
  * down, also when it throws.
  */
 async function withScenario(
   nats: NatKind[],
   turn: boolean,
-  ice: (lab: NetLab, viewer: number) => RTCIceServer[],
+  ice: IceSource,
   policy: RTCIceTransportPolicy | undefined,
   body: (s: Scenario) => Promise<void>,
 ): Promise<void> {
   const lab = await NetLab.start(nats);
   try {
     if (turn) await lab.startTurn();
-    const servers = await lab.startServers({ pages: { "/play.html": PLAYER_PAGE } });
+    const viaSignaling = ice === "signaling";
+    const servers = await lab.startServers({
+      pages: { "/play.html": PLAYER_PAGE },
+      ...(viaSignaling
+        ? { ice: { servers: [lab.stunUrl(), ...lab.turnUrls()], turnSecret: lab.turnSecret } }
+        : {}),
+    });
     const browsers: Browser[] = await Promise.all(
       nats.map((_, i) => lab.launchBrowser(i, [servers.pages])),
     );
@@ -77,7 +88,7 @@ async function withScenario(
         hivecast: hivecastConfig({
           origins: servers.origins,
           tracker: servers.tracker,
-          iceServers: ice(lab, i),
+          ...(viaSignaling ? { iceServersUrl: servers.ice } : { iceServers: ice(lab, i) }),
           iceTransportPolicy: policy,
         }),
       };
@@ -146,11 +157,11 @@ test("two viewers behind endpoint-independent NATs, STUN only: a srflx link form
   );
 });
 
-test("two viewers behind symmetric NATs connect over TURN relay; with coturn stopped, playback goes on from HTTP", async () => {
+test("two viewers behind symmetric NATs connect over TURN relay with credentials from the signaling server's /ice; with coturn stopped, playback goes on from HTTP", async () => {
   await withScenario(
     ["symmetric", "symmetric"],
     true,
-    (lab, i) => [{ urls: lab.stunUrl() }, lab.turnServer(`viewer${i}`)],
+    "signaling",
     "relay",
     async ({ lab, pages }) => {
       const states = await playFor(pages, 20);
@@ -177,33 +188,24 @@ test("two viewers behind symmetric NATs connect over TURN relay; with coturn sto
 });
 
 test("symmetric NATs with the TURN server down from the start: no link, playback from HTTP without a stall", async () => {
-  await withScenario(
-    ["symmetric", "symmetric"],
-    false,
-    (lab, i) => [{ urls: lab.stunUrl() }, lab.turnServer(`viewer${i}`)],
-    "relay",
-    async ({ pages }) => {
-      const states = await playFor(pages, 15);
-      for (const s of states) expect(s.bytes.http).toBeGreaterThan(0);
-      const pcs = (await Promise.all(pages.map(peerConnections))).flat();
-      expect(
-        pcs.filter((p) => p.connectedMs !== null),
-        describeLinks(pcs),
-      ).toEqual([]);
-    },
-  );
+  await withScenario(["symmetric", "symmetric"], false, "signaling", "relay", async ({ pages }) => {
+    const states = await playFor(pages, 15);
+    for (const s of states) expect(s.bytes.http).toBeGreaterThan(0);
+    const pcs = (await Promise.all(pages.map(peerConnections))).flat();
+    expect(
+      pcs.filter((p) => p.connectedMs !== null),
+      describeLinks(pcs),
+    ).toEqual([]);
+  });
 });
 
-test("UDP blocked: viewers connect through TURN over TCP and share, with no stall", async () => {
+test("UDP blocked, with the same /ice answer as everywhere (TURN over UDP and TCP): viewers connect through TURN over TCP and share, with no stall", async () => {
   await withScenario(
     ["udp-blocked", "udp-blocked"],
     true,
-    // Only TURN over TCP: a UDP TURN URL would make gathering wait for an allocation that
-    // can never succeed from this network.
-    (lab, i) => {
-      const t = lab.turnServer(`viewer${i}`);
-      return [{ ...t, urls: [`turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=tcp`] }];
-    },
+    // The same /ice answer as everywhere (STUN, TURN over UDP and over TCP): from this
+    // network only the TCP allocation succeeds, and the links use it.
+    "signaling",
     "relay",
     async ({ pages }) => {
       const states = await playFor(pages, 20);
@@ -214,6 +216,11 @@ test("UDP blocked: viewers connect through TURN over TCP and share, with no stal
       console.log(
         `[udp-blocked] links up ${up.length}, p2p bytes ${states.map((s) => s.bytes.p2p).join(",")}`,
       );
+      expect(up.length, note).toBeGreaterThan(0);
+      expect(
+        states.reduce((a, s) => a + s.bytes.p2p, 0),
+        note,
+      ).toBeGreaterThan(0);
       for (const p of up) {
         expect(linkType(p), note).toBe("relay");
         // This side's allocation was made over TCP (UDP never leaves the viewer's network).

@@ -8,8 +8,10 @@ import type { Page } from "@playwright/test";
 export interface LabPlayback {
   origins: string[];
   tracker: string;
-  /** STUN / TURN servers of the lab (never a server outside it). */
-  iceServers: RTCIceServer[];
+  /** STUN / TURN servers of the lab (never a server outside it), given explicitly... */
+  iceServers?: RTCIceServer[];
+  /** ...or fetched from the signaling server's `GET /ice`, as a deployment would. */
+  iceServersUrl?: string;
   /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
   iceTransportPolicy?: RTCIceTransportPolicy;
   swarmId?: string;
@@ -26,8 +28,10 @@ export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
       enabled: true,
       trackers: [p.tracker],
       ...(p.swarmId ? { swarmId: p.swarmId } : {}),
+      ...(p.iceServersUrl ? { iceServersUrl: p.iceServersUrl } : {}),
+      ...(p.iceServers ? { iceServers: p.iceServers } : {}),
       rtcConfig: {
-        iceServers: p.iceServers,
+        iceServers: [],
         ...(p.iceTransportPolicy ? { iceTransportPolicy: p.iceTransportPolicy } : {}),
       },
     },

@@ -22,6 +22,8 @@ interface Options {
   origins: number;
   liveWindow: number;
   proxy: boolean;
+  /** The signaling server's `GET /ice`: STUN/TURN URLs and the TURN REST secret. */
+  ice: { servers: string[]; turnSecret: string | null } | null;
 }
 
 function parseOptions(path: string | undefined): Options {
@@ -41,7 +43,17 @@ function parseOptions(path: string | undefined): Options {
     origins: int(o.origins, 1),
     liveWindow: int(o.liveWindow, 6),
     proxy: o.proxy === true,
+    ice: parseIce(o.ice),
   };
+}
+
+function parseIce(v: unknown): Options["ice"] {
+  if (typeof v !== "object" || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const servers = Array.isArray(o.servers)
+    ? o.servers.filter((s): s is string => typeof s === "string")
+    : [];
+  return { servers, turnSecret: typeof o.turnSecret === "string" ? o.turnSecret : null };
 }
 
 async function main(): Promise<void> {
@@ -53,7 +65,12 @@ async function main(): Promise<void> {
     host: opts.host,
     liveWindow: opts.liveWindow,
   });
-  const signaling = await startSignalingServer({ port: 0, host: opts.host, logLevel: "warn" });
+  const signaling = await startSignalingServer({
+    port: 0,
+    host: opts.host,
+    logLevel: "warn",
+    ...(opts.ice ? { iceServers: opts.ice.servers, turnSecret: opts.ice.turnSecret } : {}),
+  });
   const pages = await startPageServer(opts.pages, opts.host);
   const proxy: CountingProxy | null = opts.proxy
     ? await startCountingProxy(origins.urls, opts.host)
@@ -88,6 +105,7 @@ async function main(): Promise<void> {
     `${JSON.stringify({
       origins: origins.urls,
       tracker: signaling.url,
+      ice: `${signaling.url.replace(/^ws/, "http").replace(/\/+$/, "")}/ice`,
       pages: pages.url,
       proxy: proxy ? proxy.baseFor(0, 0).replace(/\/v0\/o0\/$/, "") : null,
     })}\n`,

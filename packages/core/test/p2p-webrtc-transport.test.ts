@@ -11,6 +11,7 @@ import {
   type SignalData,
 } from "../src/p2p/peer-transport.js";
 import {
+  RELAY_SETTLE_MS,
   WebRtcTransport,
   linkFromStats,
   type RTCPeerConnectionConstructor,
@@ -213,6 +214,23 @@ describe("WebRtcTransport", () => {
     r.pc.finishGathering(); // late completion emits nothing more
     await settle();
     expect(r.signals).toHaveLength(1);
+  });
+
+  it("a relay candidate ends the wait RELAY_SETTLE_MS later (a UDP TURN allocation that never completes cannot hold the description to the gather timeout)", async () => {
+    const r = make(true, 5000);
+    await settle();
+    if (r.pc.localDescription) r.pc.localDescription.sdp += "\na=candidate:relay";
+    r.pc.onicecandidate?.({
+      candidate: { candidate: "candidate:2 1 tcp 1 100.64.0.1 49152 typ relay raddr 0.0.0.0" },
+    });
+    await vi.advanceTimersByTimeAsync(RELAY_SETTLE_MS - 1);
+    expect(r.signals).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(r.signals).toEqual([{ type: "offer", sdp: "v=0 offer\na=candidate:relay" }]);
+    r.pc.finishGathering();
+    await settle();
+    expect(r.signals).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("a gather timeout with no candidate at all fails the link (cause no-candidates), never silently", async () => {

@@ -120,6 +120,9 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
   private remoteSet = false;
   private gatherTimer: unknown;
   private gatherDone: (() => void) | undefined;
+  /** A relay candidate was gathered: the description can connect wherever TURN can. */
+  private relaySeen = false;
+  private relayTimer: unknown;
   private statsTimer: unknown;
   /** The selected candidate pair, read when the channel opened. */
   link: LinkInfo | undefined;
@@ -141,6 +144,10 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     const pc = this.pc;
     pc.onicecandidate = (e) => {
       if (e.candidate === null) this.gatherDone?.();
+      else if (!this.relaySeen && isRelayCandidate(e.candidate)) {
+        this.relaySeen = true;
+        this.endGatherSoon();
+      }
     };
     pc.onicegatheringstatechange = () => {
       if (pc.iceGatheringState === "complete") this.gatherDone?.();
@@ -208,6 +215,20 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     this.release();
   }
 
+  /**
+   * With a relay candidate in hand, gathering need not run to its end: on a network that blocks
+   * UDP, a UDP TURN allocation would hold the (non-trickle) description until the gather
+   * timeout on both ends, past the connect timeout. The description goes {@link RELAY_SETTLE_MS}
+   * after the first relay candidate, with everything gathered by then.
+   */
+  private endGatherSoon(): void {
+    if (!this.gatherDone || this.relayTimer !== undefined) return;
+    this.relayTimer = this.clock.setTimeout(() => {
+      this.relayTimer = undefined;
+      this.gatherDone?.();
+    }, RELAY_SETTLE_MS);
+  }
+
   /** Waits for ICE gathering (or its timeout), then emits the complete local description. */
   private async sendDescription(type: SignalData["type"]): Promise<void> {
     if (this.closed) return;
@@ -215,6 +236,7 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
       await new Promise<void>((resolve) => {
         this.gatherDone = resolve;
         this.gatherTimer = this.clock.setTimeout(resolve, this.gatherTimeoutMs);
+        if (this.relaySeen) this.endGatherSoon();
       });
       this.clearGather();
     }
@@ -301,6 +323,8 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
   private clearGather(): void {
     if (this.gatherTimer !== undefined) this.clock.clearTimeout(this.gatherTimer);
     this.gatherTimer = undefined;
+    if (this.relayTimer !== undefined) this.clock.clearTimeout(this.relayTimer);
+    this.relayTimer = undefined;
     this.gatherDone = undefined;
   }
 
@@ -359,6 +383,15 @@ export class WebRtcTransport implements PeerTransport {
     if (typeof PC !== "function") throw new Error("WebRTC is not available (no RTCPeerConnection)");
     return new WebRtcConnection(opts, PC, this.clock, this.gatherTimeoutMs);
   }
+}
+
+/** How long after the first relay candidate a description is sent anyway, ms. */
+export const RELAY_SETTLE_MS = 300;
+
+/** Whether an ICE candidate is a relay (TURN) candidate. */
+function isRelayCandidate(c: RTCIceCandidate | { type?: unknown; candidate?: unknown }): boolean {
+  if (c.type === "relay") return true;
+  return typeof c.candidate === "string" && / typ relay( |$)/.test(c.candidate);
 }
 
 /** `1.2.3.4:5678` → `1.2.3.4`, `[::1]:5678` or `::1` → `::1` (ports are not identity). */
