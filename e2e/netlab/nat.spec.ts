@@ -1,10 +1,5 @@
 import { test, expect, type Browser, type Page } from "@playwright/test";
-import {
-  labUnavailableReason,
-  NetLab,
-  type LabServers,
-  type NatKind,
-} from "./lab.js";
+import { labUnavailableReason, NetLab, type LabServers, type NatKind } from "./lab.js";
 import { hivecastConfig, playerState, PLAYER_PAGE, type PlayerState } from "./page.js";
 import {
   isRelayed,
