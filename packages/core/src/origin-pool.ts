@@ -12,6 +12,7 @@ import {
 import { Ewma } from "./ewma.js";
 import { actionFor, httpFailureKind } from "./failure-policy.js";
 import { OriginBoard } from "./origin-board.js";
+import { OriginChoice } from "./origin-choice.js";
 import type { OriginHealth } from "./origin-health.js";
 import { type OriginTarget, originTargets, resourceId } from "./origin-url.js";
 import { planRanges, type PlannedRange } from "./range-plan.js";
@@ -139,8 +140,8 @@ export class OriginPool {
   private readonly sizes = new Map<string, number>();
   private readonly avgSegmentSize: Ewma;
   private readonly lifetime = new AbortController();
-  /** Smooth weighted round-robin credit per origin (the `weighted` / `round-robin` policies). */
-  private readonly credit = new Map<string, number>();
+  /** Which origin serves a request (origin-choice.ts). */
+  private readonly choice: OriginChoice;
 
   constructor(private readonly deps: OriginPoolDeps) {
     this.cfg = deps.config.http;
@@ -157,6 +158,14 @@ export class OriginPool {
       requestSetup: () => this.requestSetup,
       onStateChange: deps.onStateChange,
       lifetime: this.lifetime.signal,
+    });
+    this.choice = new OriginChoice({
+      http: this.cfg,
+      clock: deps.clock,
+      board: this.board,
+      originOf: (url) => this.originByUrl.get(url),
+      preference: () => this.preference,
+      avgSegmentSize: () => this.avgSegmentSize.value,
     });
     for (const o of this.origins) this.healthOf(o.url);
   }
@@ -293,9 +302,9 @@ export class OriginPool {
 
   /** Healthy origins usable for this request, best first. */
   private splitCandidates(ctx: RequestCtx): OriginTarget[] {
-    return this.rank(ctx, new Set(ctx.req.exclude), new Map()).filter(
-      (t) => this.healthOf(t.origin).state === "healthy" && !ctx.req.avoid?.has(t.origin),
-    );
+    return this.choice
+      .rank(ctx, new Set(ctx.req.exclude), new Map())
+      .filter((t) => this.healthOf(t.origin).state === "healthy" && !ctx.req.avoid?.has(t.origin));
   }
 
   /** Ranges sized by throughput; `first` (the origin already streaming from byte 0) leads. */
@@ -405,9 +414,9 @@ export class OriginPool {
     const outcomes = new Map<string, string>();
     let last: HivecastError | undefined;
     for (let attempt = 0; attempt <= retry.maxNumRetry; attempt++) {
-      const ranked = this.rank(ctx, gone, failedHere, part.preferred);
+      const ranked = this.choice.rank(ctx, gone, failedHere, part.preferred);
       const target =
-        attempt === 0 && part.preferred === undefined ? this.spread(ctx, ranked) : ranked[0];
+        attempt === 0 && part.preferred === undefined ? this.choice.spread(ctx, ranked) : ranked[0];
       if (!target) break;
       const failures = failedHere.get(target.origin) ?? 0;
       if (failures > 0)
@@ -488,14 +497,14 @@ export class OriginPool {
         () => {
           hedgeTimer = undefined;
           if (settled) return;
-          const second = this.rank(ctx, new Set([...gone, ...running.keys()]), failedHere).find(
-            (t) => this.healthOf(t.origin).state === "healthy" && !failedHere.has(t.origin),
-          );
+          const second = this.choice
+            .rank(ctx, new Set([...gone, ...running.keys()]), failedHere)
+            .find((t) => this.healthOf(t.origin).state === "healthy" && !failedHere.has(t.origin));
           if (!second) return;
           this.hedges++;
           start(second);
         },
-        this.hedgeDelay(ctx, part, primary.origin),
+        this.choice.hedgeDelay(ctx, part, primary.origin),
       );
     });
   }
@@ -541,141 +550,6 @@ export class OriginPool {
       `Every origin failed for ${ctx.id}${summary ? `: ${summary}` : " (none left to try)"}`,
       { fatal: true, cause: last, details },
     );
-  }
-
-  /**
-   * The first origin for a fresh part under `http.originPolicy`. `"fastest"` takes the best
-   * ranked; the others choose by smooth weighted round-robin among the healthy origins not
-   * avoided, not failed (or caught serving bad bytes, or beaten by its hedge) within the last
-   * `breakerMaxMs`, and not expected to be slower than the hedge threshold (hedgeFactor × the best expected time, at
-   * least minHedgeDelayMs): a failing or much slower origin gets no share. Playlists always
-   * take the best, and so does every request while content steering orders the origins (the
-   * steering server's priority is the operator's traffic policy).
-   */
-  private spread(ctx: RequestCtx, ranked: OriginTarget[]): OriginTarget | undefined {
-    const first = ranked[0];
-    const policy = this.cfg.originPolicy;
-    if (
-      !first ||
-      policy === "fastest" ||
-      this.preference !== undefined ||
-      ctx.req.kind !== "segment" ||
-      ranked.length < 2
-    )
-      return first;
-    const now = this.deps.clock.now();
-    const bytes = this.expectedBytes(ctx);
-    const times = ranked
-      .map((t) => this.healthOf(t.origin).expectedMs(bytes))
-      .filter((v): v is number => v !== undefined);
-    // An origin slower than the hedge threshold would be hedged on every turn: no share.
-    const tooSlow = times.length > 0 ? this.cfg.hedgeFactor * Math.min(...times) : Infinity;
-    const eligible = (t: OriginTarget): boolean => {
-      const h = this.healthOf(t.origin);
-      const expected = h.expectedMs(bytes);
-      if (expected !== undefined && expected > Math.max(tooSlow, this.cfg.minHedgeDelayMs))
-        return false;
-      // Since its last failure, bad bytes or lost hedge, an origin sits out for breakerMaxMs;
-      // then it gets its turn again (and another failure brings its breaker closer to opening).
-      return (
-        h.state === "healthy" && !this.board.cooling(t.origin, now) && !ctx.req.avoid?.has(t.origin)
-      );
-    };
-    const pool = ranked
-      .filter(eligible)
-      .map((t) => ({ t, w: policy === "round-robin" ? 1 : this.weightOf(t.origin) }))
-      .filter((c) => c.w > 0);
-    if (pool.length < 2) return first;
-    const total = pool.reduce((s, c) => s + c.w, 0);
-    let best: { t: OriginTarget; score: number } | undefined;
-    for (const c of pool) {
-      const score = (this.credit.get(c.t.origin) ?? 0) + c.w;
-      this.credit.set(c.t.origin, score);
-      if (!best || score > best.score) best = { t: c.t, score };
-    }
-    if (!best) return first;
-    this.credit.set(best.t.origin, best.score - total);
-    return best.t;
-  }
-
-  private weightOf(origin: string): number {
-    // The configured origin's `weight` (validated, ≥ 0; 0 = failover only); outside the config: 1.
-    return this.originByUrl.get(origin)?.weight ?? 1;
-  }
-
-  /**
-   * Origins for a part, best first: untried before retried, healthy before half-open before
-   * open, the split's planned origin first, `avoid`ed last, one whose last bytes failed
-   * verification after the rest, then by expected time, then config order. Failures below the breaker threshold do not demote an origin: the breaker decides
-   * exclusion, the speed estimate decides preference.
-   */
-  private rank(
-    ctx: RequestCtx,
-    gone: ReadonlySet<string>,
-    failedHere: ReadonlyMap<string, number>,
-    preferred?: string,
-  ): OriginTarget[] {
-    const bytes = this.expectedBytes(ctx);
-    const stateRank: Record<OriginState, number> = { healthy: 0, "half-open": 1, open: 2 };
-    // An unmeasured origin ranks behind measured origins faster than it is assumed to be and
-    // ahead of slower ones, so a slow first contact (say, the one that served the playlist)
-    // does not keep the others from being tried.
-    const unknownMs = this.unmeasuredMs();
-    const key = (t: OriginTarget, i: number): number[] => {
-      const h = this.healthOf(t.origin);
-      return [
-        failedHere.get(t.origin) ?? 0,
-        stateRank[h.state],
-        t.origin === preferred ? 0 : 1,
-        ctx.req.avoid?.has(t.origin) ? 1 : 0,
-        h.corruptStreak > 0 ? 1 : 0,
-        this.preference ? (this.preference.get(t.origin) ?? this.preference.size) : 0,
-        h.expectedMs(bytes) ?? unknownMs,
-        i,
-      ];
-    };
-    return ctx.targets
-      .map((t, i) => ({ t, k: key(t, i) }))
-      .filter(({ t }) => !gone.has(t.origin))
-      .sort((a, b) => {
-        for (let j = 0; j < a.k.length; j++) {
-          const d = (a.k[j] ?? 0) - (b.k[j] ?? 0);
-          if (d !== 0) return d;
-        }
-        return 0;
-      })
-      .map(({ t }) => t);
-  }
-
-  private expectedBytes(ctx: RequestCtx, part?: Part): number {
-    if (part?.range) return part.range.end - part.range.start;
-    return ctx.total ?? this.avgSegmentSize.value ?? 0;
-  }
-
-  /**
-   * For ranking, what an unmeasured origin is assumed to take for any request:
-   * minHedgeDelayMs / hedgeFactor (400 ms by default). Optimistic on purpose, so every origin
-   * gets measured early; hedging assumes more ({@link hedgeDelay}).
-   */
-  private unmeasuredMs(): number {
-    return this.cfg.minHedgeDelayMs / this.cfg.hedgeFactor;
-  }
-
-  /**
-   * When to hedge: hedgeFactor × the time the best healthy origin is expected to take (an
-   * unmeasured one is assumed to manage it in minHedgeDelayMs: a large transfer, e.g. a split
-   * range, is not duplicated on a guess), never under minHedgeDelayMs.
-   * Measured against the best rather than the primary's own estimate, so a slow origin cannot
-   * set its own, slow, deadline — and the hedge is how the faster origins get measured at all.
-   */
-  private hedgeDelay(ctx: RequestCtx, part: Part, origin: string): number {
-    const bytes = this.expectedBytes(ctx, part);
-    const expected = (o: string): number =>
-      this.healthOf(o).expectedMs(bytes) ?? this.cfg.minHedgeDelayMs;
-    let best = expected(origin);
-    for (const t of ctx.targets)
-      if (this.healthOf(t.origin).state === "healthy") best = Math.min(best, expected(t.origin));
-    return Math.max(this.cfg.minHedgeDelayMs, this.cfg.hedgeFactor * best);
   }
 
   // ---- one attempt and the health it feeds ------------------------------------------------
