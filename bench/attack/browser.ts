@@ -17,7 +17,7 @@ import { loadavg } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocket as NodeWebSocket } from "ws";
 import { resolveConfig } from "../../packages/core/src/config.js";
-import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
+import { staticPeerStore } from "../../packages/core/src/testing/index.js";
 import { startOrigins } from "../../packages/origin/src/index.js";
 import {
   createPeerSegmentSource,
@@ -121,13 +121,7 @@ function startAttacker(
     },
   };
   // The attacker holds nothing and prefetches nothing.
-  const store: PeerStore = {
-    getShareable: () => undefined,
-    has: () => false,
-    putPending: () => false,
-    takePending: () => undefined,
-    dropPending: () => undefined,
-  };
+  const store = staticPeerStore(() => undefined);
   const host: PeerHost = {
     shareable: () => true,
     onPeerConnected: () => undefined,

@@ -12,8 +12,11 @@ import {
   type P2PSegmentSource,
   type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
-import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
-import { MemoryPeerConnection, type MemoryNetwork } from "../../packages/core/src/testing/index.js";
+import {
+  MemoryPeerConnection,
+  staticPeerStore,
+  type MemoryNetwork,
+} from "../../packages/core/src/testing/index.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
 import type {
   CreatePeerOptions,
@@ -158,19 +161,16 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       },
     };
     // The attacker's "store" serves whatever its mode wants; it never prefetches.
-    const store: PeerStore = {
-      getShareable: (key) => {
+    const store = staticPeerStore(
+      (key) => {
         const m = /\/(\d+)\.m4s$/.exec(key.segmentId);
         const sn = m ? Number(m[1]) : 0;
         return mode === "size-liar"
           ? new Uint8Array(10)
           : new Uint8Array(segmentBytes).fill(sn & 0xff);
       },
-      has: () => false,
-      putPending: () => false,
-      takePending: () => undefined,
-      dropPending: () => undefined,
-    };
+      () => false,
+    );
     const host: PeerHost = {
       shareable: () => true,
       onPeerConnected: () => undefined,

@@ -15,8 +15,7 @@ import {
   type PlaylistInfo,
   type SegmentKey,
 } from "../../packages/core/src/p2p/index.js";
-import type { PeerStore } from "../../packages/core/src/p2p/contract.js";
-import { MemoryNetwork } from "../../packages/core/src/testing/index.js";
+import { MemoryNetwork, staticPeerStore } from "../../packages/core/src/testing/index.js";
 import type { WebSocketConstructor } from "../../packages/core/src/p2p/tracker-client.js";
 import { SimTracker } from "./tracker.js";
 
@@ -296,13 +295,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     };
     stats.push(vs);
     // Live only: nothing is prefetched, so the pending tier stays empty.
-    const peerStore: PeerStore = {
-      getShareable: (key) => store.get(snOf(key.segmentId)),
-      has: (key) => store.has(snOf(key.segmentId)),
-      putPending: () => false,
-      takePending: () => undefined,
-      dropPending: () => undefined,
-    };
+    const peerStore = staticPeerStore((key) => store.get(snOf(key.segmentId)));
     const host: PeerHost = {
       shareable: () => true,
       onPeerConnected: () => undefined,

@@ -6,6 +6,25 @@
  * process. Never part of the main bundle.
  * @packageDocumentation
  */
+import type { PeerStore, SegmentKey } from "../p2p/contract.js";
+
 export { MemoryNetwork, MemoryTransport, MemoryPeerConnection } from "./memory-transport.js";
 export type { MemoryNetworkOptions } from "./memory-transport.js";
 export { MemoryTracker } from "./memory-tracker.js";
+
+/**
+ * A {@link PeerStore} for simulations: uploads read `getShareable`, and nothing is ever
+ * prefetched (no pending tier). Tests that need the pending tier use a real `SegmentStore`.
+ */
+export function staticPeerStore(
+  getShareable: (key: SegmentKey) => Uint8Array | undefined,
+  has: (key: SegmentKey) => boolean = (key) => getShareable(key) !== undefined,
+): PeerStore {
+  return {
+    getShareable,
+    has,
+    putPending: () => false,
+    takePending: () => undefined,
+    dropPending: () => undefined,
+  };
+}
