@@ -1,12 +1,5 @@
 import { test, expect, type Browser, type Page } from "@playwright/test";
-import {
-  labUnavailableReason,
-  NetLab,
-  PUBLIC_ADDR,
-  TURN_PORT,
-  type LabServers,
-  type NatKind,
-} from "./lab.js";
+import { labUnavailableReason, NetLab, type LabServers, type NatKind } from "./lab.js";
 import { hivecastConfig, playerState, PLAYER_PAGE, type PlayerState } from "./page.js";
 import {
   isRelayed,
@@ -43,21 +36,28 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * A lab with one viewer per entry of `nats`, coturn (unless `turn` is false), the servers, and
- * one Chromium per viewer namespace playing the live stream with `ice(lab, viewer)` as ICE
- * servers; the second viewer joins once the first plays. `body` runs, then everything is torn
+ * one Chromium per viewer namespace playing the live stream. The signaling server serves
+ * `iceUrls(lab)` on `GET /ice` (TURN credentials minted from coturn's secret) and the pages get
+ * their ICE servers only from there (`p2p.iceServersUrl`); the second viewer joins once the
+ * first plays. `body` runs, then everything is torn
  * down, also when it throws.
  */
 async function withScenario(
   nats: NatKind[],
   turn: boolean,
-  ice: (lab: NetLab, viewer: number) => RTCIceServer[],
+  iceUrls: (lab: NetLab) => string[],
   policy: RTCIceTransportPolicy | undefined,
   body: (s: Scenario) => Promise<void>,
 ): Promise<void> {
   const lab = await NetLab.start(nats);
   try {
     if (turn) await lab.startTurn();
-    const servers = await lab.startServers({ pages: { "/play.html": PLAYER_PAGE } });
+    const servers = await lab.startServers({
+      pages: { "/play.html": PLAYER_PAGE },
+      iceServers: iceUrls(lab),
+      // Only with a TURN URL (the signaling server refuses a secret it cannot use).
+      ...(iceUrls(lab).some((u) => u.startsWith("turn:")) ? { turnSecret: lab.turnSecret } : {}),
+    });
     const browsers: Browser[] = await Promise.all(
       nats.map((_, i) => lab.launchBrowser(i, [servers.pages])),
     );
@@ -73,7 +73,7 @@ async function withScenario(
         hivecast: hivecastConfig({
           origins: servers.origins,
           tracker: servers.tracker,
-          iceServers: ice(lab, i),
+          iceServersUrl: servers.ice,
           iceTransportPolicy: policy,
         }),
       };
@@ -122,7 +122,7 @@ test("two viewers behind endpoint-independent NATs, STUN only: a srflx link form
   await withScenario(
     ["eim", "eim"],
     true,
-    (lab) => [{ urls: lab.stunUrl() }],
+    (lab) => lab.iceUrls([]),
     undefined,
     async ({ pages }) => {
       const states = await playFor(pages, 20);
@@ -146,7 +146,7 @@ test("two viewers behind symmetric NATs connect over TURN relay; with coturn sto
   await withScenario(
     ["symmetric", "symmetric"],
     true,
-    (lab, i) => [{ urls: lab.stunUrl() }, lab.turnServer(`viewer${i}`)],
+    (lab) => lab.iceUrls(["udp", "tcp"]),
     "relay",
     async ({ lab, pages }) => {
       const states = await playFor(pages, 20);
@@ -158,6 +158,11 @@ test("two viewers behind symmetric NATs connect over TURN relay; with coturn sto
       ).toBeGreaterThan(0);
       const relayed = pcs.filter((p) => p.connectedMs !== null && isRelayed(p));
       expect(relayed.length, note).toBeGreaterThan(0);
+      // The pages' only TURN credentials came from the signaling server's `/ice`: coturn
+      // accepted them (allocations of a REST username `<expiry>:<id>` succeeded).
+      expect(lab.turnLog()).toMatch(
+        /user <\d+:[^>]+>: incoming packet ALLOCATE processed, success/,
+      );
       expect(
         relayed.reduce((a, p) => a + p.bytesReceived, 0),
         note,
@@ -176,7 +181,7 @@ test("symmetric NATs with the TURN server down from the start: no link, playback
   await withScenario(
     ["symmetric", "symmetric"],
     false,
-    (lab, i) => [{ urls: lab.stunUrl() }, lab.turnServer(`viewer${i}`)],
+    (lab) => lab.iceUrls(["udp", "tcp"]),
     "relay",
     async ({ pages }) => {
       const states = await playFor(pages, 15);
@@ -196,10 +201,7 @@ test("UDP blocked: viewers connect through TURN over TCP and share, with no stal
     true,
     // Only TURN over TCP: a UDP TURN URL would make gathering wait for an allocation that
     // can never succeed from this network.
-    (lab, i) => {
-      const t = lab.turnServer(`viewer${i}`);
-      return [{ ...t, urls: [`turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=tcp`] }];
-    },
+    (lab) => lab.iceUrls(["tcp"]).filter((u) => u.startsWith("turn:")),
     "relay",
     async ({ pages }) => {
       const states = await playFor(pages, 20);

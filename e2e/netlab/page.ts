@@ -8,8 +8,13 @@ import type { Page } from "@playwright/test";
 export interface LabPlayback {
   origins: string[];
   tracker: string;
-  /** STUN / TURN servers of the lab (never a server outside it). */
-  iceServers: RTCIceServer[];
+  /**
+   * Where the SDK fetches its STUN/TURN servers: the lab's signaling server `GET /ice`
+   * (`p2p.iceServersUrl`), as a deployment would.
+   */
+  iceServersUrl?: string;
+  /** Explicit STUN/TURN servers of the lab (`p2p.iceServers`; never a server outside it). */
+  iceServers?: RTCIceServer[];
   /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
   iceTransportPolicy?: RTCIceTransportPolicy;
   swarmId?: string;
@@ -17,7 +22,7 @@ export interface LabPlayback {
 
 /**
  * The Hivecast configuration of a lab page. The only place that says how ICE servers reach the
- * SDK: switching to `p2p.iceServers` or `p2p.iceServersUrl` is a change here.
+ * SDK: `p2p.iceServersUrl` (the signaling server's `/ice`) and/or `p2p.iceServers`.
  */
 export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
   return {
@@ -26,8 +31,10 @@ export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
       enabled: true,
       trackers: [p.tracker],
       ...(p.swarmId ? { swarmId: p.swarmId } : {}),
+      ...(p.iceServersUrl ? { iceServersUrl: p.iceServersUrl } : {}),
+      ...(p.iceServers ? { iceServers: p.iceServers } : {}),
       rtcConfig: {
-        iceServers: p.iceServers,
+        iceServers: [],
         ...(p.iceTransportPolicy ? { iceTransportPolicy: p.iceTransportPolicy } : {}),
       },
     },

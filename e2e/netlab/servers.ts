@@ -22,6 +22,9 @@ interface Options {
   origins: number;
   liveWindow: number;
   proxy: boolean;
+  iceServers: string[];
+  turnSecret: string | null;
+  turnTtlS: number;
 }
 
 function parseOptions(path: string | undefined): Options {
@@ -41,6 +44,11 @@ function parseOptions(path: string | undefined): Options {
     origins: int(o.origins, 1),
     liveWindow: int(o.liveWindow, 6),
     proxy: o.proxy === true,
+    iceServers: Array.isArray(o.iceServers)
+      ? o.iceServers.filter((u): u is string => typeof u === "string")
+      : [],
+    turnSecret: typeof o.turnSecret === "string" ? o.turnSecret : null,
+    turnTtlS: int(o.turnTtlS, 3600),
   };
 }
 
@@ -53,7 +61,16 @@ async function main(): Promise<void> {
     host: opts.host,
     liveWindow: opts.liveWindow,
   });
-  const signaling = await startSignalingServer({ port: 0, host: opts.host, logLevel: "warn" });
+  // `GET /ice` on the signaling port hands out the lab's STUN/TURN URLs, TURN entries with
+  // credentials minted from coturn's `static-auth-secret`.
+  const signaling = await startSignalingServer({
+    port: 0,
+    host: opts.host,
+    logLevel: "warn",
+    iceServers: opts.iceServers,
+    turnSecret: opts.turnSecret,
+    turnTtlS: opts.turnTtlS,
+  });
   const pages = await startPageServer(opts.pages, opts.host);
   const proxy: CountingProxy | null = opts.proxy
     ? await startCountingProxy(origins.urls, opts.host)
