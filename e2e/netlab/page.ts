@@ -18,6 +18,8 @@ export interface LabPlayback {
   /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
   iceTransportPolicy?: RTCIceTransportPolicy;
   swarmId?: string;
+  /** `p2p.iceGatherTimeoutMs` (default: the SDK's). */
+  iceGatherTimeoutMs?: number;
 }
 
 /**
@@ -31,6 +33,7 @@ export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
       enabled: true,
       trackers: [p.tracker],
       ...(p.swarmId ? { swarmId: p.swarmId } : {}),
+      ...(p.iceGatherTimeoutMs !== undefined ? { iceGatherTimeoutMs: p.iceGatherTimeoutMs } : {}),
       ...(p.iceServersUrl ? { iceServersUrl: p.iceServersUrl } : {}),
       ...(p.iceServers ? { iceServers: p.iceServers } : {}),
       rtcConfig: {
