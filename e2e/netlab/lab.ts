@@ -145,6 +145,13 @@ export function routerRules(nat: NatKind, wanAddr: string, lanHost: string): str
     // Endpoint-independent filtering: inbound UDP DNAT'ed to the viewer below is let through.
     nat === "eim" ? "    ct status dnat accept" : "",
     "  }",
+    // A home or carrier router answers nothing unsolicited on its WAN side: without this, the
+    // Linux router's own stack replies ICMP port-unreachable to a peer's or relay's packet that
+    // arrives before the mapping exists.
+    "  chain filter_in {",
+    "    type filter hook input priority 0; policy accept;",
+    '    iifname "wan" ct state new,invalid drop',
+    "  }",
     "  chain nat_pre {",
     "    type nat hook prerouting priority -100;",
     // Any inbound UDP to a port the viewer may have mapped goes to the viewer on the same port
@@ -176,7 +183,7 @@ export function turnCredentials(
 export interface LabServers {
   origins: string[];
   tracker: string;
-  /** The signaling server's `GET /ice` URL (what `p2p.iceServersUrl` points at). */
+  /** The signaling server's `GET /ice` (404 when started without `iceServers`). */
   ice: string;
   pages: string;
   /** Counting proxy origin (`<proxy>/v<viewer>/o<origin>/<path>`), when started with one. */
@@ -194,8 +201,12 @@ export interface ServersOptions {
   liveWindow?: number;
   /** Start a per-viewer byte-counting proxy in front of the origins (bench). */
   proxy?: boolean;
-  /** STUN/TURN URLs the signaling server's `GET /ice` hands out, and the TURN REST secret. */
-  ice?: { servers: string[]; turnSecret: string | null };
+  /** STUN/TURN URLs the signaling server serves on `GET /ice` (see {@link NetLab.iceUrls}). */
+  iceServers?: string[];
+  /** TURN REST secret for `/ice` credentials (coturn's secret: {@link NetLab.turnSecret}). */
+  turnSecret?: string;
+  /** Lifetime of minted TURN credentials, seconds. */
+  turnTtlS?: number;
 }
 
 /** A running lab. */
@@ -345,7 +356,8 @@ export class NetLab {
         "no-stdout-log",
         `userdb=${join(this.dir, "turndb")}`,
         "simple-log",
-        ...(process.env.NETLAB_TURN_VERBOSE ? ["verbose"] : []),
+        // One line per TURN request (allocations, permissions, who was refused), not per packet.
+        "verbose",
         "",
       ].join("\n"),
     );
@@ -389,18 +401,21 @@ export class NetLab {
     return `stun:${PUBLIC_ADDR}:${TURN_PORT}`;
   }
 
-  /** TURN URLs of the lab's coturn (UDP and TCP transports), without credentials. */
-  turnUrls(): string[] {
-    return [
-      `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=udp`,
-      `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=tcp`,
-    ];
+  /**
+   * The lab's STUN/TURN URLs for the signaling server's `--ice-servers`: STUN plus TURN over
+   * the given transports (none: STUN only).
+   */
+  iceUrls(turn: ReadonlyArray<"udp" | "tcp">): string[] {
+    return [this.stunUrl(), ...turn.map((t) => `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=${t}`)];
   }
 
   /** TURN server entry (UDP and TCP transports) with fresh REST credentials for `id`. */
   turnServer(id: string, ttlS = 3600): RTCIceServer {
     return {
-      urls: this.turnUrls(),
+      urls: [
+        `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=udp`,
+        `turn:${PUBLIC_ADDR}:${TURN_PORT}?transport=tcp`,
+      ],
       ...turnCredentials(this.turnSecret, id, ttlS),
     };
   }
@@ -444,24 +459,17 @@ export class NetLab {
         setTimeout(() => reject(new Error(`servers did not start: ${stderr}`)), 30_000),
       ),
     ]);
-    const rec = info as {
-      origins?: unknown;
-      tracker?: unknown;
-      ice?: unknown;
-      pages?: unknown;
-      proxy?: unknown;
-    };
+    const rec = info as { origins?: unknown; tracker?: unknown; pages?: unknown; proxy?: unknown };
     if (
       !Array.isArray(rec.origins) ||
       typeof rec.tracker !== "string" ||
-      typeof rec.ice !== "string" ||
       typeof rec.pages !== "string"
     )
       throw new Error(`servers: unexpected report ${JSON.stringify(info)}`);
     return {
       origins: rec.origins.filter((u): u is string => typeof u === "string"),
       tracker: rec.tracker,
-      ice: rec.ice,
+      ice: `${rec.tracker.replace(/^ws/, "http").replace(/\/+$/, "")}/ice`,
       pages: rec.pages,
       proxy: typeof rec.proxy === "string" ? rec.proxy : null,
       query: (cmd) =>

@@ -16,14 +16,18 @@ import {
  * between viewers (their private subnets are not routed), so any P2P byte crossed the NATs over
  * srflx / prflx or relay candidates. Root only.
  *
- * The TURN cases set `iceTransportPolicy: "relay"`: with "all", Chromium behind the lab's
- * symmetric routers (`masquerade fully-random`) picks a pair from its own NAT straight to the
- * other viewer's relay (prflx ↔ relay); it connects (DTLS and SCTP complete), then goes
- * `disconnected` within a second and no segment crosses. Relay ↔ relay carries data.
- * Measured with coturn verbose (NETLAB_TURN_VERBOSE=1) and the page's peer log: one link,
- * created by the first viewer's offer; the relay side received 95 KB from the prflx side while
- * the prflx side received 4.8 KB (handshakes) and then nothing: the path coturn → the symmetric
- * router's mapping stops carrying data after the handshake. coturn logs no permission error.
+ * The symmetric TURN case sets `iceTransportPolicy: "relay"`. Measured with the default
+ * ("all"; ICE servers from `/ice`, 2 viewers behind `masquerade fully-random` routers), 9 runs:
+ * in 8 the first link is prflx ↔ relay (a viewer's own NAT mapping straight to the other
+ * viewer's TURN relay), connects after 0.7-3.1 s, carries ~190 kB one way and ~7 kB back, then
+ * goes `failed` within 1-3 s; coturn's log shows the allocation carrying it closed ("reason:
+ * general") with no client REFRESH, about 1 s after its CHANNEL_BIND. The SDK's retry then forms
+ * a second prflx ↔ relay link at 16-23 s that is still up at the end in 7 of 9 runs. Unchanged with TURN over
+ * UDP only (2 runs) and with ICMP unreachables dropped on the routers (2 runs), so neither the
+ * second (TCP) allocation nor ICMP is the cause; permissions and credentials are accepted. Not
+ * yet told apart: coturn closing the allocation vs Chromium. Relay ↔ relay carries data.
+ * After the SDK began sending descriptions 300 ms after the first relay candidate, the default
+ * policy passed this spec in 4 of 5 runs (the failing run: the link failed, as above).
  */
 
 const unavailable = labUnavailableReason();
@@ -39,34 +43,29 @@ interface Scenario {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Where a page's ICE servers come from: `"signaling"` — the signaling server's `GET /ice`
- * (`p2p.iceServersUrl`), which hands out the lab's STUN and TURN URLs with TURN credentials it
- * mints from coturn's REST secret, as a deployment does; or an explicit list per viewer.
- */
-type IceSource = "signaling" | ((lab: NetLab, viewer: number) => RTCIceServer[]);
-
-/**
  * A lab with one viewer per entry of `nats`, coturn (unless `turn` is false), the servers, and
- * one Chromium per viewer namespace playing the live stream with ICE servers from `ice` (see IceSource) as ICE
- * servers; the second viewer joins once the first plays. `body` runs, then everything is torn
+ * one Chromium per viewer namespace playing the live stream. The signaling server serves
+ * `iceUrls(lab)` on `GET /ice` (TURN credentials minted from coturn's secret) and the pages get
+ * their ICE servers only from there (`p2p.iceServersUrl`); the second viewer joins once the
+ * first plays. `body` runs, then everything is torn
  * down, also when it throws.
  */
 async function withScenario(
   nats: NatKind[],
   turn: boolean,
-  ice: IceSource,
+  iceUrls: (lab: NetLab) => string[],
   policy: RTCIceTransportPolicy | undefined,
   body: (s: Scenario) => Promise<void>,
+  iceGatherTimeoutMs?: number,
 ): Promise<void> {
   const lab = await NetLab.start(nats);
   try {
     if (turn) await lab.startTurn();
-    const viaSignaling = ice === "signaling";
     const servers = await lab.startServers({
       pages: { "/play.html": PLAYER_PAGE },
-      ...(viaSignaling
-        ? { ice: { servers: [lab.stunUrl(), ...lab.turnUrls()], turnSecret: lab.turnSecret } }
-        : {}),
+      iceServers: iceUrls(lab),
+      // Only with a TURN URL (the signaling server refuses a secret it cannot use).
+      ...(iceUrls(lab).some((u) => u.startsWith("turn:")) ? { turnSecret: lab.turnSecret } : {}),
     });
     const browsers: Browser[] = await Promise.all(
       nats.map((_, i) => lab.launchBrowser(i, [servers.pages])),
@@ -83,8 +82,9 @@ async function withScenario(
         hivecast: hivecastConfig({
           origins: servers.origins,
           tracker: servers.tracker,
-          ...(viaSignaling ? { iceServersUrl: servers.ice } : { iceServers: ice(lab, i) }),
+          iceServersUrl: servers.ice,
           iceTransportPolicy: policy,
+          ...(iceGatherTimeoutMs !== undefined ? { iceGatherTimeoutMs } : {}),
         }),
       };
       await page.goto(`${servers.pages}/play.html?cfg=${encodeURIComponent(JSON.stringify(cfg))}`);
@@ -132,7 +132,7 @@ test("two viewers behind endpoint-independent NATs, STUN only: a srflx link form
   await withScenario(
     ["eim", "eim"],
     true,
-    (lab) => [{ urls: lab.stunUrl() }],
+    (lab) => lab.iceUrls([]),
     undefined,
     async ({ pages }) => {
       const states = await playFor(pages, 20);
@@ -152,11 +152,11 @@ test("two viewers behind endpoint-independent NATs, STUN only: a srflx link form
   );
 });
 
-test("two viewers behind symmetric NATs connect over TURN relay with credentials from the signaling server's /ice; with coturn stopped, playback goes on from HTTP", async () => {
+test("two viewers behind symmetric NATs connect over TURN relay; with coturn stopped, playback goes on from HTTP", async () => {
   await withScenario(
     ["symmetric", "symmetric"],
     true,
-    "signaling",
+    (lab) => lab.iceUrls(["udp", "tcp"]),
     "relay",
     async ({ lab, pages }) => {
       const states = await playFor(pages, 20);
@@ -168,6 +168,11 @@ test("two viewers behind symmetric NATs connect over TURN relay with credentials
       ).toBeGreaterThan(0);
       const relayed = pcs.filter((p) => p.connectedMs !== null && isRelayed(p));
       expect(relayed.length, note).toBeGreaterThan(0);
+      // The pages' only TURN credentials came from the signaling server's `/ice`: coturn
+      // accepted them (allocations of a REST username `<expiry>:<id>` succeeded).
+      expect(lab.turnLog()).toMatch(
+        /user <\d+:[^>]+>: incoming packet ALLOCATE processed, success/,
+      );
       expect(
         relayed.reduce((a, p) => a + p.bytesReceived, 0),
         note,
@@ -183,24 +188,31 @@ test("two viewers behind symmetric NATs connect over TURN relay with credentials
 });
 
 test("symmetric NATs with the TURN server down from the start: no link, playback from HTTP without a stall", async () => {
-  await withScenario(["symmetric", "symmetric"], false, "signaling", "relay", async ({ pages }) => {
-    const states = await playFor(pages, 15);
-    for (const s of states) expect(s.bytes.http).toBeGreaterThan(0);
-    const pcs = (await Promise.all(pages.map(peerConnections))).flat();
-    expect(
-      pcs.filter((p) => p.connectedMs !== null),
-      describeLinks(pcs),
-    ).toEqual([]);
-  });
+  await withScenario(
+    ["symmetric", "symmetric"],
+    false,
+    (lab) => lab.iceUrls(["udp", "tcp"]),
+    "relay",
+    async ({ pages }) => {
+      const states = await playFor(pages, 15);
+      for (const s of states) expect(s.bytes.http).toBeGreaterThan(0);
+      const pcs = (await Promise.all(pages.map(peerConnections))).flat();
+      expect(
+        pcs.filter((p) => p.connectedMs !== null),
+        describeLinks(pcs),
+      ).toEqual([]);
+    },
+  );
 });
 
-test("UDP blocked, with the same /ice answer as everywhere (TURN over UDP and TCP): viewers connect through TURN over TCP and share, with no stall", async () => {
+test("UDP blocked: viewers connect through TURN over TCP and share, with no stall", async () => {
   await withScenario(
     ["udp-blocked", "udp-blocked"],
     true,
-    // The same /ice answer as everywhere (STUN, TURN over UDP and over TCP): from this
-    // network only the TCP allocation succeeds, and the links use it.
-    "signaling",
+    // What a deployment serves: STUN, TURN over UDP and TURN over TCP.
+    (lab) => lab.iceUrls(["udp", "tcp"]),
+    // Relay only: with the default policy ("all") no link formed here (0 of 2, with the 1.5 s
+    // gather wait below; not explained yet).
     "relay",
     async ({ pages }) => {
       const states = await playFor(pages, 20);
@@ -208,9 +220,6 @@ test("UDP blocked, with the same /ice answer as everywhere (TURN over UDP and TC
       const pcs = (await Promise.all(pages.map(peerConnections))).flat();
       const note = describeLinks(pcs);
       const up = pcs.filter((p) => p.connectedMs !== null);
-      console.log(
-        `[udp-blocked] links up ${up.length}, p2p bytes ${states.map((s) => s.bytes.p2p).join(",")}`,
-      );
       expect(up.length, note).toBeGreaterThan(0);
       expect(
         states.reduce((a, s) => a + s.bytes.p2p, 0),
@@ -222,5 +231,9 @@ test("UDP blocked, with the same /ice answer as everywhere (TURN over UDP and TC
         if (p.localType === "relay") expect(p.relayProtocol, note).toBe("tcp");
       }
     },
+    // The SDK's default gather wait (5 s) on each side of a non-trickle offer/answer never ended
+    // here (the UDP allocation cannot complete): the answer landed at the 10 s connect timeout
+    // and no link formed. The SDK now sends a description 300 ms after its first relay
+    // candidate, so the defaults work (measured: 0 links before, 2 after).
   );
 });

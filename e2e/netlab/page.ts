@@ -8,18 +8,23 @@ import type { Page } from "@playwright/test";
 export interface LabPlayback {
   origins: string[];
   tracker: string;
-  /** STUN / TURN servers of the lab (never a server outside it), given explicitly... */
-  iceServers?: RTCIceServer[];
-  /** ...or fetched from the signaling server's `GET /ice`, as a deployment would. */
+  /**
+   * Where the SDK fetches its STUN/TURN servers: the lab's signaling server `GET /ice`
+   * (`p2p.iceServersUrl`), as a deployment would.
+   */
   iceServersUrl?: string;
+  /** Explicit STUN/TURN servers of the lab (`p2p.iceServers`; never a server outside it). */
+  iceServers?: RTCIceServer[];
   /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
   iceTransportPolicy?: RTCIceTransportPolicy;
   swarmId?: string;
+  /** `p2p.iceGatherTimeoutMs` (default: the SDK's). */
+  iceGatherTimeoutMs?: number;
 }
 
 /**
  * The Hivecast configuration of a lab page. The only place that says how ICE servers reach the
- * SDK: switching to `p2p.iceServers` or `p2p.iceServersUrl` is a change here.
+ * SDK: `p2p.iceServersUrl` (the signaling server's `/ice`) and/or `p2p.iceServers`.
  */
 export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
   return {
@@ -28,6 +33,7 @@ export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
       enabled: true,
       trackers: [p.tracker],
       ...(p.swarmId ? { swarmId: p.swarmId } : {}),
+      ...(p.iceGatherTimeoutMs !== undefined ? { iceGatherTimeoutMs: p.iceGatherTimeoutMs } : {}),
       ...(p.iceServersUrl ? { iceServersUrl: p.iceServersUrl } : {}),
       ...(p.iceServers ? { iceServers: p.iceServers } : {}),
       rtcConfig: {

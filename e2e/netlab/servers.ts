@@ -22,8 +22,9 @@ interface Options {
   origins: number;
   liveWindow: number;
   proxy: boolean;
-  /** The signaling server's `GET /ice`: STUN/TURN URLs and the TURN REST secret. */
-  ice: { servers: string[]; turnSecret: string | null } | null;
+  iceServers: string[];
+  turnSecret: string | null;
+  turnTtlS: number;
 }
 
 function parseOptions(path: string | undefined): Options {
@@ -43,17 +44,12 @@ function parseOptions(path: string | undefined): Options {
     origins: int(o.origins, 1),
     liveWindow: int(o.liveWindow, 6),
     proxy: o.proxy === true,
-    ice: parseIce(o.ice),
+    iceServers: Array.isArray(o.iceServers)
+      ? o.iceServers.filter((u): u is string => typeof u === "string")
+      : [],
+    turnSecret: typeof o.turnSecret === "string" ? o.turnSecret : null,
+    turnTtlS: int(o.turnTtlS, 3600),
   };
-}
-
-function parseIce(v: unknown): Options["ice"] {
-  if (typeof v !== "object" || v === null) return null;
-  const o = v as Record<string, unknown>;
-  const servers = Array.isArray(o.servers)
-    ? o.servers.filter((s): s is string => typeof s === "string")
-    : [];
-  return { servers, turnSecret: typeof o.turnSecret === "string" ? o.turnSecret : null };
 }
 
 async function main(): Promise<void> {
@@ -65,11 +61,15 @@ async function main(): Promise<void> {
     host: opts.host,
     liveWindow: opts.liveWindow,
   });
+  // `GET /ice` on the signaling port hands out the lab's STUN/TURN URLs, TURN entries with
+  // credentials minted from coturn's `static-auth-secret`.
   const signaling = await startSignalingServer({
     port: 0,
     host: opts.host,
     logLevel: "warn",
-    ...(opts.ice ? { iceServers: opts.ice.servers, turnSecret: opts.ice.turnSecret } : {}),
+    iceServers: opts.iceServers,
+    turnSecret: opts.turnSecret,
+    turnTtlS: opts.turnTtlS,
   });
   const pages = await startPageServer(opts.pages, opts.host);
   const proxy: CountingProxy | null = opts.proxy
@@ -105,7 +105,6 @@ async function main(): Promise<void> {
     `${JSON.stringify({
       origins: origins.urls,
       tracker: signaling.url,
-      ice: `${signaling.url.replace(/^ws/, "http").replace(/\/+$/, "")}/ice`,
       pages: pages.url,
       proxy: proxy ? proxy.baseFor(0, 0).replace(/\/v0\/o0\/$/, "") : null,
     })}\n`,
