@@ -61,6 +61,11 @@ export interface Packager {
   stop(): Promise<void>;
 }
 
+/** Restart backoff after an ffmpeg run that ended before any segment: first wait, ms. */
+const RESTART_BASE_MS = 500;
+/** Longest restart backoff, ms. */
+const RESTART_MAX_MS = 30_000;
+
 function parseRtmp(input: string): { host: string; port: number } | undefined {
   let url: URL;
   try {
@@ -219,8 +224,21 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
       });
     });
 
+  /** Ends a restart backoff early (stop()). */
+  let wake: (() => void) | undefined;
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolvePause) => {
+      const t = setTimeout(resolvePause, ms);
+      wake = () => {
+        clearTimeout(t);
+        resolvePause();
+      };
+    });
+
   const loop = async (): Promise<void> => {
     let runs = 0;
+    /** ffmpeg runs in a row that ended before any segment (RTMP): the restart backoff. */
+    let failures = 0;
     for (;;) {
       if (stopping) return;
       const s = await publisher.newSession();
@@ -233,6 +251,7 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
       const produced = s.renditions.some((r) => r.segments.length > 0);
       const segs = s.renditions[0]?.segments.length ?? 0;
       if (segs > 0 || produced) {
+        failures = 0;
         await publisher.finish(s);
         const how = code === 0 || stopping ? "ended" : `ended abnormally (${lastLines(stderr, 2)})`;
         log(
@@ -248,7 +267,13 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
         if (/Address already in use/i.test(stderr)) {
           throw new OriginError("port-busy", `cannot listen on ${opts.input}: port already in use`);
         }
-        log(`publish attempt failed before any segment: ${tail}`);
+        // An ffmpeg that keeps dying must not be restarted in a tight loop.
+        failures++;
+        const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (failures - 1));
+        log(
+          `publish attempt failed before any segment: ${tail}; retrying in ${(delay / 1000).toFixed(1)} s`,
+        );
+        await pause(delay);
       } else {
         sessions.splice(sessions.indexOf(s), 1);
         await rm(s.work, { recursive: true, force: true });
@@ -277,6 +302,7 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
     done,
     async stop() {
       stopping = true;
+      wake?.();
       const c = child;
       if (c && c.exitCode === null) {
         c.kill("SIGINT");

@@ -233,6 +233,41 @@ describe("package: ffmpeg dies mid-stream", () => {
   }, 90_000);
 });
 
+describe("package: an ffmpeg that keeps dying", () => {
+  it("is restarted with a growing backoff (not in a tight loop), said in the log; stop() ends the wait at once", async () => {
+    // A stand-in ffmpeg: answers -version, then fails every run at once.
+    const fake = join(dir, "failing-ffmpeg.sh");
+    await writeFile(
+      fake,
+      '#!/bin/sh\ncase "$*" in *-version*) echo "ffmpeg version fake"; exit 0;; esac\necho "boom: cannot open encoder" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const port = await freePort();
+    const logs: string[] = [];
+    const p = await startPackager({
+      input: `rtmp://127.0.0.1:${port}/live/stream`,
+      mirrors: [join(dir, "dying", "m1")],
+      ffmpeg: fake,
+      renditions: LADDER,
+      pollMs: 50,
+      log: (l) => logs.push(l),
+    });
+    packagers.add(p);
+    await new Promise((r) => setTimeout(r, 2_600));
+    const failed = logs.filter((l) => l.startsWith("publish attempt failed"));
+    // 0.5 s, 1 s, 2 s: three or four attempts in 2.6 s (a tight loop makes hundreds).
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed.length).toBeLessThanOrEqual(4);
+    expect(failed[0]).toMatch(/boom: cannot open encoder; retrying in 0\.5 s/);
+    expect(failed[1]).toMatch(/retrying in 1\.0 s/);
+    const t0 = Date.now();
+    await p.stop();
+    packagers.delete(p);
+    expect(Date.now() - t0).toBeLessThan(1_000); // the backoff wait does not hold stop()
+    expect(p.recordings).toEqual([]);
+  }, 30_000);
+});
+
 describe("package: RTMP input", () => {
   it("listens like nginx-rtmp; a publisher disconnect ends the recording as VOD; the next publish is a new recording", async () => {
     const port = await freePort();
