@@ -122,7 +122,16 @@ export class SegmentPath {
     signal.addEventListener("abort", leave, { once: true });
     try {
       const served = await raceAbort(joined.served, signal);
-      if (joined.claimed) return this.deliver(req, start, { ...served, ...hit(start) });
+      if (joined.claimed) {
+        const { data, verified } = served;
+        return this.deliver(req, start, {
+          data,
+          verified,
+          source: "cache",
+          firstByte: start,
+          waitMs: 0,
+        });
+      }
       joined.claimed = true;
       return this.deliver(req, start, served);
     } finally {
@@ -300,23 +309,6 @@ export class SegmentPath {
     if (s.p2pBytes !== undefined) out.p2pBytes = s.p2pBytes;
     return out;
   }
-}
-
-/** What a joined caller gets: the shared bytes, as a cache hit. */
-function hit(start: number): Pick<Served, "source" | "firstByte" | "waitMs" | "origins"> & {
-  origin: undefined;
-  peerId: undefined;
-  p2pBytes: undefined;
-} {
-  return {
-    source: "cache",
-    firstByte: start,
-    waitMs: 0,
-    origins: undefined,
-    origin: undefined,
-    peerId: undefined,
-    p2pBytes: undefined,
-  };
 }
 
 /**

@@ -298,22 +298,27 @@ export class P2PSegmentSource implements PeerSegmentSource {
     // Joining (tracker announce, peer connections) waits until the player has its first
     // segment (`p2p.joinDelayMaxMs`): start-up does not compete with peer set-up.
     const delay = this.deps.config.p2p.joinDelayMaxMs;
-    this.joinTimers.set(
-      swarmId,
-      this.deps.clock.setTimeout(() => this.join(swarmId), delay),
-    );
-    if (delay <= 0) this.join(swarmId);
+    if (delay <= 0) this.start(swarmId, s);
+    else
+      this.joinTimers.set(
+        swarmId,
+        this.deps.clock.setTimeout(() => this.join(swarmId), delay),
+      );
     return s;
   }
 
-  /** Joins the trackers of a created swarm (once; the first offers wait for ICE servers). */
+  /** Joins the trackers of a swarm still waiting to (once). */
   private join(swarmId: string): void {
     const timer = this.joinTimers.get(swarmId);
     const sw = this.swarms.get(swarmId);
     if (timer === undefined || !sw || this.destroyed) return;
     this.deps.clock.clearTimeout(timer);
     this.joinTimers.delete(swarmId);
-    // The first offers wait (briefly) for the first ICE servers fetch.
+    this.start(swarmId, sw);
+  }
+
+  /** Starts a swarm: the first offers wait (briefly) for the first ICE servers fetch. */
+  private start(swarmId: string, sw: Swarm): void {
     const ice = this.ice.ready();
     if (ice)
       void ice.then(() => {
