@@ -9,13 +9,16 @@ export class PackagerMetrics {
   readonly segmentsPublished: Counter<"mirror">;
   /** Bytes written into mirrors (segments, init segments, manifests), by mirror. */
   readonly bytesWritten: Counter<"mirror">;
-  /** ffmpeg launches after the first (each new RTMP publish restarts it). */
-  readonly ffmpegRestarts: Counter;
+  /** Recordings started (counted at a recording's first segment: one per file run or RTMP publish). */
+  readonly recordings: Counter;
+  /** ffmpeg runs that ended abnormally (crashed, killed, failed to start a publish); stop() is not one. */
+  readonly ffmpegFailures: Counter;
   /** Segments of the current recording not yet published in a mirror, by mirror. */
   readonly mirrorLag: Gauge<"mirror">;
   private lastSegmentAt: number | undefined;
   private lastCount = 0;
   private lastKey = "";
+  private countedKey = "";
 
   /**
    * @param mirrors - mirror directories, whose file systems' free space is reported
@@ -39,9 +42,14 @@ export class PackagerMetrics {
       labelNames: ["mirror"] as const,
       registers,
     });
-    this.ffmpegRestarts = new Counter({
-      name: "hivecast_packager_ffmpeg_restarts_total",
-      help: "ffmpeg launches after the first one (one per new publish)",
+    this.recordings = new Counter({
+      name: "hivecast_packager_recordings_total",
+      help: "Recordings started (counted at a recording's first segment: one per file run or RTMP publish)",
+      registers,
+    });
+    this.ffmpegFailures = new Counter({
+      name: "hivecast_packager_ffmpeg_failures_total",
+      help: "ffmpeg runs that ended abnormally (crash, kill, failed publish); a publisher's normal end is not one",
       registers,
     });
     this.mirrorLag = new Gauge({
@@ -83,6 +91,10 @@ export class PackagerMetrics {
     if (key !== this.lastKey) {
       this.lastKey = key;
       this.lastCount = 0;
+    }
+    if (count > 0 && key !== this.countedKey) {
+      this.countedKey = key;
+      this.recordings.inc();
     }
     if (count > this.lastCount) {
       this.lastCount = count;

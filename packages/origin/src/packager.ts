@@ -236,20 +236,18 @@ export async function startPackager(opts: PackagerOptions): Promise<Packager> {
     });
 
   const loop = async (): Promise<void> => {
-    let runs = 0;
     /** ffmpeg runs in a row that ended before any segment (RTMP): the restart backoff. */
     let failures = 0;
     for (;;) {
       if (stopping) return;
       const s = await publisher.newSession();
       sessions.push(s);
-      if (runs > 0) metrics.ffmpegRestarts.inc();
-      runs++;
       if (rtmp) log(`waiting for a publisher on ${opts.input}`);
       const { code, stderr } = await runFfmpeg(s);
       await publisher.tick();
       const produced = s.renditions.some((r) => r.segments.length > 0);
       const segs = s.renditions[0]?.segments.length ?? 0;
+      if (code !== 0 && !stopping) metrics.ffmpegFailures.inc();
       if (segs > 0 || produced) {
         failures = 0;
         await publisher.finish(s);

@@ -54,7 +54,7 @@ export function formatStatus(text: string, source: string): string {
   if (s.some((x) => x.name.startsWith("hivecast_packager_"))) {
     const age = one("hivecast_packager_last_segment_age_seconds");
     lines.push(
-      `packager  last segment ${age === undefined || age < 0 ? "none yet" : `${age.toFixed(1)} s ago`}, ffmpeg restarts ${one("hivecast_packager_ffmpeg_restarts_total") ?? 0}`,
+      `packager  last segment ${age === undefined || age < 0 ? "none yet" : `${age.toFixed(1)} s ago`}, recordings ${one("hivecast_packager_recordings_total") ?? 0}, ffmpeg failures ${one("hivecast_packager_ffmpeg_failures_total") ?? 0}`,
     );
     const mirrors = new Set(all("hivecast_packager_disk_free_bytes").map((x) => x.labels.mirror));
     for (const m of mirrors) {

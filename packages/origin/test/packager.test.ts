@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportRecording } from "../src/export.js";
 import { startPackager, type Packager } from "../src/packager.js";
 import { OriginError } from "../src/errors.js";
+import { formatStatus } from "../src/status.js";
 import { removeDir, tempCopy } from "./helpers.js";
 import {
   checkMediaPlaylist,
@@ -216,6 +217,9 @@ describe("package: ffmpeg dies mid-stream", () => {
 
     expect(logs.some((l) => /ended abnormally/.test(l))).toBe(true);
     expect(p.recordings).toHaveLength(1);
+    const metrics = await p.metrics.registry.metrics();
+    expect(metrics).toMatch(/hivecast_packager_ffmpeg_failures_total 1\n/);
+    expect(metrics).toMatch(/hivecast_packager_recordings_total 1\n/);
     const rec = p.recordings[0] ?? "";
     for (const m of mirrors)
       for (const r of ["v0", "v1"]) {
@@ -265,6 +269,12 @@ describe("package: an ffmpeg that keeps dying", () => {
     packagers.delete(p);
     expect(Date.now() - t0).toBeLessThan(1_000); // the backoff wait does not hold stop()
     expect(p.recordings).toEqual([]);
+    const metrics = await p.metrics.registry.metrics();
+    expect(metrics).toMatch(/hivecast_packager_recordings_total 0\n/);
+    // One failure per failed attempt (counted again after stop: one may have ended meanwhile).
+    expect(Number(/hivecast_packager_ffmpeg_failures_total (\d+)/.exec(metrics)?.[1])).toBe(
+      logs.filter((l) => l.startsWith("publish attempt failed")).length,
+    );
   }, 30_000);
 });
 
@@ -343,7 +353,12 @@ describe("package: RTMP input", () => {
       expect(await readFile(join(m, rec2, "v1", "index.m3u8"), "utf8")).toContain("#EXT-X-ENDLIST");
     }
     const metrics = await p.metrics.registry.metrics();
-    expect(metrics).toMatch(/hivecast_packager_ffmpeg_restarts_total [1-9]/);
+    // Two publishes that ended normally: two recordings, no ffmpeg failure.
+    expect(metrics).toMatch(/hivecast_packager_recordings_total 2\n/);
+    expect(metrics).toMatch(/hivecast_packager_ffmpeg_failures_total 0\n/);
+    const status = formatStatus(metrics, "packager");
+    expect(status).toMatch(/packager  last segment [\d.]+ s ago, recordings 2, ffmpeg failures 0/);
+    expect(status).toMatch(/mirror    .*m1: [1-9]\d* segments, .* written, lag 0, disk free/);
     expect(metrics).toMatch(/hivecast_packager_segments_published_total\{mirror="[^"]+m1"\} [1-9]/);
     expect(metrics).toMatch(/hivecast_packager_disk_free_bytes\{mirror="[^"]+m2"\} [1-9]/);
 
