@@ -112,18 +112,23 @@ export async function measureLatency(
       if ((await fetch(`${origin}master.m3u8`)).status === 200) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    // Viewers join a running stream, not its first segment: with one or two segments listed,
+    // hls.js starts at the first, so a page opened later would sit further behind for good.
+    await waitForWindow(`${origin}master.m3u8`, Math.min(preset.window, 4));
     const arms: Array<"plain" | "hivecast"> = ["plain", "hivecast", "hivecast"];
-    for (const arm of arms) {
-      const page = await (await browser.newContext()).newPage();
-      opened.push(page);
-      const q = new URLSearchParams({
-        arm,
-        src: `${origin}master.m3u8`,
-        origin,
-        tracker: signaling.url,
-      });
-      await page.goto(`${pages.url}/latency.html?${q}`);
-    }
+    for (const arm of arms) opened.push(await (await browser.newContext()).newPage());
+    // All pages load at once, so none gets a head start on the live edge.
+    await Promise.all(
+      arms.map((arm, i) => {
+        const q = new URLSearchParams({
+          arm,
+          src: `${origin}master.m3u8`,
+          origin,
+          tracker: signaling?.url ?? "",
+        });
+        return opened[i]?.goto(`${pages?.url ?? ""}/latency.html?${q}`);
+      }),
+    );
     await exited(p, (seconds + 30) * 1000);
     const viewers: ViewerLatency[] = [];
     for (let i = 0; i < opened.length; i++) {
@@ -171,4 +176,18 @@ export async function measureLatency(
     await signaling?.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Waits until the first rendition's live playlist lists at least `segments` segments. */
+async function waitForWindow(master: string, segments: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const text = await (await fetch(master)).text();
+    const media = text.split("\n").find((l) => l.trim() !== "" && !l.startsWith("#"));
+    if (media) {
+      const list = await (await fetch(new URL(media.trim(), master))).text();
+      if (list.split("#EXTINF").length - 1 >= segments) return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the live playlist never listed ${segments} segments`);
 }
