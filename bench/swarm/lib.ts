@@ -199,7 +199,7 @@ export interface PageConfig {
   tracker: string;
   swarmId: string;
   /** hls.js config overrides (only keys the arm sets; absent keys keep hls.js defaults). */
-  hls: Record<string, number | boolean>;
+  hls: Record<string, number | boolean | string>;
   /** p2p-media-loader core config overrides. */
   p2pml: Record<string, number | boolean | string>;
   /** ICE servers of both P2P arms (absent: none, host candidates only). */
@@ -447,7 +447,13 @@ export interface PageMetrics {
   /** Library-reported bytes (p2p-media-loader events; zero for other arms). */
   lib: { http: number; p2p: number; uploaded: number; segErrors: number; peers: number };
   /** Library's own stats object (Hivecast `stats`), numbers picked out. */
-  libBytes: { http: number | null; p2p: number | null; offload: number | null };
+  libBytes: {
+    http: number | null;
+    p2p: number | null;
+    offload: number | null;
+    /** Bytes uploaded to peers. */
+    uploaded: number | null;
+  };
   snapshotAtMs: number;
   pageErrors: string[];
   /** First few hls.js errors, as text. */
@@ -523,6 +529,7 @@ export function parsePageMetrics(x: unknown): PageMetrics {
       http: pickPath(stats, ["bytes", "http"]),
       p2p: pickPath(stats, ["bytes", "p2p"]),
       offload: pickPath(stats, ["offload"]),
+      uploaded: pickPath(stats, ["uploadedBytes"]),
     },
     snapshotAtMs: num(x, "snapshotAtMs"),
     pageErrors,

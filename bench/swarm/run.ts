@@ -60,6 +60,8 @@ interface Options {
   cpuThrottle: number;
   /** Extra `p2p` settings for the Hivecast arm (`--hivecast-p2p '{"joinDelayMaxMs":0}'`). */
   hivecastP2p: Record<string, number | boolean | string> | undefined;
+  /** Extra hls.js settings for the Hivecast arm (`--hivecast-hls '{"maxLiveSyncPlaybackRate":1}'`). */
+  hivecastHls: Record<string, number | boolean | string> | undefined;
   /** Record a CPU profile of this viewer's page (its top functions go into the run). */
   profileViewer: number | undefined;
 }
@@ -96,6 +98,7 @@ function parseArgs(argv: readonly string[]): Options {
     tune: parseTune(value("--tune")),
     cpuThrottle: int("--cpu-throttle", 1, 1),
     hivecastP2p: parseFlatJson(value("--hivecast-p2p"), "--hivecast-p2p"),
+    hivecastHls: parseFlatJson(value("--hivecast-hls"), "--hivecast-hls"),
     profileViewer:
       value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
   };
@@ -423,6 +426,7 @@ async function runArm(
             ...armConfig(arm, opts.liveWindow, opts.tune),
             ...(opts.hivecastP2p ? { hivecastP2p: opts.hivecastP2p } : {}),
           };
+          if (arm === "hivecast" && opts.hivecastHls) cfg.hls = { ...cfg.hls, ...opts.hivecastHls };
           let error: string | null = null;
           await page
             .goto(`${pageBase}${PAGE_PATH[arm]}?cfg=${encodeURIComponent(JSON.stringify(cfg))}`, {
@@ -783,6 +787,8 @@ async function main(): Promise<void> {
     browsers: browsers.length,
     staggerMs: opts.staggerMs,
     cpuThrottle: opts.cpuThrottle,
+    ...(opts.hivecastP2p ? { hivecastP2p: opts.hivecastP2p } : {}),
+    ...(opts.hivecastHls ? { hivecastHls: opts.hivecastHls } : {}),
     lateJoiners: `viewers ${Math.ceil(opts.viewers / 2)}–${opts.viewers - 1} (the second half to join)`,
     liveWindowSegments: opts.liveWindow,
     origins: opts.origins,

@@ -11,6 +11,9 @@ import type Hls from "hls.js";
 import type { HlsConfig } from "hls.js";
 import { createLoaders, type HivecastLoaders } from "./loaders.js";
 
+/** The `maxLiveSyncPlaybackRate` {@link Hivecast.hlsConfig} sets unless yours does: live catch-up. */
+export const LIVE_CATCH_UP_RATE = 1.1;
+
 /**
  * Hivecast for hls.js: one engine (origins, integrity, peers) plus the hls.js loaders bound to it.
  *
@@ -75,9 +78,21 @@ export class Hivecast {
    * `pLoader` (playlists) added. Any `fLoader` / `pLoader` of yours is replaced; your `loader`
    * stays hls.js's loader for everything else (keys, steering manifests…) and the fallback
    * after {@link Hivecast.destroy}.
+   *
+   * One hls.js default differs unless you set it: `maxLiveSyncPlaybackRate` is
+   * {@link LIVE_CATCH_UP_RATE} (hls.js: 1, off). A live viewer that fell behind its target
+   * latency (a slow start, a stall, a busy CPU) then plays up to 10 % faster until it is back,
+   * instead of staying behind for the rest of the session. hls.js applies it only to live
+   * streams, with `lowLatencyMode` on (its default) and more than 1 s buffered. Pass
+   * `maxLiveSyncPlaybackRate: 1` to keep hls.js's behaviour.
    */
   hlsConfig(userConfig: Partial<HlsConfig> = {}): Partial<HlsConfig> & HivecastLoaders {
-    return { ...userConfig, fLoader: this.loaders.fLoader, pLoader: this.loaders.pLoader };
+    return {
+      maxLiveSyncPlaybackRate: LIVE_CATCH_UP_RATE,
+      ...userConfig,
+      fLoader: this.loaders.fLoader,
+      pLoader: this.loaders.pLoader,
+    };
   }
 
   /**

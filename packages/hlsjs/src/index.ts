@@ -5,7 +5,7 @@
  * hls.js is a peer dependency and is never bundled: pass your `Hls` instance (or class).
  * @packageDocumentation
  */
-export { Hivecast } from "./hivecast.js";
+export { Hivecast, LIVE_CATCH_UP_RATE } from "./hivecast.js";
 export { playWithHivecast } from "./play.js";
 export type { HivecastPlayback, PlayWithHivecastConfig } from "./play.js";
 export type { HivecastLoaders } from "./loaders.js";

@@ -75,6 +75,7 @@ describe("ESM build (dist/index.js)", () => {
         "Hivecast",
         "HivecastError",
         "isHivecastError",
+        "LIVE_CATCH_UP_RATE",
         "playWithHivecast",
       ].sort(),
     );

@@ -7,7 +7,7 @@ import type {
 } from "hls.js";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EngineDeps } from "../src/index.js";
-import { DEFAULT_CONFIG, Hivecast, HivecastError } from "../src/index.js";
+import { DEFAULT_CONFIG, Hivecast, HivecastError, LIVE_CATCH_UP_RATE } from "../src/index.js";
 import { FakeHls } from "./fake-hls.js";
 import {
   FakeDefaultLoader,
@@ -87,6 +87,14 @@ describe("Hivecast.hlsConfig", () => {
     // the same classes every call: one engine behind every hls.js load
     expect(hivecast.hlsConfig().fLoader).toBe(cfg.fLoader);
     expect(hivecast.hlsConfig().pLoader).toBe(cfg.pLoader);
+  });
+
+  it("turns on hls.js's live catch-up (maxLiveSyncPlaybackRate 1.1) unless the user sets it", () => {
+    const hivecast = make();
+    expect(hivecast.hlsConfig().maxLiveSyncPlaybackRate).toBe(LIVE_CATCH_UP_RATE);
+    expect(LIVE_CATCH_UP_RATE).toBe(1.1);
+    expect(hivecast.hlsConfig({ maxLiveSyncPlaybackRate: 1 }).maxLiveSyncPlaybackRate).toBe(1);
+    expect(hivecast.hlsConfig({ maxLiveSyncPlaybackRate: 1.5 }).maxLiveSyncPlaybackRate).toBe(1.5);
   });
 
   it("replaces a user fLoader/pLoader but keeps the user's default loader", () => {
