@@ -5,6 +5,8 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 /** Workspace packages resolve to their sources, so tests never need a prior build. */
 export const workspaceAlias = {
+  // Sub-path entries first: an alias also matches its key followed by "/…".
+  "@hivecast/core/address": here("./packages/core/src/p2p/peer-address.ts"),
   "@hivecast/core": here("./packages/core/src/index.ts"),
   "@hivecast/hlsjs": here("./packages/hlsjs/src/index.ts"),
   "@hivecast/origin": here("./packages/origin/src/index.ts"),

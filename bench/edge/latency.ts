@@ -116,7 +116,7 @@ export async function measureLatency(
     // hls.js starts at the first, so a page opened later would sit further behind for good.
     await waitForWindow(`${origin}master.m3u8`, Math.min(preset.window, 4));
     const arms: Array<"plain" | "hivecast"> = ["plain", "hivecast", "hivecast"];
-    for (const arm of arms) opened.push(await (await browser.newContext()).newPage());
+    for (let i = 0; i < arms.length; i++) opened.push(await (await browser.newContext()).newPage());
     // All pages load at once, so none gets a head start on the live edge.
     await Promise.all(
       arms.map((arm, i) => {

@@ -5,7 +5,8 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 /**
  * ESM library build of `src/index.ts` → `dist/index.js`, `src/simple-peer.ts` →
- * `dist/simple-peer.js` and the test doubles `src/testing/index.ts` → `dist/testing.js` (shared
+ * `dist/simple-peer.js`, the test doubles `src/testing/index.ts` → `dist/testing.js` and the
+ * address rules `src/p2p/peer-address.ts` → `dist/address.js` (the signaling server's too; shared
  * code in a chunk). Dependencies stay external (npm users'
  * bundlers resolve them once); declarations come from `tsc -p tsconfig.build.json`.
  */
@@ -23,6 +24,7 @@ export default defineConfig({
         index: here("./src/index.ts"),
         "simple-peer": here("./src/simple-peer.ts"),
         testing: here("./src/testing/index.ts"),
+        address: here("./src/p2p/peer-address.ts"),
       },
       formats: ["es"],
       fileName: (_format, name) => `${name}.js`,
