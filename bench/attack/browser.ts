@@ -6,7 +6,7 @@
  * bytes), stalls, start-up, and each viewer's renderer main-thread busy share (DevTools
  * `Performance.getMetrics` TaskDuration ÷ wall time) relative to the control run.
  *
- *   npx tsx bench/attack/browser.ts [--viewers 2] [--seconds 40] [--modes control,have-flood,text-flood]
+ *   npx tsx bench/attack/browser.ts [--viewers 2] [--seconds 40] [--modes control,size-liar,leech]
  *                                   [--out bench/results/attack-browser.json]
  *
  * Everything stays on loopback (`iceServers: []`). Never fails on a number.
@@ -25,6 +25,7 @@ import {
   type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
+import { EvilConn } from "./evil-conn.js";
 import type {
   CreatePeerOptions,
   PeerConnection,
@@ -46,17 +47,40 @@ import {
   type PageMetrics,
 } from "../swarm/lib.js";
 
-const MODES = ["control", "have-flood", "text-flood"] as const;
+const MODES = [
+  "control",
+  "honest-extra",
+  "size-liar",
+  "slowloris",
+  "trickle",
+  "half",
+  "corrupt-rejoin",
+  "have-flood",
+  "text-flood",
+  "leech",
+  "sybil-idle",
+] as const;
 type Mode = (typeof MODES)[number];
 /** Flood messages per 10 ms per connection (1000/s, as in the issue's measurement). */
 const FLOOD_PER_10MS = 10;
+/** Idle identities of `sybil-idle`. */
+const SYBILS = 20;
+/** `trickle`: the attacker's serving rate, bytes/second. */
+const TRICKLE_BYTES_PER_SEC = 700;
+/** `corrupt-rejoin`: a banned attacker comes back under a new peer id after this long, ms. */
+const REJOIN_MS = 3000;
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface AttackerStats {
   floodSent: number;
+  /** Links that opened, over all the attacker's identities. */
   connections: number;
+  /** Peer ids the attacker used (corrupt-rejoin makes a new one after each ban). */
+  identities: number;
+  /** Segment bytes the attacker received from viewers (leech). */
+  receivedBytes: number;
 }
 
 /** The data channel under a WebRtcTransport connection (bench only: to send text on it). */
@@ -66,21 +90,78 @@ function channelOf(c: PeerConnection): { send(s: string): void; readyState: stri
   return ch as { send(s: string): void; readyState: string };
 }
 
-/** The attacker: the real P2P layer in Node on a transport that floods once connected. */
-function startAttacker(
+/**
+ * Follows the origin's live stream from Node, as the viewers name it: the newest segments of
+ * every rendition (resource id = URL path after the origin), with their bytes.
+ */
+class LiveFollower {
+  readonly bytes = new Map<string, Uint8Array>();
+  private readonly order: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  constructor(
+    private readonly origin: string,
+    private readonly onSegment: (segmentId: string, bytes: Uint8Array) => void,
+  ) {}
+  start(): void {
+    const tick = async (): Promise<void> => {
+      await this.poll().catch(() => undefined);
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), 500);
+    };
+    void tick();
+  }
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+  /** The newest segment ids known (up to `n` per poll order). */
+  newest(n: number): string[] {
+    return this.order.slice(-n);
+  }
+  private async poll(): Promise<void> {
+    const master = new URL("live/master.m3u8", this.origin);
+    const uris = (text: string): string[] =>
+      text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "" && !l.startsWith("#"));
+    for (const variant of uris(await (await fetch(master)).text())) {
+      const media = new URL(variant, master);
+      for (const seg of uris(await (await fetch(media)).text()).slice(-3)) {
+        const url = new URL(seg, media).href;
+        const id = url.slice(this.origin.length);
+        if (this.bytes.has(id) || this.stopped) continue;
+        const res = await fetch(url);
+        if (!res.ok) continue;
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        this.bytes.set(id, bytes);
+        this.order.push(id);
+        while (this.order.length > 40) this.bytes.delete(this.order.shift() ?? "");
+        this.onSegment(id, bytes);
+      }
+    }
+  }
+}
+
+/** One attacker identity: the real P2P layer in Node on a transport that misbehaves. */
+function attackerIdentity(
   mode: Mode,
-  tracker: string,
-  swarmId: string,
-  PC: RTCPeerConnectionConstructor,
+  env: {
+    tracker: string;
+    swarmId: string;
+    PC: RTCPeerConnectionConstructor;
+    follower: LiveFollower;
+  },
   stats: AttackerStats,
 ): P2PSegmentSource {
+  const downloadOnly = mode === "leech" || mode === "sybil-idle" || mode.endsWith("flood");
   const config = resolveConfig({
     origins: ["http://origin.invalid/"],
     p2p: {
       enabled: true,
-      trackers: [tracker],
-      swarmId,
-      downloadOnly: true,
+      trackers: [env.tracker],
+      swarmId: env.swarmId,
+      downloadOnly,
       rtcConfig: { iceServers: [] },
       joinDelayMaxMs: 0, // the attacker plays nothing: join at once
     },
@@ -90,24 +171,29 @@ function startAttacker(
     setTimeout: (fn: () => void, ms: number): unknown => setTimeout(fn, ms),
     clearTimeout: (h: unknown): void => clearTimeout(h as NodeJS.Timeout),
   };
-  const inner = new WebRtcTransport({
-    RTCPeerConnection: PC,
-    clock,
-  });
+  const inner = new WebRtcTransport({ RTCPeerConnection: env.PC, clock });
   const timers = new Set<NodeJS.Timeout>();
+  const behaviour = {
+    silent: mode === "slowloris",
+    half: mode === "half",
+    corrupt: mode === "corrupt-rejoin",
+    ...(mode === "trickle" ? { trickleBytesPerSec: TRICKLE_BYTES_PER_SEC } : {}),
+  };
   const transport: PeerTransport = {
     createPeer(o: CreatePeerOptions): PeerConnection {
-      const c = inner.createPeer(o);
+      const c = new EvilConn(inner.createPeer(o), behaviour, clock);
       c.on("connect", () => {
         stats.connections++;
-        const [have] = encodeHave([{ segmentId: "live/v0/seg/0.m4s", size: 1000 }]);
-        const [lost] = encodeLost(["live/v0/seg/0.m4s"]);
+        if (mode !== "have-flood" && mode !== "text-flood") return;
+        const id = env.follower.newest(1)[0] ?? "live/v0/seg/0.m4s";
+        const [have] = encodeHave([{ segmentId: id, size: 1000 }]);
+        const [lost] = encodeLost([id]);
         const text = JSON.stringify({ type: "ping", pad: "x".repeat(200) });
         const t = setInterval(() => {
           try {
             for (let k = 0; k < FLOOD_PER_10MS; k++) {
               if (mode === "have-flood" && have && lost) c.send(k % 2 === 0 ? have : lost);
-              else if (mode === "text-flood") channelOf(c)?.send(text);
+              else if (mode === "text-flood") channelOf(c.inner)?.send(text);
               stats.floodSent++;
             }
           } catch {
@@ -120,8 +206,13 @@ function startAttacker(
       return c;
     },
   };
-  // The attacker holds nothing and prefetches nothing.
-  const store = staticPeerStore(() => undefined);
+  // What the attacker serves: the real bytes (the evil transport spoils them), or for the size
+  // liar ten bytes under its 32 MiB claim.
+  const store = staticPeerStore((key) => {
+    if (downloadOnly) return undefined;
+    const bytes = env.follower.bytes.get(key.segmentId);
+    return bytes && mode === "size-liar" ? bytes.subarray(0, 10) : bytes;
+  });
   const host: PeerHost = {
     shareable: () => true,
     onPeerConnected: () => undefined,
@@ -140,13 +231,90 @@ function startAttacker(
     WebSocket: NodeWebSocket as unknown as WebSocketConstructor,
     navigator: {},
   });
-  src.updatePlaylist({ swarmId, live: true, targetDuration: 2, segments: [] });
+  stats.identities++;
+  src.updatePlaylist({ swarmId: env.swarmId, live: true, targetDuration: 2, segments: [] });
   const destroy = src.destroy.bind(src);
   src.destroy = () => {
     for (const t of timers) clearInterval(t);
     destroy();
   };
   return src;
+}
+
+/** The attacker of a mode: its identities, the live follower and its own loops. */
+function startAttacker(
+  mode: Mode,
+  tracker: string,
+  swarmId: string,
+  origin: string,
+  PC: RTCPeerConnectionConstructor,
+  stats: AttackerStats,
+): { stop(): void } {
+  const ids: P2PSegmentSource[] = [];
+  let stopped = false;
+  const announces = mode !== "leech" && mode !== "sybil-idle" && !mode.endsWith("flood");
+  const follower = new LiveFollower(origin, (segmentId, bytes) => {
+    if (!announces) return;
+    const size = mode === "size-liar" ? 32 * 1024 * 1024 : bytes.byteLength;
+    for (const s of ids) s.announce({ swarmId, segmentId }, size);
+  });
+  const env = { tracker, swarmId, PC, follower };
+  follower.start();
+  const count = mode === "sybil-idle" ? SYBILS : 1;
+  for (let i = 0; i < count; i++) ids.push(attackerIdentity(mode, env, stats));
+  const loops: Array<Promise<void>> = [];
+  if (mode === "corrupt-rejoin") {
+    // Once banned everywhere (no peer left after having had some), come back as someone new.
+    loops.push(
+      (async () => {
+        let hadPeers = false;
+        while (!stopped) {
+          await sleep(REJOIN_MS);
+          const current = ids[0];
+          if (!current) break;
+          if (current.peerCount() > 0) hadPeers = true;
+          else if (hadPeers && !stopped) {
+            current.destroy();
+            ids[0] = attackerIdentity(mode, env, stats);
+            hadPeers = false;
+          }
+        }
+      })(),
+    );
+  }
+  if (mode === "leech") {
+    // Requests every segment of the window nonstop.
+    loops.push(
+      (async () => {
+        while (!stopped) {
+          const s = ids[0];
+          if (!s) break;
+          let got = 0;
+          for (const segmentId of follower.newest(12)) {
+            const r = await s
+              .download(
+                { swarmId, segmentId },
+                { signal: new AbortController().signal, giveUpAt: Date.now() + 3000 },
+              )
+              .catch(() => null);
+            if (r && "data" in r) {
+              got++;
+              stats.receivedBytes += r.data.byteLength;
+            }
+            if (stopped) break;
+          }
+          if (got === 0) await sleep(100);
+        }
+      })(),
+    );
+  }
+  return {
+    stop() {
+      stopped = true;
+      follower.stop();
+      for (const s of ids) s.destroy();
+    },
+  };
 }
 
 interface ViewerResult {
@@ -171,6 +339,8 @@ interface ModeResult {
   rendererCpu: number;
   rendererCpuVsControl: number;
   attacker: AttackerStats;
+  /** Bytes each viewer uploaded (library stats), in viewer order. */
+  uploadedBytes: Array<number | null>;
   viewers: ViewerResult[];
 }
 
@@ -208,8 +378,8 @@ async function runMode(
   const browserCdp = await browser.newBrowserCDPSession();
   let rendererCpu = Number.NaN;
   const contexts: BrowserContext[] = [];
-  const stats: AttackerStats = { floodSent: 0, connections: 0 };
-  let attacker: P2PSegmentSource | undefined;
+  const stats: AttackerStats = { floodSent: 0, connections: 0, identities: 0, receivedBytes: 0 };
+  let attacker: { stop(): void } | undefined;
   const swarmId = `bench-attack-${mode}-${Date.now()}`;
   const results: ViewerResult[] = [];
   try {
@@ -245,7 +415,7 @@ async function runMode(
       pages.push({ page, cdp, t0, m0 });
       await sleep(1000);
     }
-    if (mode !== "control") attacker = startAttacker(mode, tracker.url, swarmId, PC, stats);
+    if (mode !== "control") attacker = startAttacker(mode, tracker.url, swarmId, origin, PC, stats);
     const cpu0 = await rendererCpuS(browserCdp);
     const w0 = Date.now();
     await sleep(opts.seconds * 1000);
@@ -277,7 +447,7 @@ async function runMode(
       results.push({ viewer: i, metrics, mainThreadBusy: busy, scriptBusy: script, error });
     }
   } finally {
-    attacker?.destroy();
+    attacker?.stop();
     await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
     await browser.close().catch(() => undefined);
     await tracker.close().catch(() => undefined);
@@ -301,6 +471,7 @@ async function runMode(
     mainThreadBusy: results.map((v) => v.mainThreadBusy),
     rendererCpu,
     attacker: stats,
+    uploadedBytes: results.map((v) => v.metrics?.libBytes.uploaded ?? null),
     viewers: results,
   };
 }
@@ -341,7 +512,7 @@ async function main(): Promise<void> {
       };
       results.push(res);
       console.log(
-        `${mode.padEnd(11)} offload ${r.offload.toFixed(2)} (×${res.offloadVsControl.toFixed(2)})  stalls ${r.stalls}  startup ${Math.round(r.startupMsMedian)} ms  main thread ${r.mainThreadBusy.map((b) => (b === null ? "?" : `${Math.round(b * 100)}%`)).join("/")} (×${res.mainThreadVsControl.toFixed(2)})  renderer CPU ${r.rendererCpu.toFixed(2)} cores (×${res.rendererCpuVsControl.toFixed(2)})  flood sent ${r.attacker.floodSent}, attacker links ${r.attacker.connections}`,
+        `${mode.padEnd(11)} offload ${r.offload.toFixed(2)} (×${res.offloadVsControl.toFixed(2)})  stalls ${r.stalls}  startup ${Math.round(r.startupMsMedian)} ms  main thread ${r.mainThreadBusy.map((b) => (b === null ? "?" : `${Math.round(b * 100)}%`)).join("/")} (×${res.mainThreadVsControl.toFixed(2)})  renderer CPU ${r.rendererCpu.toFixed(2)} cores (×${res.rendererCpuVsControl.toFixed(2)})  uploaded ${res.uploadedBytes.map((b) => (b === null ? "?" : (b / 2 ** 20).toFixed(1))).join("/")} MiB  attacker: links ${r.attacker.connections}, ids ${r.attacker.identities}, got ${(r.attacker.receivedBytes / 2 ** 20).toFixed(1)} MiB, flood ${r.attacker.floodSent}`,
       );
     }
   } finally {

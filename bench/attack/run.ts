@@ -21,12 +21,11 @@ import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protoco
 import type {
   CreatePeerOptions,
   PeerConnection,
-  PeerConnectionEvents,
   PeerTransport,
-  SignalData,
 } from "../../packages/core/src/p2p/peer-transport.js";
 import { Args, defaultOut, writeResult } from "../lib/cli.js";
 import { prng, simulate, type SimEnv, type SimOptions, type SimResult } from "../scale/sim.js";
+import { EvilConn } from "./evil-conn.js";
 import { AddressTracker } from "./tracker.js";
 
 /** Every attack mode; `control` runs without an attacker. */
@@ -54,46 +53,6 @@ const ATTACKER_ADDRESS = "192.0.2.66";
 /** Honest viewer i's public address. */
 const viewerAddress = (i: number): string => `198.51.100.${i + 1}`;
 
-/** A connection that forwards everything except what the mode drops, and counts floods. */
-class EvilConn implements PeerConnection {
-  floodSent = 0;
-  constructor(
-    readonly inner: PeerConnection,
-    private readonly mode: Mode,
-    private readonly segmentBytes: number,
-  ) {}
-  get initiator(): boolean {
-    return this.inner.initiator;
-  }
-  get bufferedAmount(): number {
-    return this.inner.bufferedAmount;
-  }
-  get remoteAddress(): string | undefined {
-    return this.inner.remoteAddress;
-  }
-  signal(d: SignalData): void {
-    this.inner.signal(d);
-  }
-  send(data: Uint8Array): void {
-    const type = data[0];
-    if (this.mode === "slowloris" && (type === 0x07 || type === 0x08)) return;
-    if (this.mode === "half" && type === 0x08) {
-      const offset = new DataView(data.buffer, data.byteOffset).getUint32(5);
-      if (offset >= this.segmentBytes / 2) return;
-    }
-    this.inner.send(data);
-  }
-  destroy(): void {
-    this.inner.destroy();
-  }
-  on<K extends keyof PeerConnectionEvents>(event: K, fn: PeerConnectionEvents[K]): unknown {
-    return this.inner.on(event, fn);
-  }
-  off<K extends keyof PeerConnectionEvents>(event: K, fn: PeerConnectionEvents[K]): unknown {
-    return this.inner.off(event, fn);
-  }
-}
-
 interface AttackStats {
   /** Bytes the attacker received from viewers. */
   receivedBytes: number;
@@ -120,7 +79,10 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
     const conns: EvilConn[] = [];
     const transport: PeerTransport = {
       createPeer(o: CreatePeerOptions): PeerConnection {
-        const c = new EvilConn(inner.createPeer(o), mode, segmentBytes);
+        const c = new EvilConn(inner.createPeer(o), {
+          silent: mode === "slowloris",
+          half: mode === "half",
+        });
         conns.push(c);
         if (mode === "text-flood") {
           const inner = c.inner;
