@@ -25,7 +25,7 @@ import {
   type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
-import { EvilConn } from "./evil-conn.js";
+import { EvilConn, MODES as SIM_MODES } from "./evil-conn.js";
 import type {
   CreatePeerOptions,
   PeerConnection,
@@ -47,19 +47,8 @@ import {
   type PageMetrics,
 } from "../swarm/lib.js";
 
-const MODES = [
-  "control",
-  "honest-extra",
-  "size-liar",
-  "slowloris",
-  "trickle",
-  "half",
-  "corrupt-rejoin",
-  "have-flood",
-  "text-flood",
-  "leech",
-  "sybil-idle",
-] as const;
+/** The simulator's modes plus one only real connections show: corrupt bytes, a new id per ban. */
+const MODES = [...SIM_MODES, "corrupt-rejoin"] as const;
 type Mode = (typeof MODES)[number];
 /** Flood messages per 10 ms per connection (1000/s, as in the measurement). */
 const FLOOD_PER_10MS = 10;

@@ -2,13 +2,29 @@
  * A peer connection that misbehaves on the way out: the attacker's side of the attack benches
  * (`run.ts` in the simulator, `browser.ts` against Chromium). Everything the attacker's real P2P
  * layer sends passes through {@link EvilConn.send}, which drops, cuts, corrupts or paces the
- * transfer frames as its behaviour says; everything else is forwarded unchanged.
+ * transfer frames as its behaviour says; everything else is forwarded unchanged. Also the mode
+ * list both benches share.
  */
 import type {
   PeerConnection,
   PeerConnectionEvents,
   SignalData,
 } from "../../packages/core/src/p2p/peer-transport.js";
+
+/** The simulator's attack modes (`run.ts`); the Chromium run (`browser.ts`) adds its own. */
+export const MODES = [
+  "control",
+  "honest-extra",
+  "size-liar",
+  "slowloris",
+  "trickle",
+  "half",
+  "have-flood",
+  "text-flood",
+  "leech",
+  "sybil-idle",
+] as const;
+export type Mode = (typeof MODES)[number];
 
 const RESPONSE = 0x07;
 const CHUNK = 0x08;

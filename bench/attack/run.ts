@@ -25,23 +25,9 @@ import type {
 } from "../../packages/core/src/p2p/peer-transport.js";
 import { Args, defaultOut, writeResult } from "../lib/cli.js";
 import { prng, simulate, type SimEnv, type SimOptions, type SimResult } from "../scale/sim.js";
-import { EvilConn } from "./evil-conn.js";
+import { EvilConn, MODES, type Mode } from "./evil-conn.js";
 import { AddressTracker } from "./tracker.js";
 
-/** Every attack mode; `control` runs without an attacker. */
-export const MODES = [
-  "control",
-  "honest-extra",
-  "size-liar",
-  "slowloris",
-  "trickle",
-  "half",
-  "have-flood",
-  "text-flood",
-  "leech",
-  "sybil-idle",
-] as const;
-export type Mode = (typeof MODES)[number];
 
 const FLOOD_FRAMES_PER_10MS = 10;
 const SYBILS = 24;
