@@ -42,6 +42,8 @@ export const LAB_PREFIX = "hcl";
 
 /** The public ("internet") address of the lab: coturn and every server listen here. */
 export const PUBLIC_ADDR = "100.64.0.1";
+/** The public namespace's default gateway: a fixed neighbour on a dead-end veth (see build()). */
+const VOID_GATEWAY = "192.0.2.254";
 /** coturn's listening port (inside the lab's own namespace, so a fixed port never collides). */
 export const TURN_PORT = 3478;
 
@@ -264,6 +266,31 @@ export class NetLab {
     await ip("-n", pub, "link", "add", "br0", "type", "bridge");
     await ip("-n", pub, "addr", "add", `${PUBLIC_ADDR}/24`, "dev", "br0");
     await ip("-n", pub, "link", "set", "br0", "up");
+    // The internet drops packets to addresses it has no route for (a viewer's private host
+    // candidate) without telling the sender. Without a default route the kernel refuses the send
+    // instead (ENETUNREACH; a blackhole route gives EINVAL, a neighbour that never answers ARP
+    // gives EHOSTUNREACH), and coturn 4.6 then marks its relay socket to be closed: the
+    // allocation ignores every later packet, or is torn down ("reason: general"), which broke
+    // every link whose ICE checks also went from a relay to a private host candidate. So the
+    // default route leads to a gateway with a fixed MAC on a veth whose other end has no
+    // address: the packets leave and vanish, as on the internet.
+    await ip("-n", pub, "link", "add", "void0", "type", "veth", "peer", "name", "void1");
+    await ip("-n", pub, "link", "set", "void0", "up");
+    await ip("-n", pub, "link", "set", "void1", "up");
+    await ip(
+      "-n",
+      pub,
+      "neigh",
+      "add",
+      VOID_GATEWAY,
+      "lladdr",
+      "02:00:00:00:00:fe",
+      "dev",
+      "void0",
+      "nud",
+      "permanent",
+    );
+    await ip("-n", pub, "route", "add", "default", "via", VOID_GATEWAY, "dev", "void0", "onlink");
     for (const [i, nat] of nats.entries()) {
       const routerNs = `${this.id}-r${i}`;
       const ns = `${this.id}-v${i}`;

@@ -15,11 +15,7 @@ export interface LabPlayback {
   iceServersUrl?: string;
   /** Explicit STUN/TURN servers of the lab (`p2p.iceServers`; never a server outside it). */
   iceServers?: RTCIceServer[];
-  /** "relay": TURN only (see nat.spec.ts for why the symmetric cases use it). */
-  iceTransportPolicy?: RTCIceTransportPolicy;
   swarmId?: string;
-  /** `p2p.iceGatherTimeoutMs` (default: the SDK's). */
-  iceGatherTimeoutMs?: number;
 }
 
 /**
@@ -33,13 +29,9 @@ export function hivecastConfig(p: LabPlayback): Record<string, unknown> {
       enabled: true,
       trackers: [p.tracker],
       ...(p.swarmId ? { swarmId: p.swarmId } : {}),
-      ...(p.iceGatherTimeoutMs !== undefined ? { iceGatherTimeoutMs: p.iceGatherTimeoutMs } : {}),
       ...(p.iceServersUrl ? { iceServersUrl: p.iceServersUrl } : {}),
       ...(p.iceServers ? { iceServers: p.iceServers } : {}),
-      rtcConfig: {
-        iceServers: [],
-        ...(p.iceTransportPolicy ? { iceTransportPolicy: p.iceTransportPolicy } : {}),
-      },
+      rtcConfig: { iceServers: [] },
     },
   };
 }
