@@ -157,10 +157,11 @@ export interface P2PConfig {
    */
   connectRetry: RetryConfig;
   /**
-   * Joining a stream's swarm (tracker announce, building peer connections) waits until the
-   * player has its first segment or is playing, so that start-up does not compete with peer
-   * set-up on the page's main thread; at the latest this long after the stream's playlist
-   * arrived, ms. 0 joins at once.
+   * Joining a stream's swarm (tracker announce, building peer connections) waits until start-up
+   * is over — `Engine.playbackStarted()` (the hls.js adapter calls it at the first buffered
+   * fragment) or a segment load with a playback deadline — so that start-up does not compete
+   * with peer set-up on the page's main thread; at the latest this long after the stream's
+   * playlist arrived, ms. 0 joins at once.
    * @default 2000
    */
   joinDelayMaxMs: number;

@@ -80,6 +80,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly index: IntegrityIndex;
   private readonly store: SegmentStore;
   private peers: PeerSegmentSource | undefined;
+  /** The player has shown its first frame ({@link Engine.playbackStarted}). */
+  private started = false;
   private readonly lifetime = new AbortController();
   private isDestroyed = false;
   /** Playlist facts, ids and keys, content steering (playlist-intake.ts). */
@@ -254,6 +256,16 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   }
 
   /**
+   * The player shows its first frame (the hls.js adapter calls this): peer set-up, held back so
+   * that it does not compete with start-up, begins now instead of at `p2p.joinDelayMaxMs`.
+   */
+  playbackStarted(): void {
+    if (this.isDestroyed || this.started) return;
+    this.started = true;
+    this.peers?.playbackStarted?.();
+  }
+
+  /**
    * Consent switch. Enabling creates the P2P layer (once, and only with trackers configured and a
    * factory given); disabling destroys it, closing every peer and tracker socket.
    */
@@ -287,6 +299,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       return;
     }
     for (const info of this.intake.known()) this.peers.updatePlaylist(info);
+    if (this.started) this.peers.playbackStarted?.();
   }
 
   /**

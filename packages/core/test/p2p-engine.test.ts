@@ -299,3 +299,33 @@ describe("warnings from the P2P layer reach the app", () => {
     expect(warnings).toHaveLength(n); // nothing after destroy
   });
 });
+
+describe("playback start reaches the P2P layer", () => {
+  it("Engine.playbackStarted is passed on once, also to a P2P layer created afterwards (consent given later)", () => {
+    const calls: string[] = [];
+    const source = (name: string): PeerSegmentSource => ({
+      download: () => Promise.resolve(null),
+      reportBad: () => undefined,
+      announce: () => undefined,
+      forget: () => undefined,
+      updatePlaylist: () => undefined,
+      playbackStarted: () => calls.push(name),
+      peerCount: () => 0,
+      destroy: () => undefined,
+    });
+    let made = 0;
+    const engine = new Engine(
+      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      { clock: testClock, random: seeded(1), peerSourceFactory: () => source(`p2p${++made}`) },
+    );
+    engine.playbackStarted();
+    engine.playbackStarted();
+    expect(calls).toEqual(["p2p1"]);
+    engine.setP2PEnabled(false);
+    engine.setP2PEnabled(true); // a new layer: it learns at once that playback is on
+    expect(calls).toEqual(["p2p1", "p2p2"]);
+    engine.destroy();
+    engine.playbackStarted();
+    expect(calls).toEqual(["p2p1", "p2p2"]);
+  });
+});

@@ -221,16 +221,16 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("joining waits for the player's first segment (or a deadline, or joinDelayMaxMs), so start-up does not compete with peer set-up", async () => {
+  it("joining waits for playback (a load with a deadline, or joinDelayMaxMs), so start-up does not compete with peer set-up", async () => {
     const { net, tracker } = world();
     const { Spy, opened } = countingSockets(tracker);
     const cfg = p2pConfig({ joinDelayMaxMs: 2000 });
-    // 1: the first verified segment (announce) joins at once.
+    // 1: neither a start-up load (no deadline: mayWait false) nor the first verified segment
+    // (announce: not appended by the player yet) joins; the first load while playing does.
     const a = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
     a.source.updatePlaylist(playlist(SWARM, true, 3));
     await vi.advanceTimersByTimeAsync(500);
     expect([opened(), a.transport.created]).toEqual([0, 0]);
-    // A start-up load (no deadline: mayWait false) does not join.
     await a.source.download(key("seg-0.ts"), {
       signal: never(),
       giveUpAt: Date.now() + 100,
@@ -239,6 +239,9 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(opened()).toBe(0);
     a.source.announce(key("seg-0.ts"), 1000);
+    await vi.advanceTimersByTimeAsync(10);
+    expect([opened(), a.transport.created]).toEqual([0, 0]);
+    void a.source.download(key("seg-1.ts"), { signal: never(), giveUpAt: Date.now() + 50 });
     await vi.advanceTimersByTimeAsync(10);
     expect(opened()).toBe(1);
     // 2: a load with a deadline (the player is playing) joins.
@@ -257,6 +260,31 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     await vi.advanceTimersByTimeAsync(20);
     expect(opened()).toBe(3);
     destroyAll(a, b, c);
+  });
+
+  it("playbackStarted (the player's first frame) joins waiting swarms at once, and later swarms without waiting", async () => {
+    const { net, tracker } = world();
+    const cfg = p2pConfig({ joinDelayMaxMs: 2000 });
+    // Swarms announced to the tracker (distinct info hashes).
+    const joined = (): number =>
+      new Set(
+        tracker.sockets.flatMap((x) =>
+          x.sent.filter((m) => m.action === "announce").map((m) => m.info_hash),
+        ),
+      ).size;
+    const a = makeViewer(net, tracker, { config: cfg });
+    a.source.updatePlaylist(playlist(SWARM, true, 3));
+    await vi.advanceTimersByTimeAsync(300);
+    expect(joined()).toBe(0);
+    a.source.playbackStarted();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(joined()).toBe(1);
+    a.source.playbackStarted(); // once is enough
+    // A swarm that appears while playing (another rendition) joins at once, not after 2 s.
+    a.source.updatePlaylist(playlist("other-swarm", true, 3));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(joined()).toBe(2);
+    destroyAll(a);
   });
 });
 

@@ -35,7 +35,9 @@ export class Hivecast {
   readonly engine: Engine;
   private readonly loaders: HivecastLoaders;
   private hls: Hls | undefined;
-  private onHlsDestroying: (() => void) | undefined;
+  /** Removes the listeners {@link Hivecast.attach} added (hls.js events are read from the
+   * instance's own class, so no hls.js code is bundled). */
+  private unlisten: (() => void) | undefined;
 
   /**
    * Validates `config` (throws a fatal `HivecastError` with code `CONFIG_INVALID` naming the bad
@@ -111,22 +113,30 @@ export class Hivecast {
       );
     this.detach();
     this.hls = hls;
-    const event = destroyingEvent(hls);
+    const events = (hls.constructor as typeof Hls).Events;
     const onDestroying = (): void => {
       if (this.hls === hls) this.detach();
     };
-    this.onHlsDestroying = onDestroying;
-    hls.on(event, onDestroying);
+    // The first buffered fragment ends start-up: peer set-up may begin (Engine.playbackStarted).
+    const onBuffered = (): void => {
+      hls.off(events.FRAG_BUFFERED, onBuffered);
+      if (this.hls === hls) this.engine.playbackStarted();
+    };
+    this.unlisten = () => {
+      hls.off(events.DESTROYING, onDestroying);
+      hls.off(events.FRAG_BUFFERED, onBuffered);
+    };
+    hls.on(events.DESTROYING, onDestroying);
+    hls.on(events.FRAG_BUFFERED, onBuffered);
     return this;
   }
 
   /** Forgets the attached hls.js instance (loads then get no deadlines). Idempotent. */
   detach(): this {
-    const hls = this.hls;
-    const fn = this.onHlsDestroying;
+    const unlisten = this.unlisten;
     this.hls = undefined;
-    this.onHlsDestroying = undefined;
-    if (hls && fn) hls.off(destroyingEvent(hls), fn);
+    this.unlisten = undefined;
+    unlisten?.();
     return this;
   }
 
@@ -165,9 +175,4 @@ export class Hivecast {
     this.detach();
     this.engine.destroy();
   }
-}
-
-/** `Hls.Events.DESTROYING`, read from the instance's own class so no hls.js code is bundled. */
-function destroyingEvent(hls: Hls): typeof Hls.Events.DESTROYING {
-  return (hls.constructor as typeof Hls).Events.DESTROYING;
 }

@@ -44,7 +44,12 @@ export interface MediaView {
   currentTime: number;
   playbackRate: number;
   paused: boolean;
+  /** `HTMLMediaElement.readyState`; absent counts as playing (4). */
+  readyState?: number;
 }
+
+/** `HTMLMediaElement.HAVE_CURRENT_DATA`: a frame at the playhead is there. */
+const HAVE_CURRENT_DATA = 2;
 
 /** The parts of an attached `Hls` instance the adapter reads (the real `Hls` satisfies it). */
 export interface PlaybackView {
@@ -70,12 +75,16 @@ export function hashFromTagList(
 /**
  * Milliseconds until playback reaches `startSec`, at the current playback rate. Undefined unless
  * media is attached and playing: then the engine has no deadline and serves as soon as it can.
+ * Not paused is not enough: a page that calls `play()` before the first segment (autoplay) is
+ * unpaused with nothing to show, and a stalled player waits with nothing at the playhead; both
+ * need the bytes now (`readyState` below `HAVE_CURRENT_DATA`).
  */
 export function deadlineMsFor(
   startSec: number,
   media: MediaView | null | undefined,
 ): number | undefined {
   if (!media || media.paused) return undefined;
+  if ((media.readyState ?? 4) < HAVE_CURRENT_DATA) return undefined;
   const rate = media.playbackRate;
   if (!(rate > 0) || !Number.isFinite(startSec) || !Number.isFinite(media.currentTime))
     return undefined;

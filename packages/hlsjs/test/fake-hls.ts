@@ -9,7 +9,11 @@ type Listener = (...args: unknown[]) => void;
  * on/off, the class's static `Events`) and a way to fire events.
  */
 export class FakeHls {
-  static readonly Events = { DESTROYING: "hlsDestroying", MEDIA_ATTACHED: "hlsMediaAttached" };
+  static readonly Events = {
+    DESTROYING: "hlsDestroying",
+    MEDIA_ATTACHED: "hlsMediaAttached",
+    FRAG_BUFFERED: "hlsFragBuffered",
+  };
   static supported = true;
   static instances: FakeHls[] = [];
   static isSupported(): boolean {

@@ -128,6 +128,27 @@ describe("Hivecast.attach / detach / destroy", () => {
     expect(hivecast.destroyed).toBe(false);
   });
 
+  it("the first buffered fragment tells the engine playback started (once); detach stops listening", () => {
+    const hivecast = make();
+    const started = vi.spyOn(hivecast.engine, "playbackStarted");
+    const hls = newHlsFor(hivecast);
+    hivecast.attach(hls.asHls());
+    expect(hls.listenerCount("hlsFragBuffered")).toBe(1);
+    hls.trigger("hlsFragBuffered");
+    hls.trigger("hlsFragBuffered");
+    expect(started).toHaveBeenCalledTimes(1);
+    expect(hls.listenerCount("hlsFragBuffered")).toBe(0);
+    // A new attachment listens again; detaching removes every listener.
+    const other = newHlsFor(hivecast);
+    hivecast.attach(other.asHls());
+    expect(other.listenerCount("hlsFragBuffered")).toBe(1);
+    hivecast.detach();
+    expect(other.listenerCount("hlsFragBuffered")).toBe(0);
+    expect(other.listenerCount("hlsDestroying")).toBe(0);
+    other.trigger("hlsFragBuffered");
+    expect(started).toHaveBeenCalledTimes(1);
+  });
+
   it("attach is idempotent; attaching another instance detaches the first", () => {
     const hivecast = make();
     const a = newHlsFor(hivecast);

@@ -73,6 +73,15 @@ describe("deadlineMsFor", () => {
       deadlineMsFor(Number.NaN, { currentTime: 10, playbackRate: 1, paused: false }),
     ).toBeUndefined();
   });
+
+  it("is undefined while nothing is at the playhead: unpaused before the first frame (autoplay), or stalled", () => {
+    const at = (readyState: number) =>
+      deadlineMsFor(14, { currentTime: 10, playbackRate: 1, paused: false, readyState });
+    expect(at(0)).toBeUndefined(); // HAVE_NOTHING: play() called, no segment yet
+    expect(at(1)).toBeUndefined(); // HAVE_METADATA: init segment only, or stalled
+    expect(at(2)).toBe(4000);
+    expect(at(4)).toBe(4000);
+  });
 });
 
 describe("segmentRequestOf", () => {

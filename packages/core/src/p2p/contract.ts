@@ -122,6 +122,11 @@ export interface PeerSegmentSource {
   forget(key: SegmentKey): void;
   /** Playlist refreshed (live window moved, or VOD loaded). */
   updatePlaylist(info: PlaylistInfo): void;
+  /**
+   * The player shows its first frame: start-up is over, so swarms waiting to join (see
+   * `p2p.joinDelayMaxMs`) join now, and swarms created later join at once.
+   */
+  playbackStarted?(): void;
   /** Number of connected peers (all swarms). */
   peerCount(): number;
   /** Connected peers by link type, and links that failed to come up by cause. */

@@ -116,6 +116,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly ice: IceServerProvider;
   /** Swarms created but not joined yet, with their fallback join timers. */
   private readonly joinTimers = new Map<string, unknown>();
+  /** The player shows frames ({@link playbackStarted}): new swarms join at once. */
+  private playing = false;
   /** Downloads from peers (peer-fetch.ts). */
   private readonly fetcher: PeerFetcher;
   /** Link type of each connected peer (display id), as of its first ready session. */
@@ -295,16 +297,22 @@ export class P2PSegmentSource implements PeerSegmentSource {
     );
     this.swarms.set(swarmId, s);
     this.defense.start();
-    // Joining (tracker announce, peer connections) waits until the player has its first
-    // segment (`p2p.joinDelayMaxMs`): start-up does not compete with peer set-up.
+    // Joining (tracker announce, peer connections) waits until the player is playing, at most
+    // `p2p.joinDelayMaxMs`: start-up does not compete with peer set-up.
     const delay = this.deps.config.p2p.joinDelayMaxMs;
-    if (delay <= 0) this.start(swarmId, s);
+    if (delay <= 0 || this.playing) this.start(swarmId, s);
     else
       this.joinTimers.set(
         swarmId,
         this.deps.clock.setTimeout(() => this.join(swarmId), delay),
       );
     return s;
+  }
+
+  playbackStarted(): void {
+    if (this.playing || this.destroyed) return;
+    this.playing = true;
+    for (const swarmId of [...this.joinTimers.keys()]) this.join(swarmId);
   }
 
   /** Joins the trackers of a swarm still waiting to (once). */
@@ -515,8 +523,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
   announce(key: SegmentKey, size: number): void {
     if (this.destroyed || !isShareableSegmentId(key.segmentId)) return;
     if (!Number.isInteger(size) || size <= 0) return;
+    // No join here: the first segment is verified before the player has appended it, and peer
+    // set-up then would compete with start-up. Joining waits for playback (playbackStarted, or
+    // a load with a deadline) or `p2p.joinDelayMaxMs`.
     this.swarm(key.swarmId).announceHave(key.segmentId, size);
-    this.join(key.swarmId); // the player has a segment: start-up is (nearly) over
   }
 
   forget(key: SegmentKey): void {
