@@ -1,6 +1,7 @@
 import { WebSocket } from "ws";
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
+import { startSignalingServer, type SignalingServer } from "../src/index.js";
 
 /** A 20-char binary string (chars 0–255), as WebTorrent sends ids. */
 export function binId(seed?: string): string {
@@ -232,5 +233,47 @@ export class RawClient {
 
   destroy(): void {
     this.sock.destroy();
+  }
+}
+
+/** Whether `m` is the tracker's reply to an announce. */
+export const isReply = (m: Msg): boolean => m.action === "announce" && "interval" in m;
+/** Whether `m` relays another peer's offer. */
+export const isOffer = (m: Msg): boolean => "offer" in m;
+/** Whether `m` relays another peer's answer. */
+export const isAnswer = (m: Msg): boolean => "answer" in m;
+
+/**
+ * The servers and clients one test file starts on loopback, every one closed by
+ * {@link Started.closeAll} (call it in `afterEach`).
+ */
+export class Started {
+  private readonly servers: SignalingServer[] = [];
+  private readonly clients: TestClient[] = [];
+
+  /** A signaling server on a free loopback port, silent, with `opts` on top. */
+  async server(
+    opts: Parameters<typeof startSignalingServer>[0] = {},
+    random?: () => number,
+  ): Promise<SignalingServer> {
+    const s = await startSignalingServer(
+      { port: 0, host: "127.0.0.1", logLevel: "silent", ...opts },
+      random ? { random } : {},
+    );
+    this.servers.push(s);
+    return s;
+  }
+
+  /** A client connected to `url`. */
+  async client(url: string, opts?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> {
+    const c = await TestClient.open(url, opts);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Closes every client, then every server. */
+  async closeAll(): Promise<void> {
+    for (const c of this.clients.splice(0)) c.close();
+    await Promise.all(this.servers.splice(0).map((s) => s.close()));
   }
 }

@@ -12,41 +12,23 @@ import {
   type SignalingServer,
 } from "../src/index.js";
 import { Swarm, type SwarmConnection, type SwarmPeer } from "../src/swarm.js";
-import { TestClient, announce, binId, type Msg } from "./helpers.js";
+import { Started, TestClient, announce, binId, isOffer, isReply, type Msg } from "./helpers.js";
 
-const servers: SignalingServer[] = [];
-const clients: TestClient[] = [];
-
-async function server(
+const started = new Started();
+const server = (
   opts: Parameters<typeof startSignalingServer>[0] = {},
   random?: () => number,
-): Promise<SignalingServer> {
-  const s = await startSignalingServer(
-    { port: 0, host: "127.0.0.1", logLevel: "silent", ...opts },
-    random ? { random } : {},
-  );
-  servers.push(s);
-  return s;
-}
-
+): Promise<SignalingServer> => started.server(opts, random);
 /** A client whose connection claims `forwardedFor` (honoured only from a trusted proxy). */
-async function client(s: SignalingServer, forwardedFor?: string): Promise<TestClient> {
-  const c = await TestClient.open(
+const client = (s: SignalingServer, forwardedFor?: string): Promise<TestClient> =>
+  started.client(
     s.url,
     forwardedFor === undefined ? {} : { headers: { "x-forwarded-for": forwardedFor } },
   );
-  clients.push(c);
-  return c;
-}
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+afterEach(() => started.closeAll());
 
-const isReply = (m: Msg): boolean => m.action === "announce" && "interval" in m;
 const isFailure = (m: Msg): boolean => "failure reason" in m;
-const isOffer = (m: Msg): boolean => "offer" in m;
 const TOO_MANY = "too many peers from your address in this swarm";
 
 /** Announces `peerId` in `ih` and returns the reply or the failure. */

@@ -1,35 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { createSignalingToken, startSignalingServer, type SignalingServer } from "../src/index.js";
-import { TestClient, announce, binId, type Msg } from "./helpers.js";
+import { Started, TestClient, announce, binId, isAnswer, isOffer, isReply } from "./helpers.js";
 
-const servers: SignalingServer[] = [];
-const clients: TestClient[] = [];
+const started = new Started();
+const server = (opts: Parameters<typeof startSignalingServer>[0] = {}): Promise<SignalingServer> =>
+  started.server(opts);
+const client = (url: string, opts?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> =>
+  started.client(url, opts);
 
-async function server(
-  opts: Parameters<typeof startSignalingServer>[0] = {},
-): Promise<SignalingServer> {
-  const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "silent", ...opts });
-  servers.push(s);
-  return s;
-}
-async function client(
-  url: string,
-  opts?: Parameters<typeof TestClient.open>[1],
-): Promise<TestClient> {
-  const c = await TestClient.open(url, opts);
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-const isReply = (m: Msg): boolean => m.action === "announce" && "interval" in m;
-const isOffer = (m: Msg): boolean => "offer" in m;
-const isAnswer = (m: Msg): boolean => "answer" in m;
+afterEach(() => started.closeAll());
 
 /** Status of a refused upgrade, or "open" when it was accepted. */
 function upgradeStatus(

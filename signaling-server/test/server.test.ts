@@ -1,35 +1,28 @@
 import { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startSignalingServer, type SignalingServer } from "../src/index.js";
-import { RawClient, TestClient, announce, binId, clientFrame, type Msg } from "./helpers.js";
+import {
+  RawClient,
+  Started,
+  TestClient,
+  announce,
+  binId,
+  clientFrame,
+  isAnswer,
+  isOffer,
+  isReply,
+  type Msg,
+} from "./helpers.js";
 
-const servers: SignalingServer[] = [];
-const clients: TestClient[] = [];
-
-async function server(
-  opts: Parameters<typeof startSignalingServer>[0] = {},
-): Promise<SignalingServer> {
-  const s = await startSignalingServer({ port: 0, host: "127.0.0.1", logLevel: "silent", ...opts });
-  servers.push(s);
-  return s;
-}
-async function client(
+const started = new Started();
+const server = (opts: Parameters<typeof startSignalingServer>[0] = {}): Promise<SignalingServer> =>
+  started.server(opts);
+const client = (
   s: SignalingServer,
   opts?: Parameters<typeof TestClient.open>[1],
-): Promise<TestClient> {
-  const c = await TestClient.open(s.url, opts);
-  clients.push(c);
-  return c;
-}
+): Promise<TestClient> => started.client(s.url, opts);
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-const isReply = (m: Msg): boolean => m.action === "announce" && "interval" in m;
-const isOffer = (m: Msg): boolean => "offer" in m;
-const isAnswer = (m: Msg): boolean => "answer" in m;
+afterEach(() => started.closeAll());
 
 describe("tracker protocol", () => {
   it("replies to an announce with interval and complete/incomplete counts", async () => {
