@@ -17,12 +17,11 @@ import { loadavg } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocket as NodeWebSocket } from "ws";
 import { resolveConfig } from "../../packages/core/src/config.js";
-import { staticPeerStore } from "../../packages/core/src/testing/index.js";
+import { quietPeerHost, staticPeerStore } from "../../packages/core/src/testing/index.js";
 import { startOrigins } from "../../packages/origin/src/index.js";
 import {
   createPeerSegmentSource,
   type P2PSegmentSource,
-  type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
 import { encodeHave, encodeLost } from "../../packages/core/src/p2p/peer-protocol.js";
 import { EvilConn, MODES as SIM_MODES } from "./evil-conn.js";
@@ -202,14 +201,7 @@ function attackerIdentity(
     const bytes = env.follower.bytes.get(key.segmentId);
     return bytes && mode === "size-liar" ? bytes.subarray(0, 10) : bytes;
   });
-  const host: PeerHost = {
-    shareable: () => true,
-    onPeerConnected: () => undefined,
-    onPeerDisconnected: () => undefined,
-    onPeerBanned: () => undefined,
-    onUploaded: () => undefined,
-    onWarning: () => undefined,
-  };
+  const host = quietPeerHost();
   const src = createPeerSegmentSource({
     config,
     clock,

@@ -10,10 +10,10 @@
 import {
   createPeerSegmentSource,
   type P2PSegmentSource,
-  type PeerHost,
 } from "../../packages/core/src/p2p/index.js";
 import {
   MemoryPeerConnection,
+  quietPeerHost,
   staticPeerStore,
   type MemoryNetwork,
 } from "../../packages/core/src/testing/index.js";
@@ -27,7 +27,6 @@ import { Args, defaultOut, writeResult } from "../lib/cli.js";
 import { prng, simulate, type SimEnv, type SimOptions, type SimResult } from "../scale/sim.js";
 import { EvilConn, MODES, type Mode } from "./evil-conn.js";
 import { AddressTracker } from "./tracker.js";
-
 
 const FLOOD_FRAMES_PER_10MS = 10;
 const SYBILS = 24;
@@ -119,14 +118,7 @@ function attacker(env: SimEnv, mode: Mode, segmentBytes: number, stats: AttackSt
       },
       () => false,
     );
-    const host: PeerHost = {
-      shareable: () => true,
-      onPeerConnected: () => undefined,
-      onPeerDisconnected: () => undefined,
-      onPeerBanned: () => undefined,
-      onUploaded: () => undefined,
-      onWarning: () => undefined,
-    };
+    const host = quietPeerHost();
     const config = {
       ...env.config,
       p2p: { ...env.config.p2p, downloadOnly: opts.downloadOnly ?? false },

@@ -11,11 +11,14 @@ import { resolveConfig } from "../../packages/core/src/config.js";
 import {
   createPeerSegmentSource,
   type P2PSegmentSource,
-  type PeerHost,
   type PlaylistInfo,
   type SegmentKey,
 } from "../../packages/core/src/p2p/index.js";
-import { MemoryNetwork, staticPeerStore } from "../../packages/core/src/testing/index.js";
+import {
+  MemoryNetwork,
+  quietPeerHost,
+  staticPeerStore,
+} from "../../packages/core/src/testing/index.js";
 import type { WebSocketConstructor } from "../../packages/core/src/p2p/tracker-client.js";
 import { SimTracker } from "./tracker.js";
 
@@ -296,16 +299,11 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     stats.push(vs);
     // Live only: nothing is prefetched, so the pending tier stays empty.
     const peerStore = staticPeerStore((key) => store.get(snOf(key.segmentId)));
-    const host: PeerHost = {
-      shareable: () => true,
-      onPeerConnected: () => undefined,
-      onPeerDisconnected: () => undefined,
-      onPeerBanned: () => undefined,
+    const host = quietPeerHost({
       onUploaded: (_peer, n) => {
         vs.uploadedBytes += n;
       },
-      onWarning: () => undefined,
-    };
+    });
     const address = opts.viewerAddress?.(i);
     const source = createPeerSegmentSource({
       config,

@@ -6,7 +6,7 @@
  * process. Never part of the main bundle.
  * @packageDocumentation
  */
-import type { PeerStore, SegmentKey } from "../p2p/contract.js";
+import type { PeerHost, PeerStore, SegmentKey } from "../p2p/contract.js";
 
 export { MemoryNetwork, MemoryTransport, MemoryPeerConnection } from "./memory-transport.js";
 export type { MemoryNetworkOptions } from "./memory-transport.js";
@@ -26,5 +26,21 @@ export function staticPeerStore(
     putPending: () => false,
     takePending: () => undefined,
     dropPending: () => undefined,
+  };
+}
+
+/**
+ * A {@link PeerHost} for simulations and benchmark peers: every segment may be shared, events
+ * are dropped; `overrides` replaces the callbacks a caller wants to see.
+ */
+export function quietPeerHost(overrides: Partial<PeerHost> = {}): PeerHost {
+  return {
+    shareable: () => true,
+    onPeerConnected: () => undefined,
+    onPeerDisconnected: () => undefined,
+    onPeerBanned: () => undefined,
+    onUploaded: () => undefined,
+    onWarning: () => undefined,
+    ...overrides,
   };
 }
