@@ -40,7 +40,7 @@ import { launchChromium } from "../lib/browser.js";
 import { Args, defaultOut, writeResult } from "../lib/cli.js";
 import {
   PAGE_PATH,
-  parsePageMetrics,
+  readPageMetrics,
   startBenchPageServer,
   type PageConfig,
   type PageMetrics,
@@ -411,17 +411,7 @@ async function runMode(
         const wallS = (Date.now() - p.t0) / 1000;
         busy = (m1.task - p.m0.task) / wallS;
         script = (m1.script - p.m0.script) / wallS;
-        const raw: unknown = await p.page.evaluate(() => {
-          const w: unknown = window;
-          const b = typeof w === "object" && w !== null && "__bench" in w ? w.__bench : undefined;
-          return typeof b === "object" &&
-            b !== null &&
-            "snapshot" in b &&
-            typeof b.snapshot === "function"
-            ? (b.snapshot() as unknown)
-            : null;
-        });
-        metrics = raw === null ? null : parsePageMetrics(raw);
+        metrics = await readPageMetrics(p.page);
       } catch (e) {
         error = String(e);
       }

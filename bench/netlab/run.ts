@@ -38,7 +38,7 @@ import {
   PAGE_PATH,
   isArmName,
   median,
-  parsePageMetrics,
+  readPageMetrics,
   round,
   spread,
   type ArmName,
@@ -222,11 +222,7 @@ async function runArm(lab: NetLab, arm: ArmName, rep: number, opts: Options): Pr
         let metrics: PageMetrics | null = null;
         let pcs: PcRecord[] = [];
         try {
-          const raw: unknown = await page.evaluate(() => {
-            const w = window as unknown as { __bench?: { snapshot?: () => unknown } };
-            return w.__bench?.snapshot ? w.__bench.snapshot() : null;
-          });
-          metrics = raw === null ? null : parsePageMetrics(raw);
+          metrics = await readPageMetrics(page);
           pcs = await peerConnections(page);
         } catch (e) {
           error ??= `snapshot: ${String(e)}`;

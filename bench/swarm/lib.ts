@@ -493,6 +493,20 @@ function pickPath(x: unknown, path: readonly string[]): number | null {
   return typeof cur === "number" && Number.isFinite(cur) ? cur : null;
 }
 
+/**
+ * Reads a page's `window.__bench.snapshot()` and validates it; null when the page has no bench
+ * instrumentation (it did not initialise). Rejects when the page is gone or the object is bad.
+ */
+export async function readPageMetrics(page: {
+  evaluate<R>(fn: () => R): Promise<R>;
+}): Promise<PageMetrics | null> {
+  const raw: unknown = await page.evaluate(() => {
+    const w = window as unknown as { __bench?: { snapshot?: () => unknown } };
+    return typeof w.__bench?.snapshot === "function" ? w.__bench.snapshot() : null;
+  });
+  return raw === null ? null : parsePageMetrics(raw);
+}
+
 /** Validates the `window.__bench.snapshot()` object of a page. */
 export function parsePageMetrics(x: unknown): PageMetrics {
   if (!isRecord(x)) throw new Error("page metrics: not an object");

@@ -24,7 +24,7 @@ import {
   PAGE_PATH,
   isArmName,
   median,
-  parsePageMetrics,
+  readPageMetrics,
   round,
   spread,
   startBenchPageServer,
@@ -448,18 +448,7 @@ async function runArm(
           }
           let metrics: PageMetrics | null = null;
           try {
-            const raw: unknown = await page.evaluate(() => {
-              const w: unknown = window;
-              const b =
-                typeof w === "object" && w !== null && "__bench" in w ? w.__bench : undefined;
-              return typeof b === "object" &&
-                b !== null &&
-                "snapshot" in b &&
-                typeof b.snapshot === "function"
-                ? (b.snapshot() as unknown)
-                : null;
-            });
-            metrics = raw === null ? null : parsePageMetrics(raw);
+            metrics = await readPageMetrics(page);
             if (metrics === null) error ??= "page did not initialise";
           } catch (e) {
             error ??= `snapshot: ${String(e)}`;
