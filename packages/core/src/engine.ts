@@ -80,7 +80,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   private readonly index: IntegrityIndex;
   private readonly store: SegmentStore;
   private peers: PeerSegmentSource | undefined;
-  /** The player has shown its first frame ({@link Engine.playbackStarted}). */
+  /** Start-up is over ({@link Engine.playbackStarted}). */
   private started = false;
   private readonly lifetime = new AbortController();
   private isDestroyed = false;
@@ -256,8 +256,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   }
 
   /**
-   * The player shows its first frame (the hls.js adapter calls this): peer set-up, held back so
-   * that it does not compete with start-up, begins now instead of at `p2p.joinDelayMaxMs`.
+   * Start-up is over: the player has its first fragment buffered (the hls.js adapter calls this).
+   * Peer set-up, held back so that it does not compete with start-up, begins now instead of at
+   * `p2p.joinDelayMaxMs`. Idempotent.
    */
   playbackStarted(): void {
     if (this.isDestroyed || this.started) return;

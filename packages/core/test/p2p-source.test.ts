@@ -262,7 +262,7 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     destroyAll(a, b, c);
   });
 
-  it("playbackStarted (the player's first frame) joins waiting swarms at once, and later swarms without waiting", async () => {
+  it("playbackStarted (start-up over) joins waiting swarms at once, and later swarms without waiting", async () => {
     const { net, tracker } = world();
     const cfg = p2pConfig({ joinDelayMaxMs: 2000 });
     // Swarms announced to the tracker (distinct info hashes).

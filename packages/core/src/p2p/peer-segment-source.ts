@@ -116,7 +116,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly ice: IceServerProvider;
   /** Swarms created but not joined yet, with their fallback join timers. */
   private readonly joinTimers = new Map<string, unknown>();
-  /** The player shows frames ({@link playbackStarted}): new swarms join at once. */
+  /** Start-up is over ({@link playbackStarted}): new swarms join at once. */
   private playing = false;
   /** Downloads from peers (peer-fetch.ts). */
   private readonly fetcher: PeerFetcher;
@@ -297,7 +297,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     );
     this.swarms.set(swarmId, s);
     this.defense.start();
-    // Joining (tracker announce, peer connections) waits until the player is playing, at most
+    // Joining (tracker announce, peer connections) waits until start-up is over, at most
     // `p2p.joinDelayMaxMs`: start-up does not compete with peer set-up.
     const delay = this.deps.config.p2p.joinDelayMaxMs;
     if (delay <= 0 || this.playing) this.start(swarmId, s);
