@@ -357,8 +357,10 @@ describe("package: RTMP input", () => {
     expect(metrics).toMatch(/hivecast_packager_recordings_total 2\n/);
     expect(metrics).toMatch(/hivecast_packager_ffmpeg_failures_total 0\n/);
     const status = formatStatus(metrics, "packager");
-    expect(status).toMatch(/packager  last segment [\d.]+ s ago, recordings 2, ffmpeg failures 0/);
-    expect(status).toMatch(/mirror    .*m1: [1-9]\d* segments, .* written, lag 0, disk free/);
+    expect(status).toMatch(
+      /packager {2}last segment [\d.]+ s ago, recordings 2, ffmpeg failures 0/,
+    );
+    expect(status).toMatch(/mirror {4}.*m1: [1-9]\d* segments, .* written, lag 0, disk free/);
     expect(metrics).toMatch(/hivecast_packager_segments_published_total\{mirror="[^"]+m1"\} [1-9]/);
     expect(metrics).toMatch(/hivecast_packager_disk_free_bytes\{mirror="[^"]+m2"\} [1-9]/);
 
