@@ -10,6 +10,13 @@ import type {
   TrackerSocket,
   WebSocketConstructor,
 } from "../../packages/core/src/p2p/tracker-client.js";
+import {
+  announceReply,
+  parseTrackerMessage,
+  readAnnounce,
+  relayedAnswer,
+  relayedOffer,
+} from "../../packages/core/src/testing/tracker-relay.js";
 import { isPrivateIp, normalizeIp } from "../../signaling-server/src/address.js";
 import { Swarm, type SwarmPeer } from "../../signaling-server/src/swarm.js";
 import type { SimTrackerLike } from "../scale/sim.js";
@@ -139,40 +146,22 @@ export class AddressTracker implements SimTrackerLike {
 
   /** @internal */
   receive(from: AddressSocket, data: string): void {
-    let v: unknown;
-    try {
-      v = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return;
-    const get = (k: string): unknown => Reflect.get(v, k);
-    const hash = get("info_hash");
-    const peerId = get("peer_id");
-    if (get("action") !== "announce" || typeof hash !== "string" || typeof peerId !== "string")
-      return;
-    let swarm = this.swarms.get(hash);
-    let peer = from.peers.get(hash);
-    if (get("event") === "stopped") {
+    const msg = parseTrackerMessage(data);
+    const a = msg && readAnnounce(msg);
+    if (!a) return;
+    let swarm = this.swarms.get(a.infoHash);
+    let peer = from.peers.get(a.infoHash);
+    if (a.stopped) {
       if (peer) this.removePeer(peer);
       return;
     }
-    const answer = get("answer");
-    if (answer !== undefined) {
-      swarm?.get(String(get("to_peer_id")))?.conn.send(
-        JSON.stringify({
-          action: "announce",
-          answer,
-          offer_id: get("offer_id"),
-          peer_id: peerId,
-          info_hash: hash,
-        }),
-      );
+    if (a.answer !== undefined) {
+      swarm?.get(a.toPeerId)?.conn.send(relayedAnswer(a));
       return;
     }
     if (!peer) {
-      swarm ??= new Swarm<AddressSocket>(hash);
-      this.swarms.set(hash, swarm);
+      swarm ??= new Swarm<AddressSocket>(a.infoHash);
+      this.swarms.set(a.infoHash, swarm);
       const limited = this.maxPeersPerIp > 0 && from.ip !== "" && !isPrivateIp(from.ip);
       if (limited && swarm.peersAt(from.ip) >= this.maxPeersPerIp) {
         this.refused++;
@@ -180,35 +169,22 @@ export class AddressTracker implements SimTrackerLike {
           JSON.stringify({
             action: "announce",
             "failure reason": "too many peers from your address in this swarm",
-            info_hash: hash,
+            info_hash: a.infoHash,
           }),
         );
         return;
       }
-      peer = swarm.add(peerId, from, false);
-      from.peers.set(hash, peer);
+      peer = swarm.add(a.peerId, from, false);
+      from.peers.set(a.infoHash, peer);
     }
     if (!swarm) return;
-    from.send(
-      JSON.stringify({ action: "announce", info_hash: hash, complete: 0, incomplete: swarm.size }),
-    );
-    const raw = get("offers");
-    const offers: unknown[] = Array.isArray(raw) ? raw : [];
-    const k = swarm.pickRandom(offers.length, peer, this.random, this.picks);
+    from.send(announceReply(a.infoHash, swarm.size));
+    const k = swarm.pickRandom(a.offers.length, peer, this.random, this.picks);
     for (let i = 0; i < k; i++) {
       const target = this.picks[i];
       this.picks[i] = undefined;
-      const o = offers[i];
-      if (!target || typeof o !== "object" || o === null) continue;
-      target.conn.send(
-        JSON.stringify({
-          action: "announce",
-          offer: Reflect.get(o, "offer"),
-          offer_id: Reflect.get(o, "offer_id"),
-          peer_id: peerId,
-          info_hash: hash,
-        }),
-      );
+      const offer = relayedOffer(a, a.offers[i]);
+      if (target && offer !== null) target.conn.send(offer);
     }
   }
 }

@@ -11,6 +11,13 @@ import type {
   TrackerSocket,
   WebSocketConstructor,
 } from "../../packages/core/src/p2p/tracker-client.js";
+import {
+  announceReply,
+  parseTrackerMessage,
+  readAnnounce,
+  relayedAnswer,
+  relayedOffer,
+} from "../../packages/core/src/testing/tracker-relay.js";
 
 type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
 
@@ -142,62 +149,30 @@ export class SimTracker {
 
   /** @internal */
   receive(from: SimTrackerSocket, data: string): void {
-    let v: unknown;
-    try {
-      v = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return;
-    const get = (k: string): unknown => Reflect.get(v, k);
-    const hash = get("info_hash");
-    const peerId = get("peer_id");
-    if (get("action") !== "announce" || typeof hash !== "string" || typeof peerId !== "string") {
-      return;
-    }
+    const msg = parseTrackerMessage(data);
+    const a = msg && readAnnounce(msg);
+    if (!a) return;
     this.announces++;
-    let swarm = this.swarms.get(hash);
+    let swarm = this.swarms.get(a.infoHash);
     if (!swarm) {
       swarm = new SwarmPeers();
-      this.swarms.set(hash, swarm);
+      this.swarms.set(a.infoHash, swarm);
     }
-    if (get("event") === "stopped") {
-      if (swarm.get(peerId) === from) swarm.delete(peerId);
+    if (a.stopped) {
+      if (swarm.get(a.peerId) === from) swarm.delete(a.peerId);
       return;
     }
-    swarm.set(peerId, from);
-    from.peerIds.set(hash, peerId);
-    const answer = get("answer");
-    if (answer !== undefined) {
-      swarm.get(String(get("to_peer_id")))?.deliver(
-        JSON.stringify({
-          action: "announce",
-          answer,
-          offer_id: get("offer_id"),
-          peer_id: peerId,
-          info_hash: hash,
-        }),
-      );
+    swarm.set(a.peerId, from);
+    from.peerIds.set(a.infoHash, a.peerId);
+    if (a.answer !== undefined) {
+      swarm.get(a.toPeerId)?.deliver(relayedAnswer(a));
       return;
     }
-    from.deliver(
-      JSON.stringify({ action: "announce", info_hash: hash, complete: 0, incomplete: swarm.size }),
-    );
-    const raw = get("offers");
-    const offers: unknown[] = Array.isArray(raw) ? raw : [];
-    const targets = swarm.sample(offers.length, peerId, this.random);
+    from.deliver(announceReply(a.infoHash, swarm.size));
+    const targets = swarm.sample(a.offers.length, a.peerId, this.random);
     targets.forEach(([, socket], i) => {
-      const o = offers[i];
-      if (typeof o !== "object" || o === null) return;
-      socket.deliver(
-        JSON.stringify({
-          action: "announce",
-          offer: Reflect.get(o, "offer"),
-          offer_id: Reflect.get(o, "offer_id"),
-          peer_id: peerId,
-          info_hash: hash,
-        }),
-      );
+      const offer = relayedOffer(a, a.offers[i]);
+      if (offer !== null) socket.deliver(offer);
     });
   }
 }

@@ -6,6 +6,13 @@
  */
 import type { Clock } from "../clock.js";
 import type { TrackerSocket, WebSocketConstructor } from "../p2p/tracker-client.js";
+import {
+  announceReply,
+  parseTrackerMessage,
+  readAnnounce,
+  relayedAnswer,
+  relayedOffer,
+} from "./tracker-relay.js";
 
 type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
 
@@ -84,50 +91,16 @@ export class MemoryTracker {
     this.intervalSec = opts.intervalSec;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const tracker = this;
-    this.WebSocket = class implements TrackerSocket {
-      private readonly s: MemoryTrackerSocket;
+    this.WebSocket = class extends MemoryTrackerSocket {
       constructor(url: string) {
-        this.s = tracker.connect(url);
-      }
-      get readyState(): number {
-        return this.s.readyState;
-      }
-      get onopen(): Handler<unknown> | null {
-        return this.s.onopen;
-      }
-      set onopen(f: Handler<unknown> | null) {
-        this.s.onopen = f;
-      }
-      get onmessage(): Handler<{ data: unknown }> | null {
-        return this.s.onmessage;
-      }
-      set onmessage(f: Handler<{ data: unknown }> | null) {
-        this.s.onmessage = f;
-      }
-      get onclose(): Handler<unknown> | null {
-        return this.s.onclose;
-      }
-      set onclose(f: Handler<unknown> | null) {
-        this.s.onclose = f;
-      }
-      get onerror(): Handler<unknown> | null {
-        return this.s.onerror;
-      }
-      set onerror(f: Handler<unknown> | null) {
-        this.s.onerror = f;
-      }
-      send(data: string): void {
-        this.s.send(data);
-      }
-      close(): void {
-        this.s.close();
+        super(tracker, url);
+        tracker.connect(this);
       }
     };
   }
 
   /** @internal */
-  connect(url: string): MemoryTrackerSocket {
-    const s = new MemoryTrackerSocket(this, url);
+  connect(s: MemoryTrackerSocket): void {
     this.sockets.push(s);
     if (this.up) {
       s.later(() => {
@@ -143,7 +116,6 @@ export class MemoryTracker {
         s.onclose?.({ code: 1006 });
       });
     }
-    return s;
   }
 
   /** Sockets currently open. */
@@ -176,8 +148,7 @@ export class MemoryTracker {
     }
   }
 
-  private deliver(to: MemoryTrackerSocket, msg: Record<string, unknown>): void {
-    const text = JSON.stringify(msg);
+  private deliver(to: MemoryTrackerSocket, text: string): void {
     to.later(() => {
       if (to.readyState === 1) to.onmessage?.({ data: text });
     });
@@ -185,67 +156,35 @@ export class MemoryTracker {
 
   /** @internal */
   receive(from: MemoryTrackerSocket, data: string): void {
-    let v: unknown;
-    try {
-      v = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return;
-    const msg: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) msg[k] = x;
+    const msg = parseTrackerMessage(data);
+    if (!msg) return;
     from.sent.push(msg);
-    const hash = msg["info_hash"];
-    const peerId = msg["peer_id"];
-    if (msg["action"] !== "announce" || typeof hash !== "string" || typeof peerId !== "string")
-      return;
-    let swarm = this.swarms.get(hash);
+    const a = readAnnounce(msg);
+    if (!a) return;
+    let swarm = this.swarms.get(a.infoHash);
     if (!swarm) {
       swarm = new Map();
-      this.swarms.set(hash, swarm);
+      this.swarms.set(a.infoHash, swarm);
     }
-    if (msg["event"] === "stopped") {
-      if (swarm.get(peerId) === from) swarm.delete(peerId);
+    if (a.stopped) {
+      if (swarm.get(a.peerId) === from) swarm.delete(a.peerId);
       return;
     }
-    swarm.set(peerId, from);
-    from.peerIds.set(hash, peerId);
-    if (msg["answer"] !== undefined) {
-      const to = swarm.get(String(msg["to_peer_id"]));
-      if (to)
-        this.deliver(to, {
-          action: "announce",
-          answer: msg["answer"],
-          offer_id: msg["offer_id"],
-          peer_id: peerId,
-          info_hash: hash,
-        });
+    swarm.set(a.peerId, from);
+    from.peerIds.set(a.infoHash, a.peerId);
+    if (a.answer !== undefined) {
+      const to = swarm.get(a.toPeerId);
+      if (to) this.deliver(to, relayedAnswer(a));
       return;
     }
-    this.deliver(from, {
-      action: "announce",
-      ...(this.intervalSec !== undefined ? { interval: this.intervalSec } : {}),
-      info_hash: hash,
-      complete: 0,
-      incomplete: swarm.size,
-    });
-    const rawOffers = msg["offers"];
-    const offers: unknown[] = Array.isArray(rawOffers) ? rawOffers : [];
-    const others = [...swarm.entries()].filter(([id]) => id !== peerId);
+    this.deliver(from, announceReply(a.infoHash, swarm.size, this.intervalSec));
+    const others = [...swarm.entries()].filter(([id]) => id !== a.peerId);
     if (others.length === 0) return;
-    const n = Math.min(offers.length, others.length);
+    const n = Math.min(a.offers.length, others.length);
     for (let i = 0; i < n; i++) {
-      const o = offers[i];
-      if (typeof o !== "object" || o === null) continue;
       const target = others[(this.rotate + i) % others.length];
-      if (!target) continue;
-      this.deliver(target[1], {
-        action: "announce",
-        offer: Reflect.get(o, "offer"),
-        offer_id: Reflect.get(o, "offer_id"),
-        peer_id: peerId,
-        info_hash: hash,
-      });
+      const offer = relayedOffer(a, a.offers[i]);
+      if (target && offer !== null) this.deliver(target[1], offer);
     }
     this.rotate++;
   }
