@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportRecording } from "../src/export.js";
-import { startPackager, type Packager } from "../src/packager.js";
+import { startPackager, type Packager, type PackagerOptions } from "../src/packager.js";
 import { OriginError } from "../src/errors.js";
 import { formatStatus } from "../src/status.js";
 import { removeDir, tempCopy } from "./helpers.js";
@@ -40,6 +40,24 @@ afterAll(async () => {
   await removeDir(dir);
 });
 
+/**
+ * A packager with the tests' ladder, a fast poll and its log in `logs`; stopped after the suite.
+ * `opts` gives the input, the mirrors and whatever else the test needs.
+ */
+async function testPackager(
+  opts: Pick<PackagerOptions, "input" | "mirrors"> & Partial<PackagerOptions>,
+  logs: string[],
+): Promise<Packager> {
+  const p = await startPackager({
+    renditions: LADDER,
+    pollMs: 50,
+    log: (l) => logs.push(l),
+    ...opts,
+  });
+  packagers.add(p);
+  return p;
+}
+
 async function recordingDirs(mirror: string): Promise<string[]> {
   return (await readdir(mirror)).filter((n) => n.startsWith("rec-")).sort();
 }
@@ -61,16 +79,7 @@ describe("package: file input", () => {
     await mkdir(join(dir, "a"), { recursive: true });
     await writeFile(mirrors[2] ?? "", "not a directory");
     const logs: string[] = [];
-    const p = await startPackager({
-      input,
-      mirrors,
-      segmentSeconds: 1,
-      window: 3,
-      renditions: LADDER,
-      pollMs: 50,
-      log: (l) => logs.push(l),
-    });
-    packagers.add(p);
+    const p = await testPackager({ input, mirrors, segmentSeconds: 1, window: 3 }, logs);
 
     let checks = 0;
     let maxLiveListed = 0;
@@ -186,16 +195,15 @@ describe("package: ffmpeg dies mid-stream", () => {
     makeTestMp4(own, 20);
     const mirrors = [join(dir, "dies", "m1"), join(dir, "dies", "m2")];
     const logs: string[] = [];
-    const p = await startPackager({
-      input: own,
-      mirrors,
-      segmentSeconds: 1,
-      window: 4,
-      renditions: LADDER,
-      pollMs: 50,
-      log: (l) => logs.push(l),
-    });
-    packagers.add(p);
+    const p = await testPackager(
+      {
+        input: own,
+        mirrors,
+        segmentSeconds: 1,
+        window: 4,
+      },
+      logs,
+    );
     // Wait until a few segments are out (ffmpeg reads the file in real time), then kill it hard.
     const published = async (): Promise<number> => {
       const recs = await recordingDirs(mirrors[0] ?? "").catch(() => []);
@@ -248,15 +256,14 @@ describe("package: an ffmpeg that keeps dying", () => {
     );
     const port = await freePort();
     const logs: string[] = [];
-    const p = await startPackager({
-      input: `rtmp://127.0.0.1:${port}/live/stream`,
-      mirrors: [join(dir, "dying", "m1")],
-      ffmpeg: fake,
-      renditions: LADDER,
-      pollMs: 50,
-      log: (l) => logs.push(l),
-    });
-    packagers.add(p);
+    const p = await testPackager(
+      {
+        input: `rtmp://127.0.0.1:${port}/live/stream`,
+        mirrors: [join(dir, "dying", "m1")],
+        ffmpeg: fake,
+      },
+      logs,
+    );
     await new Promise((r) => setTimeout(r, 2_600));
     const failed = logs.filter((l) => l.startsWith("publish attempt failed"));
     // 0.5 s, 1 s, 2 s: three or four attempts in 2.6 s (a tight loop makes hundreds).
@@ -284,16 +291,15 @@ describe("package: RTMP input", () => {
     const url = `rtmp://127.0.0.1:${port}/live/stream`;
     const mirrors = [join(dir, "r", "m1"), join(dir, "r", "m2")];
     const logs: string[] = [];
-    const p = await startPackager({
-      input: url,
-      mirrors,
-      segmentSeconds: 1,
-      window: 4,
-      renditions: LADDER,
-      pollMs: 50,
-      log: (l) => logs.push(l),
-    });
-    packagers.add(p);
+    const p = await testPackager(
+      {
+        input: url,
+        mirrors,
+        segmentSeconds: 1,
+        window: 4,
+      },
+      logs,
+    );
 
     // The port is taken while it listens (once ffmpeg has bound it: we try binding it too).
     const bound = () =>
