@@ -141,6 +141,11 @@ export class SegmentPath {
     }
   }
 
+  /** Whether `key` is remembered as served bad by every origin (whatever its hash). */
+  remembersBad(key: SegmentKey): boolean {
+    return this.badSegments.has(key.segmentId);
+  }
+
   /** Fails at once for a segment that every origin served bad within the memory window. */
   refuseKnownBad(req: SegmentRequest, key: SegmentKey, hash: string): void {
     const known = this.badSegments.get(key.segmentId);
@@ -338,21 +343,40 @@ export class SegmentLoad {
   async run(): Promise<Served> {
     try {
       this.state = "hash";
-      const hash = await this.hashFor();
+      const pending = this.hashFor();
+      if (!this.peersMayServe()) {
+        // Start-up with no peer to ask: the origins need not wait for the hash (a manifest
+        // still loading); the bytes are checked once both are here.
+        this.state = "http";
+        return this.finish(await this.fromHttp(pending, 0, this.onProgress));
+      }
+      const hash = await pending;
       let waitMs = 0;
       const policyOff = this.deps.config().integrity === "off";
-      if (this.deps.peers() && (hash !== undefined || policyOff)) {
+      if (hash !== undefined || policyOff) {
         this.state = "peers";
         const fromPeers = await this.fromPeers(hash);
         if (typeof fromPeers !== "number") return this.finish(fromPeers);
         waitMs = fromPeers;
       }
       this.state = "http";
-      return this.finish(await this.fromHttp(hash, waitMs, this.onProgress));
+      return this.finish(await this.fromHttp(Promise.resolve(hash), waitMs, this.onProgress));
     } catch (e) {
       this.state = "failed";
       throw e;
     }
+  }
+
+  /**
+   * Whether the P2P layer may serve this load: it exists, and either the player is playing (a
+   * deadline: peers may be waited for) or, at start-up, a peer is connected or prefetched bytes
+   * are here. Before the first frame nothing waits for peers, so without one HTTP goes at once.
+   */
+  private peersMayServe(): boolean {
+    const peers = this.deps.peers();
+    if (!peers) return false;
+    if (this.req.deadlineMs !== undefined) return true;
+    return peers.peerCount() > 0 || this.deps.store.hasPending(this.key);
   }
 
   private finish(s: Served): Served {
@@ -454,7 +478,7 @@ export class SegmentLoad {
     const actual = await deps.sha256(data);
     throwIfAborted(signal);
     if (actual !== hash) {
-      const full = await this.fromHttp(hash, waited, undefined);
+      const full = await this.fromHttp(Promise.resolve(hash), waited, undefined);
       if (!startsWith(full.data, part.data))
         this.path.blame("peer-bad-bytes", req.url, { peerId: part.peerId, key }, hash, actual);
       return full;
@@ -482,12 +506,22 @@ export class SegmentLoad {
    * as bad for `http.badSegmentMemoryMs` so that the player's retries cost nothing.
    */
   private async fromHttp(
-    hash: string | undefined,
+    hashOf: Promise<string | undefined>,
     waitMs: number,
     onProgress: LoadOptions["onProgress"],
   ): Promise<Served> {
     const { req, key, signal, deps } = this;
-    if (hash !== undefined) this.path.refuseKnownBad(req, key, hash);
+    // The hash may still be loading: fetch meanwhile. A segment remembered as bad waits for it,
+    // so that known-bad bytes are never downloaded again.
+    let hash: string | undefined;
+    let hashKnown = false;
+    if (this.path.remembersBad(key)) {
+      hash = await hashOf;
+      hashKnown = true;
+      if (hash !== undefined) this.path.refuseKnownBad(req, key, hash);
+    } else {
+      hashOf.catch(() => undefined); // awaited after the first download; no unhandled rejection
+    }
     const skipped = new Set<string>();
     /** Split downloads that failed verification, their culprits not proven yet. */
     const unresolved: Array<{ res: PoolResult; actual: string }> = [];
@@ -511,6 +545,11 @@ export class SegmentLoad {
           req.deadlineMs === undefined ? undefined : Math.max(0, req.deadlineMs - elapsed),
       });
       throwIfAborted(signal);
+      if (!hashKnown) {
+        hash = await hashOf;
+        hashKnown = true;
+        throwIfAborted(signal);
+      }
       if (res.origins.length === 1) wholeTries++;
       if (hash !== undefined) {
         const actual = await deps.sha256(res.data);

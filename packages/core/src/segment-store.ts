@@ -119,6 +119,11 @@ export class SegmentStore implements PeerStore {
     return true;
   }
 
+  /** Whether prefetched peer bytes of `key` wait in the pending tier. */
+  hasPending(key: SegmentKey): boolean {
+    return this.pending.has(storeId(key));
+  }
+
   /** Removes and returns the pending bytes of `key`, for verification. */
   takePending(key: SegmentKey): PendingSegment | undefined {
     const id = storeId(key);

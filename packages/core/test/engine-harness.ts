@@ -53,8 +53,10 @@ export class FakePeers implements PeerSegmentSource {
   updatePlaylist(info: PlaylistInfo): void {
     this.playlists.push(info);
   }
+  /** Peers connected (`peerCount()`). */
+  connected = 2;
   peerCount(): number {
-    return 2;
+    return this.connected;
   }
   destroy(): void {
     this.destroyed = true;

@@ -534,7 +534,9 @@ describe("r17 destroy() during every stage", () => {
     engine.destroy();
     expect((await p).code).toBe("DESTROYED");
     expect(vi.getTimerCount()).toBe(0);
-    expect(net.calls.filter((c) => c.path.endsWith(".ts"))).toEqual([]);
+    // Without peers the origin was asked at once, while the hash was still being looked for;
+    // nothing more after the destroy.
+    expect(net.calls.filter((c) => c.path.endsWith(".ts"))).toHaveLength(1);
   });
 
   it("r17 with an open breaker's half-open probe scheduled", async () => {

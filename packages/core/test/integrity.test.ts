@@ -309,6 +309,61 @@ describe("integrity in the engine", () => {
   });
 });
 
+describe("start-up: the origins do not wait for a manifest still loading", () => {
+  beforeEach(() => vi.useFakeTimers(FAKE_TIMERS));
+  afterEach(() => vi.useRealTimers());
+
+  it("start-up with no peer connected: the segment is fetched while its manifest still loads, then checked against it (a corrupt copy is still refused)", async () => {
+    const peers = new FakePeers();
+    peers.connected = 0;
+    const { engine, net, events } = setup({ p2p: P2P_ON }, { peers });
+    const hashes = await segments(net, 1);
+    net.files.set("v/index.m3u8", playlist(1));
+    net.files.set(MANIFEST, JSON.stringify({ "seg0.ts": hashes[0] }));
+    for (const o of ORIGINS)
+      net.faults.set(o, (c) =>
+        c.path === MANIFEST
+          ? { headerDelayMs: 500 }
+          : o === A && c.path.endsWith(".ts")
+            ? { corrupt: true }
+            : undefined,
+      );
+    await engine.loadPlaylist(PLAYLIST);
+    const p = engine.loadSegment(segReq(0));
+    await vi.advanceTimersByTimeAsync(50);
+    // The origin was asked at once, the manifest is still on its way.
+    expect(net.callsTo("v/seg0.ts")).toHaveLength(1);
+    expect(net.callsTo(MANIFEST).every((c) => !c.finished)).toBe(true);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const r = await p;
+    expect([r.source, r.origin, r.verified]).toEqual(["http", B, true]);
+    expect(sameBytes(r.data, bytes(20_000, 1))).toBe(true);
+    expect(pick(events, "integrityFailure")[0]).toMatchObject({ origin: A, expected: hashes[0] });
+    expect(peers.downloads).toEqual([]);
+  });
+
+  it("with a peer connected, or once playing, a load still waits for the hash and asks peers first", async () => {
+    const peers = new FakePeers();
+    const { engine, net } = setup({ p2p: P2P_ON }, { peers });
+    const hashes = await segments(net, 2);
+    net.files.set("v/index.m3u8", playlist(2));
+    net.files.set(MANIFEST, JSON.stringify({ "seg0.ts": hashes[0], "seg1.ts": hashes[1] }));
+    for (const o of ORIGINS)
+      net.faults.set(o, (c) => (c.path === MANIFEST ? { headerDelayMs: 500 } : undefined));
+    await engine.loadPlaylist(PLAYLIST);
+    const startUp = engine.loadSegment(segReq(0));
+    peers.connected = 0;
+    const playing = engine.loadSegment(segReq(1, { deadlineMs: 10_000 }));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(net.callsTo("v/seg0.ts")).toEqual([]);
+    expect(net.callsTo("v/seg1.ts")).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect((await startUp).verified).toBe(true);
+    expect((await playing).verified).toBe(true);
+    expect(peers.downloads.map((d) => d.key.segmentId)).toEqual(["v/seg0.ts", "v/seg1.ts"]);
+  });
+});
+
 describe("r04 live: a new segment appears before its hash", () => {
   beforeEach(() => vi.useFakeTimers(FAKE_TIMERS));
   afterEach(() => vi.useRealTimers());

@@ -375,7 +375,7 @@ describe("Hivecast with the real engine and a P2P layer that makes it wait", () 
       announce: () => {},
       forget: () => {},
       updatePlaylist: () => {},
-      peerCount: () => 0,
+      peerCount: () => 1, // a connected peer that might have it: the engine asks
       destroy: () => {},
     });
     const hivecast = make(
