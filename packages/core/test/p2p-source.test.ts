@@ -384,6 +384,25 @@ describe("connection set-up and loss", () => {
     destroyAll(a, b, lone);
   });
 
+  it("once playback has started, the first segment this layer is asked for waits for the first connections (start-up loads went to the origins without asking)", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    await join([a]);
+    give(a, "seg-3.ts", bytes(20_000, 3));
+    const b = makeViewer(net, tracker);
+    b.source.updatePlaylist(playlist(SWARM, false, 10));
+    b.source.playbackStarted(); // the player has its first fragment (served by HTTP alone)
+    await vi.advanceTimersByTimeAsync(20);
+    expect(b.source.peerCount()).toBe(0);
+    const t0 = Date.now();
+    const { value } = await settle(
+      b.source.download(key("seg-3.ts"), { signal: never(), giveUpAt: Date.now() + 5000 }),
+    );
+    expect(value).toMatchObject({ peerId: a.id });
+    expect(Date.now() - t0).toBeLessThan(JOIN_WAIT_MS);
+    destroyAll(a, b);
+  });
+
   it("before the tracker has answered, a joining viewer waits for the answer, not for the whole join window", async () => {
     const net = new MemoryNetwork({ clock: testClock });
     const tracker = new MemoryTracker({ clock: testClock, latencyMs: 200 });

@@ -103,7 +103,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly counted = new WeakSet<PeerSession>();
   private readonly playlists = new Map<string, PlaylistInfo>();
   private readonly playhead = new Map<string, number>();
-  /** Playlist-segment downloads asked per swarm (the first one never waits for the join). */
+  /**
+   * Playlist-segment downloads asked per swarm: before playback has started, the first one never
+   * waits for the join.
+   */
   private readonly asked = new Map<string, number>();
   /** Index of each segment id in its playlist, per swarm (O(1) lookups on hot paths). */
   private readonly segmentIndex = new Map<string, Map<string, number>>();
@@ -483,7 +486,9 @@ export class P2PSegmentSource implements PeerSegmentSource {
       signal,
       giveUpAt,
       allowPartial: true,
-      mayAwaitJoin: pos !== undefined && askedBefore > 0,
+      // After the player's first fragment, even its first ask here may wait: start-up loads
+      // that no peer could serve went to the origins without asking this layer.
+      mayAwaitJoin: pos !== undefined && (askedBefore > 0 || this.playing),
       mayWait: opts.mayWait !== false,
       size: opts.expectedSize,
       nearLiveEdge: pos?.nearLiveEdge ?? false,
