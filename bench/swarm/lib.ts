@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { AddressInfo } from "node:net";
 
 /** The arms of the swarm benchmark, in run order. */
-export const ARMS = ["plain", "p2pml-default", "p2pml-live", "hivecast"] as const;
+export const ARMS = ["plain", "p2pml-default", "p2pml-live", "hivecast", "hivecast-b"] as const;
 
 /** One arm of the swarm benchmark. */
 export type ArmName = (typeof ARMS)[number];
@@ -226,6 +226,7 @@ window.addEventListener("error", (e) => B.pageErrors.push(String(e.message).slic
 window.addEventListener("unhandledrejection", (e) => B.pageErrors.push(String(e.reason).slice(0, 200)));
 let waitingSince = null;
 function instrument(hls, video) {
+  T("boot");
   video.addEventListener("playing", () => {
     T("playing");
     const now = performance.now();
@@ -278,6 +279,12 @@ function instrument(hls, video) {
     s.snapshotAtMs = now;
     s.targetLatency = typeof hls.targetLatency === "number" ? hls.targetLatency : null;
     s.liveSyncDurationCount = hls.config.liveSyncDurationCount;
+    // Resource timing of the start-up requests (scripts, playlists, first segments): network
+    // time (start → responseEnd) apart from main-thread delays in the trace.
+    s.resources = performance.getEntriesByType("resource").slice(0, 12).map((r) => [
+      r.name.slice(r.name.lastIndexOf("/") + 1).split("?")[0], Math.round(r.startTime),
+      Math.round(r.responseStart), Math.round(r.responseEnd),
+    ]);
     if (B.libStatsFn) { try { s.libStats = JSON.parse(JSON.stringify(B.libStatsFn())); } catch (e) { s.libStats = String(e); } }
     return s;
   };
@@ -328,10 +335,11 @@ instrument(hls, document.getElementById("v"));
 </script>`,
 );
 
-/** Hivecast (IIFE build, global `Hivecast`). */
-export const hivecastPage = shell(
-  `<script src="/hls.js"></script><script src="/hivecast.iife.js"></script>`,
-  `<script>${INSTRUMENT}
+/** Hivecast (IIFE build, global `Hivecast`) from the script at `src`. */
+const hivecastPageFor = (src: string): string =>
+  shell(
+    `<script src="/hls.js"></script><script src="${src}"></script>`,
+    `<script>${INSTRUMENT}
 const hivecast = new Hivecast.Hivecast({
   origins: cfg.origins,
   p2p: { enabled: true, trackers: [cfg.tracker], swarmId: cfg.swarmId, rtcConfig: { iceServers: cfg.iceServers || [] }, ...(cfg.hivecastP2p || {}) },
@@ -347,7 +355,13 @@ hivecast.on("segmentLoaded", (e) => {
 });
 instrument(hls, document.getElementById("v"));
 </script>`,
-);
+  );
+
+/** Hivecast, this workspace's build. */
+export const hivecastPage = hivecastPageFor("/hivecast.iife.js");
+
+/** Hivecast, another build for A/B runs (`--hivecast-b`). */
+export const hivecastBPage = hivecastPageFor("/hivecast-b.iife.js");
 
 /** Page path per arm. */
 export const PAGE_PATH: Record<ArmName, string> = {
@@ -355,6 +369,7 @@ export const PAGE_PATH: Record<ArmName, string> = {
   "p2pml-default": "/p2pml.html",
   "p2pml-live": "/p2pml.html",
   hivecast: "/hivecast.html",
+  "hivecast-b": "/hivecast-b.html",
 };
 
 /** All pages, for the page server. */
@@ -362,10 +377,11 @@ export const PAGES: Record<string, string> = {
   "/plain.html": plainPage,
   "/p2pml.html": p2pmlPage,
   "/hivecast.html": hivecastPage,
+  "/hivecast-b.html": hivecastBPage,
 };
 
 /** Player scripts by URL path (the same paths as e2e's page server). */
-function scriptFiles(): Record<string, string> {
+function scriptFiles(hivecastB: string | undefined): Record<string, string> {
   const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
   // p2p-media-loader's `exports` hide dist/: locate the packages through their ESM entry.
   const beside = (pkg: string, file: string): string =>
@@ -375,6 +391,7 @@ function scriptFiles(): Record<string, string> {
       new URL("dist/hls.min.js", import.meta.resolve("hls.js/package.json")),
     ),
     "/hivecast.iife.js": here("../../packages/hlsjs/dist/hivecast.iife.js"),
+    ...(hivecastB === undefined ? {} : { "/hivecast-b.iife.js": hivecastB }),
     "/p2pml-core.js": beside("p2p-media-loader-core", "p2p-media-loader-core.es.min.js"),
     "/p2pml-hlsjs.js": beside("p2p-media-loader-hlsjs", "p2p-media-loader-hlsjs.es.min.js"),
   };
@@ -387,8 +404,8 @@ export interface PageServer {
 }
 
 /** Serves {@link PAGES} and the player scripts on 127.0.0.1:0. */
-export async function startBenchPageServer(): Promise<PageServer> {
-  const files = scriptFiles();
+export async function startBenchPageServer(opts: { hivecastB?: string } = {}): Promise<PageServer> {
+  const files = scriptFiles(opts.hivecastB);
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const page = PAGES[path];
@@ -462,6 +479,8 @@ export interface PageMetrics {
   segLog: Array<[string, string, number]>;
   /** Start-up trace until first playback: [what, ms since navigation]. */
   trace: Array<[string, number]>;
+  /** The page's first requests: [file, start, response start, response end], ms since navigation. */
+  resources: Array<[string, number, number, number]>;
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -567,6 +586,15 @@ export function parsePageMetrics(x: unknown): PageMetrics {
             v.length === 2 &&
             typeof v[0] === "string" &&
             typeof v[1] === "number",
+        )
+      : [],
+    resources: Array.isArray(x.resources)
+      ? x.resources.filter(
+          (v): v is [string, number, number, number] =>
+            Array.isArray(v) &&
+            v.length === 4 &&
+            typeof v[0] === "string" &&
+            v.slice(1).every((n) => typeof n === "number"),
         )
       : [],
   };
