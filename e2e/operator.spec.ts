@@ -39,7 +39,7 @@ const playerPage = `<!doctype html><meta charset="utf-8">
 <script src="/hivecast.iife.js"></script>
 <script>
   const q = new URL(location.href).searchParams;
-  const rec = (window.rec = { fatal: [], integrity: [], peers: 0, p2pBytes: 0, stalls: [], playing: false, loaded: 0 });
+  const rec = (window.rec = { fatal: [], integrity: [], peers: 0, p2pBytes: 0, stalls: [], playing: false, loaded: 0, endlistAt: 0 });
   const hivecast = new Hivecast({
     origins: q.get("origins").split(","),
     p2p: q.get("tracker")
@@ -56,10 +56,20 @@ const playerPage = `<!doctype html><meta charset="utf-8">
   const hls = new Hls(hivecast.hlsConfig());
   hivecast.attach(hls);
   hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) rec.fatal.push(d.details); });
+  hls.on(Hls.Events.LEVEL_UPDATED, (_e, d) => { if (!d.details.live && !rec.endlistAt) rec.endlistAt = Date.now(); });
   const video = document.getElementById("v");
   video.addEventListener("playing", () => { rec.playing = true; });
   video.addEventListener("waiting", () => {
-    if (rec.playing && !video.ended) rec.stalls.push({ at: video.currentTime, wall: Date.now() });
+    if (!rec.playing || video.ended) return;
+    const b = video.buffered;
+    rec.stalls.push({
+      at: video.currentTime,
+      wall: Date.now(),
+      bufferedEnd: b.length ? b.end(b.length - 1) : 0,
+      rate: video.playbackRate,
+      latency: hls.latency,
+      endlistAt: rec.endlistAt,
+    });
   });
   hls.loadSource(q.get("src"));
   hls.attachMedia(video);
@@ -71,9 +81,18 @@ interface Rec {
   integrity: string[];
   peers: number;
   p2pBytes: number;
-  stalls: Array<{ at: number; wall: number }>;
+  stalls: Array<{
+    at: number;
+    wall: number;
+    bufferedEnd: number;
+    rate: number;
+    latency: number;
+    endlistAt: number;
+  }>;
   playing: boolean;
   loaded: number;
+  /** When the page first saw the playlist end (ENDLIST), ms since the epoch; 0 before. */
+  endlistAt: number;
 }
 
 let work = "";
@@ -193,7 +212,10 @@ test("RTMP → packager → 2 mirrors → nginx edge → 2 P2P viewers; an origi
     const r = records[i];
     expect(r?.fatal).toEqual([]);
     expect(r?.integrity).toEqual([]);
-    expect(r?.stalls.filter((s) => s.wall >= killedAt)).toEqual([]);
+    expect(
+      r?.stalls.filter((s) => s.wall >= killedAt),
+      `viewer ${i} stalled after the origin kill (killed at ${killedAt}, media ${times[i]} s then)`,
+    ).toEqual([]);
     // Media kept advancing after the kill.
     expect((after[i] ?? 0) - (times[i] ?? 0)).toBeGreaterThan(8);
   }
