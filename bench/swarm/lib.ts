@@ -277,6 +277,7 @@ function instrument(hls, video) {
     const s = JSON.parse(JSON.stringify(B));
     if (waitingSince !== null) { s.stalls++; s.stallMs += now - waitingSince; }
     s.snapshotAtMs = now;
+    s.rtc = window.__rtc;
     s.targetLatency = typeof hls.targetLatency === "number" ? hls.targetLatency : null;
     s.liveSyncDurationCount = hls.config.liveSyncDurationCount;
     // Resource timing of the start-up requests (scripts, playlists, first segments): network
@@ -295,8 +296,29 @@ function instrument(hls, video) {
 }
 `;
 
+/**
+ * Counts the page's WebRTC peer connections (created, and those that reached "connected"),
+ * before any library loads: what each arm spends on link set-up against the links it gets.
+ */
+const RTC_COUNT = String.raw`<script>
+window.__rtc = { created: 0, connected: 0 };
+if (window.RTCPeerConnection) {
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__rtc.created++;
+      let up = false;
+      this.addEventListener("connectionstatechange", () => {
+        if (!up && this.connectionState === "connected") { up = true; window.__rtc.connected++; }
+      });
+    }
+  };
+}
+</script>`;
+
 const shell = (head: string, body: string): string =>
-  `<!doctype html><html><head><meta charset="utf-8"><title>swarm bench</title>${head}</head>` +
+  `<!doctype html><html><head><meta charset="utf-8"><title>swarm bench</title>${RTC_COUNT}${head}</head>` +
   `<body><video id="v" muted playsinline width="320" height="180"></video>${body}</body></html>`;
 
 /** Plain hls.js: every byte from the origin. */
@@ -472,6 +494,8 @@ export interface PageMetrics {
     uploaded: number | null;
   };
   snapshotAtMs: number;
+  /** WebRTC peer connections the page created, and how many of them reached "connected". */
+  rtc: { created: number; connected: number };
   pageErrors: string[];
   /** First few hls.js errors, as text. */
   errorSamples: string[];
@@ -565,6 +589,10 @@ export function parsePageMetrics(x: unknown): PageMetrics {
       uploaded: pickPath(stats, ["uploadedBytes"]),
     },
     snapshotAtMs: num(x, "snapshotAtMs"),
+    rtc: {
+      created: pickPath(x, ["rtc", "created"]) ?? 0,
+      connected: pickPath(x, ["rtc", "connected"]) ?? 0,
+    },
     pageErrors,
     errorSamples: Array.isArray(x.errorSamples)
       ? x.errorSamples.filter((v): v is string => typeof v === "string")

@@ -12,10 +12,11 @@
  * of the origins (per viewer), so every arm is measured the same way at the network layer.
  * Writes bench/results/swarm.json (quick: swarm-quick.json) and prints a table. Never fails on a number.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { cpus } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { chromiumArgs, chromiumPath } from "../../e2e/chromium.js";
 import { percentile } from "../lib/stats.js";
@@ -67,6 +68,12 @@ interface Options {
   profileViewer: number | undefined;
   /** Another `hivecast.iife.js` for the `hivecast-b` arm (A/B of two builds in one run). */
   hivecastB: string | undefined;
+  /**
+   * Late joiners in a third Chromium pinned to the last CPU, everything else (this process, the
+   * first viewers' browsers) on the others: a late joiner's start-up competes only with the late
+   * joiners, not with the whole swarm's decoding and uploads (`--late-own-core`, Linux).
+   */
+  lateOwnCore: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -107,6 +114,7 @@ function parseArgs(argv: readonly string[]): Options {
     profileViewer:
       value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
     hivecastB,
+    lateOwnCore: argv.includes("--late-own-core"),
   };
 }
 
@@ -370,6 +378,9 @@ interface ArmRun {
   cpuTaskS: number;
   /** Median script time per viewer, seconds. */
   cpuScriptS: number;
+  /** WebRTC peer connections per viewer: median created, and median that reached "connected". */
+  rtcCreated: number;
+  rtcConnected: number;
   /** The whole machine's CPU over the run (its first `seconds` − 1 s), Linux only. */
   machineCpu?: MachineCpu;
   /** The same over the late joiners' start-up (first late join → last join + 2 s). */
@@ -422,7 +433,9 @@ async function runArm(
     })();
     const viewerTasks: Promise<void>[] = [];
     for (let i = 0; i < opts.viewers; i++) {
-      const b = i % browsers.length;
+      const late = i >= Math.ceil(opts.viewers / 2);
+      // With --late-own-core the late joiners use the pinned third browser.
+      const b = opts.lateOwnCore ? (late ? 2 : i % 2) : i % browsers.length;
       const joinAt = t0 + i * opts.staggerMs;
       viewerTasks.push(
         (async () => {
@@ -480,7 +493,7 @@ async function runArm(
           }
           results.push({
             viewer: i,
-            late: i >= Math.ceil(opts.viewers / 2),
+            late,
             browser: b,
             metrics,
             error,
@@ -626,6 +639,8 @@ function summarizeRun(
     cpuScriptS: median(
       viewers.flatMap((v) => (v.cpu && Number.isFinite(v.cpu.scriptS) ? [v.cpu.scriptS] : [])),
     ),
+    rtcCreated: median(viewers.flatMap((v) => (v.metrics ? [v.metrics.rtc.created] : []))),
+    rtcConnected: median(viewers.flatMap((v) => (v.metrics ? [v.metrics.rtc.connected] : []))),
   };
 }
 
@@ -682,6 +697,33 @@ interface ArmSummary {
   cpuTaskS: Spread;
   /** The same ÷ plain hls.js's, per repetition. */
   cpuTaskVsPlain: Spread;
+  /** Peer connections per viewer: created, and reached "connected" (runs' medians). */
+  rtcCreated: Spread;
+  rtcConnected: Spread;
+}
+
+/**
+ * `--late-own-core`: pins this process (and so the browsers it launches next) to every CPU but
+ * the last, and gives back a Chromium launcher pinned to the last one, for the late joiners.
+ */
+function pinLateJoinersCore(): { lateChromium: string; describe: string; cleanup(): void } {
+  const n = cpus().length;
+  if (process.platform !== "linux" || n < 2)
+    throw new Error("--late-own-core needs Linux and at least 2 CPUs");
+  const last = n - 1;
+  const rest = last === 1 ? "0" : `0-${last - 1}`;
+  // -a: every thread of this process; the browsers launched afterwards inherit the mask.
+  execFileSync("taskset", ["-a", "-p", "-c", rest, String(process.pid)], { stdio: "ignore" });
+  const dir = mkdtempSync(`${tmpdir()}/swarm-late-core-`);
+  const lateChromium = `${dir}/chromium`;
+  writeFileSync(lateChromium, `#!/bin/sh\nexec taskset -c ${last} ${chromiumPath()} "$@"\n`, {
+    mode: 0o755,
+  });
+  return {
+    lateChromium,
+    describe: `late joiners' Chromium on CPU ${last}; this process and the first viewers' browsers on CPU ${rest}`,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 async function main(): Promise<void> {
@@ -708,10 +750,20 @@ async function main(): Promise<void> {
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
   ];
+  const pinning = opts.lateOwnCore ? pinLateJoinersCore() : undefined;
   const browsers: Browser[] = [];
   for (let i = 0; i < 2; i++) {
     browsers.push(
       await chromium.launch({ executablePath: chromiumPath(), args: launchArgs, headless: true }),
+    );
+  }
+  if (pinning) {
+    browsers.push(
+      await chromium.launch({
+        executablePath: pinning.lateChromium,
+        args: launchArgs,
+        headless: true,
+      }),
     );
   }
   const runs: ArmRun[] = [];
@@ -737,6 +789,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(browsers.map((b) => b.close().catch(() => undefined)));
     await pageServer.close();
+    pinning?.cleanup();
   }
 
   // Side-by-side ratios within each repetition, against plain hls.js.
@@ -811,6 +864,8 @@ async function main(): Promise<void> {
       latencyMaxS: spread(rs.map((r) => r.latencyMaxS)),
       cpuTaskS: spread(rs.map((r) => r.cpuTaskS)),
       cpuTaskVsPlain: spread(vsPlain((r) => r.cpuTaskS, "ratio")),
+      rtcCreated: spread(rs.map((r) => r.rtcCreated)),
+      rtcConnected: spread(rs.map((r) => r.rtcConnected)),
     };
   }
   const h = summary.hivecast;
@@ -842,6 +897,7 @@ async function main(): Promise<void> {
     browsers: browsers.length,
     staggerMs: opts.staggerMs,
     cpuThrottle: opts.cpuThrottle,
+    ...(pinning ? { lateOwnCore: pinning.describe } : {}),
     ...(opts.hivecastP2p ? { hivecastP2p: opts.hivecastP2p } : {}),
     ...(opts.hivecastHls ? { hivecastHls: opts.hivecastHls } : {}),
     lateJoiners: `viewers ${Math.ceil(opts.viewers / 2)}–${opts.viewers - 1} (the second half to join)`,
@@ -914,6 +970,7 @@ function printTable(
       "late p95 ms (pooled)",
       "×plain p95",
       "cpu ×plain",
+      "pc made/up",
     ],
   ];
   for (const arm of ARMS) {
@@ -939,6 +996,7 @@ function printTable(
         ? "–"
         : `${round(s.pooled.lateStartupP95VsPlainP95, 2)}`,
       f(s.cpuTaskVsPlain, 2),
+      `${round(s.rtcCreated.median, 1)}/${round(s.rtcConnected.median, 1)}`,
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));

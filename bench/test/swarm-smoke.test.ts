@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -35,6 +35,9 @@ function runBench(args: readonly string[]): Promise<{ code: number | null; outpu
   });
 }
 
+// The late joiner in its own pinned Chromium where the machine allows it (Linux, 2+ CPUs).
+const pinLate = process.platform === "linux" && cpus().length >= 2;
+
 const isNum = (x: unknown): boolean => typeof x === "number" && Number.isFinite(x);
 const isSpread = (x: unknown): boolean =>
   typeof x === "object" &&
@@ -61,6 +64,7 @@ describe("swarm benchmark smoke", () => {
       "2",
       "--out",
       out,
+      ...(pinLate ? ["--late-own-core"] : []),
     ]);
     expect(code, output).toBe(0);
     const json: unknown = JSON.parse(readFileSync(out, "utf8"));
@@ -93,6 +97,8 @@ describe("swarm benchmark smoke", () => {
         "lateStartupP95VsPlainP95",
         "lateLatencyS",
         "latencyMaxS",
+        "rtcCreated",
+        "rtcConnected",
       ]) {
         expect(isSpread(Reflect.get(Object(s), field)), `${arm}.${field}`).toBe(true);
       }
@@ -104,6 +110,29 @@ describe("swarm benchmark smoke", () => {
     const viewers: unknown = Reflect.get(Object(plainRun), "viewers");
     expect(Array.isArray(viewers) && viewers.length).toBe(2);
     expect(Reflect.get(Object(json), "cpuThrottle")).toBe(2);
+    if (pinLate)
+      expect(Reflect.get(Object(json), "lateOwnCore")).toMatch(
+        /^late joiners' Chromium on CPU \d+/,
+      );
+    // Peer connections are counted in the page: plain hls.js makes none; Hivecast, when it ran,
+    // made some (its viewers joined the swarm after their first frame).
+    const rtcOf = (arm: string): number[] => {
+      const run: unknown = Array.isArray(runs)
+        ? runs.find((r: unknown) => Reflect.get(Object(r), "arm") === arm)
+        : undefined;
+      const vs: unknown = Reflect.get(Object(run), "viewers");
+      return (Array.isArray(vs) ? vs : []).map((v: unknown) =>
+        Number(
+          Reflect.get(
+            Object(Reflect.get(Object(Reflect.get(Object(v), "metrics")), "rtc")),
+            "created",
+          ),
+        ),
+      );
+    };
+    expect(rtcOf("plain")).toEqual([0, 0]);
+    if (Reflect.get(Object(summary), "hivecast") !== undefined)
+      expect(rtcOf("hivecast").reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     // Start-up and latency per viewer; with 2 viewers, the second is the late joiner.
     const perViewer: unknown = Reflect.get(Object(plainRun), "perViewer");
     expect(
