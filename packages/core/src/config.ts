@@ -158,8 +158,9 @@ export interface P2PConfig {
   connectRetry: RetryConfig;
   /**
    * Joining a stream's swarm (tracker announce, building peer connections) waits until start-up
-   * is over — `Engine.playbackStarted()` (the hls.js adapter calls it at the first buffered
-   * fragment) or a segment load with a playback deadline — so that start-up does not compete
+   * is over — `Engine.playbackStarted()` (the hls.js adapter calls it at the first frame: the
+   * media's `playing` after the first buffered fragment) or a segment load with a playback
+   * deadline — so that start-up does not compete
    * with peer set-up on the page's main thread; at the latest this long after the stream's
    * playlist arrived, ms. 0 joins at once.
    * @default 2000

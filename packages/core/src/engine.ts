@@ -256,7 +256,8 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   }
 
   /**
-   * Start-up is over: the player has its first fragment buffered (the hls.js adapter calls this).
+   * Start-up is over: the player shows its first frame (the hls.js adapter calls this at the
+   * media's first `playing` after the first buffered fragment).
    * Peer set-up, held back so that it does not compete with start-up, begins now instead of at
    * `p2p.joinDelayMaxMs`. Idempotent.
    */

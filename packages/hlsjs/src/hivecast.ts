@@ -117,14 +117,28 @@ export class Hivecast {
     const onDestroying = (): void => {
       if (this.hls === hls) this.detach();
     };
-    // The first buffered fragment ends start-up: peer set-up may begin (Engine.playbackStarted).
+    // Start-up ends at the first frame (the media's `playing` after the first buffered
+    // fragment): peer set-up may begin then (Engine.playbackStarted), not while the fragments
+    // the first frame needs still load.
+    let media: EventTarget | undefined;
+    const onPlaying = (): void => {
+      media?.removeEventListener("playing", onPlaying);
+      media = undefined;
+      if (this.hls === hls) this.engine.playbackStarted();
+    };
     const onBuffered = (): void => {
       hls.off(events.FRAG_BUFFERED, onBuffered);
-      if (this.hls === hls) this.engine.playbackStarted();
+      if (this.hls !== hls) return;
+      const m: unknown = hls.media;
+      if (isPlayingMedia(m) || !isEventTarget(m)) return onPlaying();
+      media = m;
+      m.addEventListener("playing", onPlaying);
     };
     this.unlisten = () => {
       hls.off(events.DESTROYING, onDestroying);
       hls.off(events.FRAG_BUFFERED, onBuffered);
+      media?.removeEventListener("playing", onPlaying);
+      media = undefined;
     };
     hls.on(events.DESTROYING, onDestroying);
     hls.on(events.FRAG_BUFFERED, onBuffered);
@@ -175,4 +189,23 @@ export class Hivecast {
     this.detach();
     this.engine.destroy();
   }
+}
+
+/** `HTMLMediaElement.HAVE_FUTURE_DATA`: playing, not waiting for data. */
+const HAVE_FUTURE_DATA = 3;
+
+/** Whether `m` is a media element already playing (a frame is up and time advances). */
+function isPlayingMedia(m: unknown): boolean {
+  if (typeof m !== "object" || m === null) return false;
+  const v = m as { paused?: unknown; readyState?: unknown };
+  return v.paused === false && typeof v.readyState === "number" && v.readyState >= HAVE_FUTURE_DATA;
+}
+
+function isEventTarget(m: unknown): m is EventTarget {
+  return (
+    typeof m === "object" &&
+    m !== null &&
+    typeof (m as EventTarget).addEventListener === "function" &&
+    typeof (m as EventTarget).removeEventListener === "function"
+  );
 }

@@ -128,7 +128,7 @@ describe("Hivecast.attach / detach / destroy", () => {
     expect(hivecast.destroyed).toBe(false);
   });
 
-  it("the first buffered fragment tells the engine playback started (once); detach stops listening", () => {
+  it("without a media element, the first buffered fragment tells the engine playback started (once); detach stops listening", () => {
     const hivecast = make();
     const started = vi.spyOn(hivecast.engine, "playbackStarted");
     const hls = newHlsFor(hivecast);
@@ -147,6 +147,61 @@ describe("Hivecast.attach / detach / destroy", () => {
     expect(other.listenerCount("hlsDestroying")).toBe(0);
     other.trigger("hlsFragBuffered");
     expect(started).toHaveBeenCalledTimes(1);
+  });
+
+  it("with a media element, start-up ends at its first 'playing' after the first buffered fragment, not at the fragment", () => {
+    const hivecast = make();
+    const started = vi.spyOn(hivecast.engine, "playbackStarted");
+    const hls = newHlsFor(hivecast);
+    const media = Object.assign(new EventTarget(), {
+      currentTime: 0,
+      playbackRate: 1,
+      paused: true,
+      readyState: 1,
+    });
+    hls.media = media;
+    hivecast.attach(hls.asHls());
+    // A 'playing' before any fragment is buffered is not the start (hls.js has nothing yet).
+    media.dispatchEvent(new Event("playing"));
+    expect(started).not.toHaveBeenCalled();
+    hls.trigger("hlsFragBuffered");
+    expect(started).not.toHaveBeenCalled(); // the first frame still needs more fragments
+    media.dispatchEvent(new Event("playing"));
+    media.dispatchEvent(new Event("playing"));
+    expect(started).toHaveBeenCalledTimes(1);
+    // Already playing when the first fragment is buffered (a re-attach): at once.
+    const other = newHlsFor(hivecast);
+    const started2 = vi.spyOn(hivecast.engine, "playbackStarted");
+    started2.mockClear();
+    other.media = Object.assign(new EventTarget(), {
+      currentTime: 5,
+      playbackRate: 1,
+      paused: false,
+      readyState: 4,
+    });
+    hivecast.attach(other.asHls());
+    other.trigger("hlsFragBuffered");
+    expect(started2).toHaveBeenCalledTimes(1);
+  });
+
+  it("detaching before the first 'playing' stops listening to the media element", () => {
+    const hivecast = make();
+    const started = vi.spyOn(hivecast.engine, "playbackStarted");
+    const hls = newHlsFor(hivecast);
+    const media = Object.assign(new EventTarget(), {
+      currentTime: 0,
+      playbackRate: 1,
+      paused: true,
+      readyState: 1,
+    });
+    const removed = vi.spyOn(media, "removeEventListener");
+    hls.media = media;
+    hivecast.attach(hls.asHls());
+    hls.trigger("hlsFragBuffered");
+    hivecast.detach();
+    expect(removed).toHaveBeenCalledWith("playing", expect.any(Function));
+    media.dispatchEvent(new Event("playing"));
+    expect(started).not.toHaveBeenCalled();
   });
 
   it("attach is idempotent; attaching another instance detaches the first", () => {

@@ -123,7 +123,7 @@ export interface PeerSegmentSource {
   /** Playlist refreshed (live window moved, or VOD loaded). */
   updatePlaylist(info: PlaylistInfo): void;
   /**
-   * Start-up is over (the player has its first fragment buffered): swarms waiting to join (see
+   * Start-up is over (the player shows its first frame): swarms waiting to join (see
    * `p2p.joinDelayMaxMs`) join now, and swarms created later join at once.
    */
   playbackStarted?(): void;
