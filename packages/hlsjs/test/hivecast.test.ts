@@ -8,6 +8,7 @@ import type {
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EngineDeps } from "../src/index.js";
 import { DEFAULT_CONFIG, Hivecast, HivecastError, LIVE_CATCH_UP_RATE } from "../src/index.js";
+import type { MediaView } from "../src/segment-request.js";
 import { FakeHls } from "./fake-hls.js";
 import {
   FakeDefaultLoader,
@@ -115,6 +116,11 @@ describe("Hivecast.hlsConfig", () => {
   });
 });
 
+/** A media element stand-in that dispatches events (`playing`). */
+function fakeMedia(paused: boolean, readyState: number): EventTarget & MediaView {
+  return Object.assign(new EventTarget(), { currentTime: 0, playbackRate: 1, paused, readyState });
+}
+
 describe("Hivecast.attach / detach / destroy", () => {
   it("attach registers for DESTROYING and detaches when hls.js is destroyed", () => {
     const hivecast = make();
@@ -153,12 +159,7 @@ describe("Hivecast.attach / detach / destroy", () => {
     const hivecast = make();
     const started = vi.spyOn(hivecast.engine, "playbackStarted");
     const hls = newHlsFor(hivecast);
-    const media = Object.assign(new EventTarget(), {
-      currentTime: 0,
-      playbackRate: 1,
-      paused: true,
-      readyState: 1,
-    });
+    const media = fakeMedia(true, 1);
     hls.media = media;
     hivecast.attach(hls.asHls());
     // A 'playing' before any fragment is buffered is not the start (hls.js has nothing yet).
@@ -173,12 +174,7 @@ describe("Hivecast.attach / detach / destroy", () => {
     const other = newHlsFor(hivecast);
     const started2 = vi.spyOn(hivecast.engine, "playbackStarted");
     started2.mockClear();
-    other.media = Object.assign(new EventTarget(), {
-      currentTime: 5,
-      playbackRate: 1,
-      paused: false,
-      readyState: 4,
-    });
+    other.media = fakeMedia(false, 4);
     hivecast.attach(other.asHls());
     other.trigger("hlsFragBuffered");
     expect(started2).toHaveBeenCalledTimes(1);
@@ -188,12 +184,7 @@ describe("Hivecast.attach / detach / destroy", () => {
     const hivecast = make();
     const started = vi.spyOn(hivecast.engine, "playbackStarted");
     const hls = newHlsFor(hivecast);
-    const media = Object.assign(new EventTarget(), {
-      currentTime: 0,
-      playbackRate: 1,
-      paused: true,
-      readyState: 1,
-    });
+    const media = fakeMedia(true, 1);
     const removed = vi.spyOn(media, "removeEventListener");
     hls.media = media;
     hivecast.attach(hls.asHls());
