@@ -758,13 +758,18 @@ async function main(): Promise<void> {
     );
   }
   if (pinning) {
-    browsers.push(
-      await chromium.launch({
-        executablePath: pinning.lateChromium,
-        args: launchArgs,
-        headless: true,
-      }),
-    );
+    // The launcher script is only read at launch: removed right after, also on failure.
+    try {
+      browsers.push(
+        await chromium.launch({
+          executablePath: pinning.lateChromium,
+          args: launchArgs,
+          headless: true,
+        }),
+      );
+    } finally {
+      pinning.cleanup();
+    }
   }
   const runs: ArmRun[] = [];
   const started = new Date().toISOString();
@@ -789,7 +794,6 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(browsers.map((b) => b.close().catch(() => undefined)));
     await pageServer.close();
-    pinning?.cleanup();
   }
 
   // Side-by-side ratios within each repetition, against plain hls.js.
