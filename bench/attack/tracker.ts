@@ -16,6 +16,7 @@ import {
   readAnnounce,
   relayedAnswer,
   relayedOffer,
+  SKIP_EXTENSIONS,
 } from "../../packages/core/src/testing/tracker-relay.js";
 import { isPrivateIp, normalizeIp } from "../../signaling-server/src/address.js";
 import { Swarm, type SwarmPeer } from "../../signaling-server/src/swarm.js";
@@ -178,8 +179,8 @@ export class AddressTracker implements SimTrackerLike {
       from.peers.set(a.infoHash, peer);
     }
     if (!swarm) return;
-    from.send(announceReply(a.infoHash, swarm.size));
-    const k = swarm.pickRandom(a.offers.length, peer, this.random, this.picks);
+    from.send(announceReply(a.infoHash, swarm.size, { extensions: SKIP_EXTENSIONS }));
+    const k = swarm.pickRandom(a.offers.length, peer, this.random, this.picks, a.skipPeerIds);
     for (let i = 0; i < k; i++) {
       const target = this.picks[i];
       this.picks[i] = undefined;

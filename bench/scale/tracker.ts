@@ -1,7 +1,8 @@
 /**
  * The scale simulation's tracker: the WebTorrent announce/offer/answer relay over in-memory
  * sockets on the virtual clock, sending each offer to a *random* other peer of the swarm, as
- * bittorrent-tracker and our signaling server do (the core's MemoryTracker, built for
+ * bittorrent-tracker and our signaling server do (and, like our server, never to a peer the
+ * announce lists in `skip_peer_ids`) (the core's MemoryTracker, built for
  * deterministic unit tests, rotates through peers in join order, which at scale sends most
  * offers to the first, already full, viewers). Sampling is O(1) per offer, so 10,000 peers
  * stay cheap.
@@ -17,6 +18,7 @@ import {
   readAnnounce,
   relayedAnswer,
   relayedOffer,
+  SKIP_EXTENSIONS,
 } from "../../packages/core/src/testing/tracker-relay.js";
 
 type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
@@ -55,11 +57,30 @@ class SwarmPeers {
     this.sockets.delete(id);
   }
 
-  /** Up to `n` distinct random peers other than `self`. */
-  sample(n: number, self: string, random: () => number): Array<[string, SimTrackerSocket]> {
+  /** Up to `n` distinct random peers other than `self` and those in `skip`. */
+  sample(
+    n: number,
+    self: string,
+    skip: readonly string[],
+    random: () => number,
+  ): Array<[string, SimTrackerSocket]> {
     const out: Array<[string, SimTrackerSocket]> = [];
-    const seen = new Set<string>([self]);
-    const max = Math.min(n, this.ids.length - (this.sockets.has(self) ? 1 : 0));
+    const seen = new Set<string>([self, ...skip]);
+    let present = 0;
+    for (const id of seen) if (this.sockets.has(id)) present++;
+    const max = Math.min(n, this.ids.length - present);
+    if (max <= 0) return out;
+    if (this.ids.length <= 8 * max) {
+      // A small swarm, or most of it skipped: shuffle the candidates instead of guessing.
+      const free = this.ids.filter((id) => !seen.has(id));
+      for (let i = 0; i < max; i++) {
+        const j = i + Math.floor(random() * (free.length - i));
+        const id = free[j]!;
+        free[j] = free[i]!;
+        out.push([id, this.sockets.get(id)!.socket]);
+      }
+      return out;
+    }
     for (let tries = 0; out.length < max && tries < 8 * max + 16; tries++) {
       const id = this.ids[Math.floor(random() * this.ids.length)]!;
       if (seen.has(id)) continue;
@@ -168,8 +189,8 @@ export class SimTracker {
       swarm.get(a.toPeerId)?.deliver(relayedAnswer(a));
       return;
     }
-    from.deliver(announceReply(a.infoHash, swarm.size));
-    const targets = swarm.sample(a.offers.length, a.peerId, this.random);
+    from.deliver(announceReply(a.infoHash, swarm.size, { extensions: SKIP_EXTENSIONS }));
+    const targets = swarm.sample(a.offers.length, a.peerId, a.skipPeerIds, this.random);
     targets.forEach(([, socket], i) => {
       const offer = relayedOffer(a, a.offers[i]);
       if (offer !== null) socket.deliver(offer);

@@ -22,6 +22,7 @@ export type RejectReason =
   | "bad_sdp"
   | "bad_answer"
   | "bad_to_peer_id"
+  | "bad_skip_peer_ids"
   | "rate_limited"
   | "peer_id_taken"
   | "too_many_swarms"
@@ -55,7 +56,24 @@ export interface AnnounceMessage {
   offers: Offer[];
   /** `left === 0` means the peer has everything (a seeder: counted in `complete`). */
   seeding: boolean;
+  /**
+   * `skip_peer_ids`: peers the sender's offers must not go to (it is already linked with them,
+   * or will not link with them); empty when absent. At most {@link MAX_SKIP_PEER_IDS} are read.
+   */
+  skipPeerIds: string[];
 }
+
+/**
+ * Most `skip_peer_ids` entries read from one announce; later entries are ignored (they only
+ * cost the sender offers to peers it will refuse). Hivecast clients send at most 200.
+ */
+export const MAX_SKIP_PEER_IDS = 256;
+
+/**
+ * Protocol extensions this server supports, named in every announce reply (`extensions`).
+ * `skip_peer_ids`: an announce may list peers its offers must not be relayed to.
+ */
+export const EXTENSIONS: readonly string[] = ["skip_peer_ids"];
 
 /** `{action:"announce", answer, to_peer_id, offer_id}`: an answer to relay to the offerer. */
 export interface AnswerMessage {
@@ -216,9 +234,22 @@ function parseAnnounce(
       offers.push({ offerId: o.offer_id, sdp });
     }
   }
+  const skipPeerIds: string[] = [];
+  const skip = d.skip_peer_ids;
+  if (skip !== undefined && skip !== null) {
+    if (!Array.isArray(skip))
+      return fail("bad_skip_peer_ids", "skip_peer_ids must be an array", "announce", infoHash);
+    const n = Math.min(skip.length, MAX_SKIP_PEER_IDS);
+    for (let i = 0; i < n; i++) {
+      const id: unknown = skip[i];
+      if (!isBinaryId(id))
+        return fail("bad_skip_peer_ids", "invalid peer id in skip_peer_ids", "announce", infoHash);
+      skipPeerIds.push(id);
+    }
+  }
   // Unknown or odd `left` is ignored (JSON turns the client's Infinity into null).
   const seeding = d.left === 0 || event === "completed";
-  return { kind: "announce", infoHash, peerId, event, offers, seeding };
+  return { kind: "announce", infoHash, peerId, event, offers, seeding, skipPeerIds };
 }
 
 function parseScrape(

@@ -21,9 +21,12 @@ export function failureText(
   return `{"action":"${action}","failure reason":${JSON.stringify(text)}${hash}}`;
 }
 
-/** The constant start of every announce reply, for {@link announceReplyText}. */
-export function announceReplyHead(intervalS: number): string {
-  return `{"action":"announce","interval":${intervalS},"info_hash":`;
+/**
+ * The constant start of every announce reply, for {@link announceReplyText}: the interval and
+ * the protocol extensions the server supports (clients that do not know the field ignore it).
+ */
+export function announceReplyHead(intervalS: number, extensions: readonly string[]): string {
+  return `{"action":"announce","interval":${intervalS},"extensions":${JSON.stringify(extensions)},"info_hash":`;
 }
 
 /** The reply to an announce: interval and the swarm's counts (zero for no swarm). */

@@ -47,7 +47,7 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
   /** Peers grouped by address: a dense array (random picks) and a map (lookup). */
   private readonly groups: AddressGroup<C>[] = [];
   private readonly byIp = new Map<string, AddressGroup<C>>();
-  /** Reused by {@link pickRandom}: peers already given an offer. */
+  /** Reused by {@link pickRandom}: peers already given an offer, or skipped. */
   private readonly pickedPeers = new Set<SwarmPeer<C>>();
 
   constructor(readonly infoHash: string) {
@@ -144,24 +144,33 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
   }
 
   /**
-   * Writes up to `count` distinct random peers other than `self` into `out[0..k)` and returns k,
-   * spread over client addresses: every other address is one candidate (then a random peer of
-   * it), whatever number of peer ids it holds, so one address with many ids (sybils) gets no
-   * more offers than an honest viewer's. Peers at `self`'s own address are candidates one by
-   * one (viewers on one LAN or machine still meet each other; with one shared address the pick
-   * is uniform over peers). Only when fewer candidates than `count` exist are further peers of
-   * already picked addresses added. Sampling without replacement by partial Fisher–Yates
-   * shuffles done in place (the arrays' order carries no meaning): O(count), no allocation.
-   * The caller clears `out`.
+   * Writes up to `count` distinct random peers other than `self` and those named in `skip`
+   * into `out[0..k)` and returns k, spread over client addresses: every other address is one
+   * candidate (then a random peer of it not skipped), whatever number of peer ids it holds, so
+   * one address with many ids (sybils) gets no more offers than an honest viewer's. Peers at
+   * `self`'s own address are candidates one by one (viewers on one LAN or machine still meet
+   * each other; with one shared address the pick is uniform over peers). Only when fewer
+   * candidates than `count` exist are further peers of already picked addresses added.
+   * Sampling without replacement by partial Fisher–Yates shuffles done in place (the arrays'
+   * order carries no meaning): O(count + skip.length), no allocation. The caller clears `out`.
    */
   pickRandom(
     count: number,
     self: SwarmPeer<C> | null,
     random: () => number,
     out: Array<SwarmPeer<C> | undefined>,
+    skip: readonly string[] = [],
   ): number {
     const selfIn = self !== null && self.index >= 0 && this.byId.get(self.peerId) === self;
-    const want = Math.min(count, this.peers.length - (selfIn ? 1 : 0));
+    // Skipped peers are marked as if already picked; `want` then counts only those left, so
+    // the fill below stops as soon as it has them instead of scanning the whole swarm.
+    const taken = this.pickedPeers;
+    for (const id of skip) {
+      const p = this.byId.get(id);
+      if (p !== undefined && p !== self) taken.add(p);
+    }
+    const skipped = taken.size;
+    const want = Math.min(count, this.peers.length - (selfIn ? 1 : 0) - skipped);
     const groups = this.groups;
     const own = self === null ? undefined : this.byIp.get(self.conn.ip);
     // Our own address's group goes last among the groups, and self last among its peers: the
@@ -184,15 +193,35 @@ export class Swarm<C extends SwarmConnection = SwarmConnection> {
         this.swapGroups(groupAt, groupAt + Math.floor(random() * groupsLeft));
         const g = groups[groupAt++];
         groupsLeft--;
-        p = g?.peers[Math.floor(random() * g.peers.length)];
+        if (g !== undefined) p = this.unskippedPeerOf(g, skipped, random);
       }
-      if (p === undefined || p === self) continue;
-      this.pickedPeers.add(p);
+      if (p === undefined || p === self || taken.has(p)) continue;
+      taken.add(p);
       out[picked++] = p;
     }
     if (picked < want) picked = this.fill(want, picked, self, random, out);
-    this.pickedPeers.clear();
+    taken.clear();
     return picked;
+  }
+
+  /**
+   * A random peer of `group` not yet taken: from a random start, the first of the next
+   * `skipped + 1` peers that is free (at most `skipped` of them are taken by the skip list, so
+   * in a large group one is found within that many steps); undefined when none is.
+   */
+  private unskippedPeerOf(
+    group: AddressGroup<C>,
+    skipped: number,
+    random: () => number,
+  ): SwarmPeer<C> | undefined {
+    const n = group.peers.length;
+    const start = Math.floor(random() * n);
+    const steps = Math.min(n, skipped + 1);
+    for (let i = 0; i < steps; i++) {
+      const p = group.peers[(start + i) % n];
+      if (p !== undefined && !this.pickedPeers.has(p)) return p;
+    }
+    return undefined;
   }
 
   /** Swaps two peers of an address group, keeping their `ipIndex` right. */

@@ -8,6 +8,7 @@ import { CloseCodes, Conn, OutputQueue, rawToString, type ConnHost } from "./con
 import type { Logger } from "./logger.js";
 import type { RejectLabel, SignalingMetrics } from "./metrics.js";
 import {
+  EXTENSIONS,
   parseClientMessage,
   type AnnounceMessage,
   type AnswerMessage,
@@ -82,7 +83,7 @@ export class Tracker implements ConnHost {
       maxSdpBytes: config.maxSdpBytes,
       maxScrapeHashes: config.maxSwarmsPerConnection,
     };
-    this.replyHead = announceReplyHead(config.announceIntervalS);
+    this.replyHead = announceReplyHead(config.announceIntervalS, EXTENSIONS);
     this.trustedProxies = new Set(config.trustedProxies.map((p) => normalizeIp(p)));
   }
 
@@ -330,7 +331,7 @@ export class Tracker implements ConnHost {
     const offers = msg.offers;
     if (offers.length === 0) return;
     const picks = this.picks;
-    const k = swarm.pickRandom(offers.length, peer, this.random, picks);
+    const k = swarm.pickRandom(offers.length, peer, this.random, picks, msg.skipPeerIds);
     const now = Date.now();
     let sent = 0;
     for (let i = 0; i < k; i++) {

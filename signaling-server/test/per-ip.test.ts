@@ -3,6 +3,7 @@
  * limit (public addresses only by default, so a demo on loopback or a LAN keeps working), and
  * offers are spread over addresses so one address cannot take every offer of an announce.
  */
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { clientIp, isPrivateIp, normalizeIp } from "../src/address.js";
 import {
@@ -170,6 +171,69 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
       expect(swarm.peersAt(ip)).toBe(live.filter((p) => p.conn.ip === ip).length);
     }
     expect(swarm.addresses).toBe(new Set(live.map((p) => p.conn.ip)).size);
+  });
+
+  it("never picks a skipped peer, and still fills every offer the others can take (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 0, maxLength: 30 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 1, max: 2 ** 31 - 2 }),
+        (addrs, selfAt, skipAt, count, seed0) => {
+          const swarm = new Swarm(binId("skip-prop"));
+          const peers = addrs.map((a, i) =>
+            swarm.add(binId(`q${i}`), conn(`203.0.113.${a}`), false),
+          );
+          const self =
+            selfAt === undefined || peers.length === 0 ? null : peers[selfAt % peers.length]!;
+          // Indices past the swarm stand for ids the server does not know (left, or made up).
+          const skip = skipAt.map((i) =>
+            i % 40 < peers.length ? peers[i % 40]!.peerId : binId(`gone${i}`),
+          );
+          const skipped = new Set(skip);
+          let seed = seed0;
+          const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+          const out: Array<SwarmPeer | undefined> = [];
+          const k = swarm.pickRandom(count, self, random, out, skip);
+          const picks = out.slice(0, k);
+          const eligible = peers.filter((p) => p !== self && !skipped.has(p.peerId)).length;
+          expect(k).toBe(Math.min(count, eligible));
+          expect(new Set(picks).size).toBe(k);
+          for (const p of picks) {
+            expect(p).toBeDefined();
+            expect(p === self || skipped.has(p?.peerId ?? "")).toBe(false);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("an address whose picked id is skipped offers another of its ids: its share stays one address's", () => {
+    // One address with five ids, four of them skipped, and four addresses with one id each.
+    const { swarm, peers } = swarmOf([
+      ...Array<string>(5).fill("203.0.113.7"),
+      "198.51.100.1",
+      "198.51.100.2",
+      "198.51.100.3",
+      "198.51.100.4",
+    ]);
+    const self = swarm.add(binId("self"), conn("192.0.2.1"), false);
+    const skip = peers.slice(0, 4).map((p) => p.peerId);
+    let seed = 3;
+    const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    let shared = 0;
+    const out: Array<SwarmPeer | undefined> = [];
+    for (let i = 0; i < 2000; i++) {
+      expect(swarm.pickRandom(1, self, random, out, skip)).toBe(1);
+      expect(skip).not.toContain(out[0]?.peerId);
+      if (out[0] === peers[4]) shared++;
+    }
+    // One address in five: ~400 (giving up on the address when its first pick is skipped: ~80).
+    expect(shared).toBeGreaterThan(320);
+    expect(shared).toBeLessThan(480);
   });
 
   it("r22 forgets an address's count when its peers leave", () => {

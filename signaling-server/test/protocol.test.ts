@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isBinaryId, parseClientMessage } from "../src/protocol.js";
+import { isBinaryId, MAX_SKIP_PEER_IDS, parseClientMessage } from "../src/protocol.js";
 import { binId } from "./helpers.js";
 
 const limits = { maxOffers: 3, maxSdpBytes: 100, maxScrapeHashes: 4 };
@@ -160,6 +160,16 @@ describe("protocol parser", () => {
       "bad_offer_id",
     ],
     [
+      "skip_peer_ids not an array",
+      { action: "announce", info_hash: ih, peer_id: pid, skip_peer_ids: binId() },
+      "bad_skip_peer_ids",
+    ],
+    [
+      "skip_peer_ids entry not a peer id",
+      { action: "announce", info_hash: ih, peer_id: pid, skip_peer_ids: [binId(), "short"] },
+      "bad_skip_peer_ids",
+    ],
+    [
       "answer shape",
       {
         action: "announce",
@@ -177,5 +187,39 @@ describe("protocol parser", () => {
     const m = parseClientMessage(text, limits);
     expect(m.kind).toBe("invalid");
     if (m.kind === "invalid") expect(m.reason).toBe(reason);
+  });
+});
+
+describe("skip_peer_ids (extension)", () => {
+  const ih = binId("skip-swarm");
+  const pid = binId("skip-peer");
+  it("reads the list; absent or null is empty", () => {
+    const ids = [binId("a"), binId("b")];
+    const m = parseClientMessage(
+      JSON.stringify({ action: "announce", info_hash: ih, peer_id: pid, skip_peer_ids: ids }),
+      limits,
+    );
+    expect(m).toMatchObject({ kind: "announce", skipPeerIds: ids });
+    for (const extra of [{}, { skip_peer_ids: null }]) {
+      const n = parseClientMessage(
+        JSON.stringify({ action: "announce", info_hash: ih, peer_id: pid, ...extra }),
+        limits,
+      );
+      expect(n).toMatchObject({ kind: "announce", skipPeerIds: [] });
+    }
+  });
+
+  it(`reads at most ${MAX_SKIP_PEER_IDS} entries and ignores the rest, valid or not`, () => {
+    const ids = Array.from({ length: MAX_SKIP_PEER_IDS }, (_, i) => binId(`s${i}`));
+    const m = parseClientMessage(
+      JSON.stringify({
+        action: "announce",
+        info_hash: ih,
+        peer_id: pid,
+        skip_peer_ids: [...ids, "not an id", 7],
+      }),
+      limits,
+    );
+    expect(m.kind === "announce" && m.skipPeerIds).toEqual(ids);
   });
 });

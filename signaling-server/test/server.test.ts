@@ -25,7 +25,7 @@ const client = (
 afterEach(() => started.closeAll());
 
 describe("tracker protocol", () => {
-  it("replies to an announce with interval and complete/incomplete counts", async () => {
+  it("replies to an announce with interval, the extensions it supports and complete/incomplete counts", async () => {
     const s = await server({ announceIntervalS: 30, idleTimeoutMs: 120_000 });
     const a = await client(s);
     const ih = binId("swarm-1");
@@ -34,6 +34,7 @@ describe("tracker protocol", () => {
     expect(r).toEqual({
       action: "announce",
       interval: 30,
+      extensions: ["skip_peer_ids"],
       info_hash: ih,
       complete: 0,
       incomplete: 1,
@@ -41,6 +42,35 @@ describe("tracker protocol", () => {
     a.send(announce(ih, binId("peer-a"), 0, { event: "completed", left: 0 }));
     expect(await a.next(isReply)).toMatchObject({ complete: 1, incomplete: 0 });
     expect(s.stats()).toMatchObject({ connections: 1, swarms: 1, peers: 1 });
+  });
+
+  it("never relays an offer to a peer the announce lists in skip_peer_ids", async () => {
+    const s = await server();
+    const ih = binId("swarm-skip");
+    const ids = ["peer-a", "peer-b", "peer-c", "peer-d"].map((n) => binId(n));
+    const [pa, pb, pc, pd] = ids as [string, string, string, string];
+    const [a, b, c, d] = [await client(s), await client(s), await client(s), await client(s)];
+    for (const [cl, id] of [
+      [b, pb],
+      [c, pc],
+      [d, pd],
+    ] as const) {
+      cl.send(announce(ih, id));
+      await cl.next(isReply);
+    }
+    // a is linked with b and d: of three offers, one goes to c and the other two nowhere.
+    for (let round = 0; round < 5; round++) {
+      a.send(announce(ih, pa, 3, { skip_peer_ids: [pb, pd, binId("gone")] }));
+      await a.next(isReply);
+      const o = await c.next(isOffer);
+      expect(o).toMatchObject({ peer_id: pa, info_hash: ih });
+    }
+    // The same announce without the list reaches all three.
+    a.send(announce(ih, pa, 3));
+    await a.next(isReply);
+    for (const cl of [b, c, d]) expect(await cl.next(isOffer)).toMatchObject({ peer_id: pa });
+    // Nothing reached b or d before that: their first offer is the last round's.
+    expect(s.stats().offersRelayed).toBe(5 + 3);
   });
 
   it("relays offers to other peers and the answer back only to the offerer", async () => {

@@ -76,6 +76,14 @@ describe("parseTrackerMessage validates every field", () => {
     ).toEqual({ infoHash: H, failure: "nope" });
   });
 
+  it("reads the skip_peer_ids extension from a reply's extensions, and nothing else", () => {
+    const reply = (extensions: unknown): TrackerAnnounce | undefined =>
+      parseTrackerMessage(JSON.stringify({ action: "announce", info_hash: H, extensions }));
+    expect(reply(["other", "skip_peer_ids"])).toEqual({ infoHash: H, skipsPeers: true });
+    for (const bad of ["skip_peer_ids", { skip_peer_ids: true }, [1, null, {}], ["skip"], null])
+      expect(reply(bad)).toEqual({ infoHash: H });
+  });
+
   it("rejects malformed messages", () => {
     const bad: unknown[] = [
       "not json",
@@ -355,5 +363,133 @@ describe("announce offers", () => {
     expect(Array.isArray(offers) ? offers.length : -1).toBe(Math.ceil(made / 2));
     expect(announces[0]?.["numwant"]).toBe(Math.ceil(made / 2));
     v.source.destroy();
+  });
+
+  /** A viewer whose peer connections are counted. */
+  function countedViewer(
+    net: ReturnType<typeof world>["net"],
+    tracker: MemoryTracker,
+  ): { v: ReturnType<typeof makeViewer>; made: () => number } {
+    const memory = net.transport();
+    let made = 0;
+    const transport: PeerTransport = {
+      createPeer: (opts) => {
+        made++;
+        return memory.createPeer(opts);
+      },
+    };
+    return { v: makeViewer(net, tracker, { deps: { transport } }), made: () => made };
+  }
+
+  /** Offers in the announces `id` sent after the first `from` messages of every socket. */
+  function offersSent(
+    tracker: MemoryTracker,
+    id: string,
+    from = new Map<unknown, number>(),
+  ): number {
+    let n = 0;
+    for (const s of tracker.sockets)
+      for (const m of s.sent.slice(from.get(s) ?? 0)) {
+        const offers = m["offers"];
+        if (m["peer_id"] === id && Array.isArray(offers)) n += offers.length;
+      }
+    return n;
+  }
+
+  const marks = (tracker: MemoryTracker): Map<unknown, number> =>
+    new Map(tracker.sockets.map((s) => [s, s.sent.length]));
+
+  for (const skips of [true, false])
+    it(`a full mesh's re-announces ${skips ? "carry no offers when the tracker skips linked peers" : "still carry offers when the tracker does not skip (bittorrent-tracker)"}`, async () => {
+      const { net } = world();
+      const tracker = new MemoryTracker({ clock: testClock, skipPeerIds: skips });
+      const viewers = [0, 1, 2, 3].map(() => countedViewer(net, tracker));
+      for (const { v } of viewers) {
+        v.source.updatePlaylist(playlist("live/mesh.m3u8", true, 3));
+        await vi.advanceTimersByTimeAsync(100);
+      }
+      await vi.advanceTimersByTimeAsync(2000);
+      for (const { v } of viewers) expect(v.source.peerCount()).toBe(3);
+      const before = viewers.map(({ made }) => made());
+      const mark = marks(tracker);
+      await vi.advanceTimersByTimeAsync(3 * 5000); // three announce intervals
+      for (const { v } of viewers) expect(v.source.peerCount()).toBe(3);
+      const offers = viewers.map(({ v }) => offersSent(tracker, v.id, mark));
+      const made = viewers.map(({ made: m }, i) => m() - (before[i] ?? 0));
+      if (skips) {
+        expect(offers).toEqual([0, 0, 0, 0]);
+        expect(made).toEqual([0, 0, 0, 0]);
+        // The announces went on (the tracker keeps them), with nothing to relay.
+        const announces = tracker.sockets.flatMap((s) => s.sent.slice(mark.get(s) ?? 0));
+        expect(announces.length).toBeGreaterThanOrEqual(4 * 3);
+      } else {
+        // Offers that reach linked viewers, refused: the waste the extension removes.
+        for (const n of offers) expect(n).toBeGreaterThanOrEqual(3 * 5);
+        for (const n of made) expect(n).toBeGreaterThanOrEqual(3 * 5);
+      }
+      for (const { v } of viewers) v.source.destroy();
+    });
+
+  it("skip_peer_ids lists the viewers a swarm holds sessions with", async () => {
+    const { net, tracker } = world();
+    const [a, b] = [makeViewer(net, tracker), makeViewer(net, tracker)];
+    for (const v of [a, b]) {
+      v.source.updatePlaylist(playlist("live/list.m3u8", true, 3));
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(a.source.peerCount()).toBe(1);
+    // c joins; a learns of it from the reply to its next announce and offers to it, skipping b.
+    const c = makeViewer(net, tracker, { config: p2pConfig({ maxPeers: 0 }) });
+    c.source.updatePlaylist(playlist("live/list.m3u8", true, 3));
+    await vi.advanceTimersByTimeAsync(200);
+    const mark = marks(tracker);
+    await vi.advanceTimersByTimeAsync(5000);
+    const withOffers = tracker.sockets
+      .flatMap((s) => s.sent.slice(mark.get(s) ?? 0))
+      .filter((m) => m["peer_id"] === a.id && Array.isArray(m["offers"]) && m["offers"].length > 0);
+    expect(withOffers.length).toBeGreaterThanOrEqual(1);
+    for (const m of withOffers) {
+      expect(m["skip_peer_ids"]).toEqual([b.id]);
+      expect(m["offers"]).toHaveLength(1);
+    }
+    for (const v of [a, b, c]) v.source.destroy();
+  });
+
+  it("the swarm grew while every viewer we knew was linked: the reply brings offers at once", async () => {
+    const { net, tracker } = world();
+    // p2p.defense asks for no early announces: only the regular one, every 60 s.
+    const defense = { ...p2pConfig().p2p.defense, minUsefulPeers: 0 };
+    const cfg = p2pConfig({ announceIntervalMs: 60_000, defense });
+    const [a, b] = [
+      makeViewer(net, tracker, { config: cfg }),
+      makeViewer(net, tracker, { config: cfg }),
+    ];
+    for (const v of [a, b]) {
+      v.source.updatePlaylist(playlist("live/grow.m3u8", true, 3));
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(a.source.peerCount()).toBe(1);
+    const infoHash = tracker.sockets.flatMap((s) => s.sent).find((m) => m["peer_id"] === a.id)?.[
+      "info_hash"
+    ];
+    // A viewer that joins without offers of its own (a client that only answers).
+    const quiet = new tracker.WebSocket(TRACKER_URL);
+    const got: Array<Record<string, unknown>> = [];
+    quiet.onmessage = (ev) => got.push(JSON.parse(String(ev.data)) as Record<string, unknown>);
+    await vi.advanceTimersByTimeAsync(20);
+    const quietId = "q".repeat(20);
+    quiet.send(
+      JSON.stringify({ action: "announce", info_hash: infoHash, peer_id: quietId, offers: [] }),
+    );
+    await vi.advanceTimersByTimeAsync(20);
+    // The next regular announce carries no offers (a counts everyone linked), its reply shows
+    // three viewers: a announces again at once, with one offer, which reaches the newcomer.
+    await vi.advanceTimersByTimeAsync(60_000);
+    const offers = got.filter((m) => m["offer"] !== undefined);
+    expect(offers.map((m) => m["peer_id"])).toContain(a.id);
+    quiet.close();
+    for (const v of [a, b]) v.source.destroy();
   });
 });

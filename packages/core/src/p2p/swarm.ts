@@ -21,6 +21,8 @@ import type { TrackerAnnounce, TrackerClient, TrackerSubscriber } from "./tracke
 
 /** Most offers sent with one announce (bittorrent-tracker's limit too). */
 export const MAX_OFFERS_PER_ANNOUNCE = 5;
+/** Most peer ids sent in one announce's `skip_peer_ids` (the signaling server reads 256). */
+export const MAX_SKIP_PEER_IDS = 200;
 /** Longest wait for local offers (ICE gathering) before announcing with those ready, ms. */
 export const OFFER_GATHER_TIMEOUT_MS = 5000;
 /** Longest re-announce interval a tracker may ask for, ms. */
@@ -87,6 +89,18 @@ interface PendingOffer {
   createdAt: number;
 }
 
+/** What the swarm last heard from one tracker. */
+interface TrackerView {
+  /** The tracker honours `skip_peer_ids`. */
+  skipsPeers: boolean;
+  /** Peers in the swarm, us included, by its last reply (0: not known). */
+  peers: number;
+  /** Offers our last announce to it carried. */
+  lastOffers: number;
+  /** Viewers that sent us an offer or answer through it since its last reply. */
+  seen: Set<string>;
+}
+
 interface Waiter {
   segmentId: string;
   wake: () => void;
@@ -129,6 +143,7 @@ export class Swarm implements TrackerSubscriber {
   private lastAnnounceAt = Number.NEGATIVE_INFINITY;
   private joinedAt = Number.NaN;
   private peersReported = 0;
+  private readonly trackerViews = new Map<TrackerClient, TrackerView>();
   private intervalMs: number;
   private started = false;
   private destroyed = false;
@@ -187,7 +202,10 @@ export class Swarm implements TrackerSubscriber {
 
   /** @internal TrackerSubscriber */
   onTrackerOpen(tracker: TrackerClient): void {
-    if (!this.destroyed) this.announce(tracker, "started");
+    if (this.destroyed) return;
+    // A reconnect may reach another server: what it supports is learnt again.
+    this.trackerViews.delete(tracker);
+    this.announce(tracker, "started");
   }
 
   /** @internal TrackerSubscriber */
@@ -201,6 +219,26 @@ export class Swarm implements TrackerSubscriber {
       this.peersReported = msg.swarmPeers;
       this.wakeAll(); // a viewer waiting to learn whether it is alone may go on
     }
+    if (msg.swarmPeers !== undefined && msg.offer === undefined && msg.answer === undefined) {
+      const view = this.trackerViews.get(tracker);
+      const lastOffers = view?.lastOffers ?? Number.NaN;
+      this.trackerViews.set(tracker, {
+        skipsPeers: msg.skipsPeers === true,
+        peers: msg.swarmPeers,
+        lastOffers,
+        seen: new Set(),
+      });
+      // Our announce carried no offers, counting every viewer linked, but the swarm has grown:
+      // announce again at once with offers for the viewers we do not know (the fresh count
+      // makes this one carry offers, so it does not repeat).
+      if (
+        msg.skipsPeers === true &&
+        lastOffers === 0 &&
+        this.wantedPeers() - this.offers.size > 0 &&
+        this.unlinkedAt(tracker) > 0
+      )
+        this.announce(tracker, "update");
+    }
     if (msg.intervalSec !== undefined) {
       const ms = Math.min(MAX_ANNOUNCE_INTERVAL_MS, msg.intervalSec * 1000);
       const next = Math.max(this.ctx.config.announceIntervalMs, ms);
@@ -210,12 +248,41 @@ export class Swarm implements TrackerSubscriber {
       }
     }
     if (msg.peerId === undefined || msg.offerId === undefined) return;
+    this.trackerViews.get(tracker)?.seen.add(msg.peerId);
     if (msg.offer) this.acceptOffer(tracker, msg.peerId, msg.offerId, msg.offer);
     else if (msg.answer) this.acceptAnswer(msg.peerId, msg.offerId, msg.answer);
   }
 
   private wantedPeers(): number {
     return Math.max(0, this.ctx.config.maxPeers - this.sessions.size);
+  }
+
+  /**
+   * Peers our offers must not go to: those we hold a session with (ready or connecting) and
+   * those we will not link with (relayed while relays are off), at most
+   * {@link MAX_SKIP_PEER_IDS}.
+   */
+  private skipPeerIds(): string[] {
+    const ids = new Set<string>();
+    for (const s of this.sessions.values()) ids.add(s.peerId);
+    for (const id of this.relayRefused) ids.add(id);
+    return [...ids].slice(0, MAX_SKIP_PEER_IDS);
+  }
+
+  /**
+   * For a tracker that honours `skip_peer_ids`: how many viewers we hold no session with (and
+   * do not refuse), an estimate — the swarm's size is the larger of the tracker's last reply
+   * and the viewers that offered or answered since (a failed link proves a viewer the reply
+   * may not have counted). Infinity when the tracker does not skip or has not replied.
+   */
+  private unlinkedAt(tracker: TrackerClient): number {
+    const view = this.trackerViews.get(tracker);
+    if (view === undefined || !view.skipsPeers || view.peers === 0) return Number.POSITIVE_INFINITY;
+    const known = new Set<string>(this.relayRefused);
+    for (const s of this.sessions.values()) known.add(s.peerId);
+    const seen = new Set<string>(known);
+    for (const id of view.seen) seen.add(id);
+    return Math.max(0, Math.max(view.peers, 1 + seen.size) - 1 - known.size);
   }
 
   /**
@@ -261,11 +328,21 @@ export class Swarm implements TrackerSubscriber {
       uploaded: 0,
       downloaded: 0,
     };
-    const count = Math.min(MAX_OFFERS_PER_ANNOUNCE, this.wantedPeers() - this.offers.size);
+    // A tracker that skips the peers we list relays each offer to a viewer we are not linked
+    // with: as many offers as there are such viewers are enough. Any other tracker picks at
+    // random, linked viewers included (they refuse), so it gets the full count.
+    const count = Math.min(
+      MAX_OFFERS_PER_ANNOUNCE,
+      this.wantedPeers() - this.offers.size,
+      this.unlinkedAt(tracker),
+    );
+    const view = this.trackerViews.get(tracker);
+    if (view !== undefined) view.lastOffers = Math.max(0, count);
     if (count <= 0) {
       tracker.send({ ...base, numwant: 0, offers: [] });
       return;
     }
+    base["skip_peer_ids"] = this.skipPeerIds();
     const ready: Array<{ offer: SignalData; offer_id: string }> = [];
     let pending = count;
     let sent = false;

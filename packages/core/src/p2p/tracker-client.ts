@@ -26,6 +26,13 @@ export interface TrackerSocket {
 /** A WebSocket constructor: `globalThis.WebSocket` in browsers, `ws` in Node. */
 export type WebSocketConstructor = new (url: string) => TrackerSocket;
 
+/**
+ * The tracker protocol extension (Hivecast's signaling server): an announce may list, in
+ * `skip_peer_ids`, peers its offers must not be relayed to; the tracker names it in the
+ * `extensions` of its replies. Trackers without it ignore the field.
+ */
+export const SKIP_PEER_IDS = "skip_peer_ids";
+
 /** Largest tracker message accepted, characters. */
 export const MAX_TRACKER_MESSAGE_CHARS = 64 * 1024;
 
@@ -43,6 +50,11 @@ export interface TrackerAnnounce {
   intervalSec?: number;
   /** Peers in the swarm as the tracker counts them (`complete` + `incomplete`), us included. */
   swarmPeers?: number;
+  /**
+   * The tracker honours `skip_peer_ids` (it names the `skip_peer_ids` extension in its reply):
+   * an announce's offers go only to peers it does not list.
+   */
+  skipsPeers?: true;
   /** The tracker refused the announce. */
   failure?: string;
   warning?: string;
@@ -97,6 +109,8 @@ export function parseTrackerMessage(data: unknown): TrackerAnnounce | undefined 
   const complete = get("complete");
   const incomplete = get("incomplete");
   if (isCount(complete) && isCount(incomplete)) out.swarmPeers = complete + incomplete;
+  const extensions = get("extensions");
+  if (Array.isArray(extensions) && extensions.includes(SKIP_PEER_IDS)) out.skipsPeers = true;
   const peerId = str20(get("peer_id"));
   const offerId = str20(get("offer_id"));
   if (peerId && offerId) {

@@ -12,6 +12,7 @@ import {
   readAnnounce,
   relayedAnswer,
   relayedOffer,
+  SKIP_EXTENSIONS,
 } from "./tracker-relay.js";
 
 type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
@@ -85,10 +86,22 @@ export class MemoryTracker {
   /** `interval` sent in announce replies, seconds (omitted when undefined). */
   readonly intervalSec: number | undefined;
 
-  constructor(opts: { clock: Clock; latencyMs?: number; intervalSec?: number }) {
+  /**
+   * Honours `skip_peer_ids` and says so in its replies, like Hivecast's signaling server; false:
+   * ignores the field, like bittorrent-tracker.
+   */
+  readonly skipPeerIds: boolean;
+
+  constructor(opts: {
+    clock: Clock;
+    latencyMs?: number;
+    intervalSec?: number;
+    skipPeerIds?: boolean;
+  }) {
     this.clock = opts.clock;
     this.latencyMs = opts.latencyMs ?? 5;
     this.intervalSec = opts.intervalSec;
+    this.skipPeerIds = opts.skipPeerIds ?? true;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const tracker = this;
     this.WebSocket = class extends MemoryTrackerSocket {
@@ -177,8 +190,15 @@ export class MemoryTracker {
       if (to) this.deliver(to, relayedAnswer(a));
       return;
     }
-    this.deliver(from, announceReply(a.infoHash, swarm.size, this.intervalSec));
-    const others = [...swarm.entries()].filter(([id]) => id !== a.peerId);
+    this.deliver(
+      from,
+      announceReply(a.infoHash, swarm.size, {
+        intervalSec: this.intervalSec,
+        ...(this.skipPeerIds ? { extensions: SKIP_EXTENSIONS } : {}),
+      }),
+    );
+    const skip = new Set(this.skipPeerIds ? a.skipPeerIds : []);
+    const others = [...swarm.entries()].filter(([id]) => id !== a.peerId && !skip.has(id));
     if (others.length === 0) return;
     const n = Math.min(a.offers.length, others.length);
     for (let i = 0; i < n; i++) {

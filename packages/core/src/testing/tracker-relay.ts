@@ -19,7 +19,12 @@ export interface RelayAnnounce {
   offerId: unknown;
   /** The offers to relay (possibly empty). */
   offers: unknown[];
+  /** `skip_peer_ids`: peers the offers must not go to (the strings among them). */
+  skipPeerIds: string[];
 }
+
+/** Protocol extensions a relaying tracker that honours `skip_peer_ids` names in its replies. */
+export const SKIP_EXTENSIONS: readonly string[] = ["skip_peer_ids"];
 
 /** `data` parsed as a JSON object, or null when it is not one. */
 export function parseTrackerMessage(data: string): Record<string, unknown> | null {
@@ -42,6 +47,7 @@ export function readAnnounce(msg: Record<string, unknown>): RelayAnnounce | null
   if (msg["action"] !== "announce" || typeof infoHash !== "string" || typeof peerId !== "string")
     return null;
   const offers = msg["offers"];
+  const skip = msg["skip_peer_ids"];
   return {
     infoHash,
     peerId,
@@ -50,14 +56,23 @@ export function readAnnounce(msg: Record<string, unknown>): RelayAnnounce | null
     toPeerId: String(msg["to_peer_id"]),
     offerId: msg["offer_id"],
     offers: Array.isArray(offers) ? offers : [],
+    skipPeerIds: Array.isArray(skip) ? skip.filter((x): x is string => typeof x === "string") : [],
   };
 }
 
-/** The tracker's reply to an announce: the swarm's size (and the announce interval, if any). */
-export function announceReply(infoHash: string, swarmSize: number, intervalSec?: number): string {
+/**
+ * The tracker's reply to an announce: the swarm's size, and the announce interval and the
+ * protocol extensions the tracker supports, if any.
+ */
+export function announceReply(
+  infoHash: string,
+  swarmSize: number,
+  opts: { intervalSec?: number; extensions?: readonly string[] } = {},
+): string {
   return JSON.stringify({
     action: "announce",
-    ...(intervalSec !== undefined ? { interval: intervalSec } : {}),
+    ...(opts.intervalSec !== undefined ? { interval: opts.intervalSec } : {}),
+    ...(opts.extensions !== undefined ? { extensions: opts.extensions } : {}),
     info_hash: infoHash,
     complete: 0,
     incomplete: swarmSize,
