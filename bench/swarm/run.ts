@@ -75,6 +75,12 @@ interface Options {
    * joiners, not with the whole swarm's decoding and uploads (`--late-own-core`, Linux).
    */
   lateOwnCore: boolean;
+  /**
+   * How many of the last viewers to join count as late joiners (`--late-joiners K`; default
+   * the second half). With `--late-own-core` and K = 1 the last viewer has a core to itself: its
+   * start-up is its own page's work in a busy swarm, as for a real viewer on its own machine.
+   */
+  lateJoiners: number;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -98,9 +104,10 @@ function parseArgs(argv: readonly string[]): Options {
     if (!isArmName(a)) throw new Error(`unknown arm ${a} (known: ${ARMS.join(", ")})`);
     arms.push(a);
   }
+  const viewers = int("--viewers", quick ? 3 : 8, 1);
   return {
     quick,
-    viewers: int("--viewers", quick ? 3 : 8, 1),
+    viewers,
     seconds: int("--seconds", quick ? 15 : 60, 2),
     reps: int("--reps", quick ? 1 : 3, 1),
     arms,
@@ -116,7 +123,18 @@ function parseArgs(argv: readonly string[]): Options {
       value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
     hivecastB,
     lateOwnCore: argv.includes("--late-own-core"),
+    lateJoiners: lateJoiners(viewers, value("--late-joiners")),
   };
+}
+
+/** `--late-joiners`: 1 … viewers − 1 (default: the second half of the viewers). */
+function lateJoiners(viewers: number, arg: string | undefined): number {
+  const half = viewers - Math.ceil(viewers / 2);
+  if (arg === undefined) return half;
+  const n = Number(arg);
+  if (!Number.isInteger(n) || n < 1 || n >= viewers)
+    throw new Error(`--late-joiners must be an integer from 1 to ${viewers - 1} (--viewers − 1)`);
+  return n;
 }
 
 /** A flat JSON object of numbers, booleans and strings, or undefined when absent. */
@@ -277,7 +295,7 @@ async function startTracker(): Promise<Tracker> {
 
 interface ViewerResult {
   viewer: number;
-  /** Joined in the second half of the stagger (a late joiner, into a busy swarm). */
+  /** One of the last `--late-joiners` to join (by default the second half): into a busy swarm. */
   late: boolean;
   browser: number;
   metrics: PageMetrics | null;
@@ -423,7 +441,8 @@ async function runArm(
     const t0 = Date.now();
     const markAll = cpuMark();
     // The late joiners' start-up window: from the first late join to 2 s after the last join.
-    const lateFrom = t0 + Math.ceil(opts.viewers / 2) * opts.staggerMs;
+    const firstLate = opts.viewers - opts.lateJoiners;
+    const lateFrom = t0 + firstLate * opts.staggerMs;
     const lateTo = t0 + (opts.viewers - 1) * opts.staggerMs + 2000;
     const lateWindow = (async () => {
       await sleep(Math.max(0, lateFrom - Date.now()));
@@ -434,7 +453,7 @@ async function runArm(
     })();
     const viewerTasks: Promise<void>[] = [];
     for (let i = 0; i < opts.viewers; i++) {
-      const late = i >= Math.ceil(opts.viewers / 2);
+      const late = i >= firstLate;
       // With --late-own-core the late joiners use the pinned third browser.
       const b = opts.lateOwnCore ? (late ? 2 : i % 2) : i % browsers.length;
       const joinAt = t0 + i * opts.staggerMs;
@@ -915,7 +934,7 @@ async function main(): Promise<void> {
     ...(pinning ? { lateOwnCore: pinning.describe } : {}),
     ...(opts.hivecastP2p ? { hivecastP2p: opts.hivecastP2p } : {}),
     ...(opts.hivecastHls ? { hivecastHls: opts.hivecastHls } : {}),
-    lateJoiners: `viewers ${Math.ceil(opts.viewers / 2)}–${opts.viewers - 1} (the second half to join)`,
+    lateJoiners: `viewers ${opts.viewers - opts.lateJoiners}–${opts.viewers - 1} (the last ${opts.lateJoiners} to join)`,
     liveWindowSegments: opts.liveWindow,
     origins: opts.origins,
     liveLimit: 1 - 1 / opts.viewers,
@@ -932,7 +951,7 @@ async function main(): Promise<void> {
       stalls: "'waiting' after first playback, summed over viewers (count and ms)",
       latencyS: "median over viewers of the median of hls.latency sampled each second",
       lateStartupP95Ms:
-        "95th percentile of start-up over the late joiners (the second half of the viewers to join)",
+        "95th percentile of start-up over the late joiners (the last --late-joiners viewers to join; by default the second half)",
       lateStartupP95VsPlainP95:
         "late joiners' start-up p95 ÷ plain hls.js's start-up p95 over all its viewers, same repetition",
       pooled:
