@@ -259,14 +259,12 @@ export class Swarm implements TrackerSubscriber {
 
   /**
    * Peers our offers must not go to: those we hold a session with (ready or connecting) and
-   * those we will not link with (relayed while relays are off), at most
-   * {@link MAX_SKIP_PEER_IDS}.
+   * those we will not link with (relayed while relays are off).
    */
-  private skipPeerIds(): string[] {
-    const ids = new Set<string>();
+  private linkedOrRefused(): Set<string> {
+    const ids = new Set<string>(this.relayRefused);
     for (const s of this.sessions.values()) ids.add(s.peerId);
-    for (const id of this.relayRefused) ids.add(id);
-    return [...ids].slice(0, MAX_SKIP_PEER_IDS);
+    return ids;
   }
 
   /**
@@ -278,8 +276,7 @@ export class Swarm implements TrackerSubscriber {
   private unlinkedAt(tracker: TrackerClient): number {
     const view = this.trackerViews.get(tracker);
     if (view === undefined || !view.skipsPeers || view.peers === 0) return Number.POSITIVE_INFINITY;
-    const known = new Set<string>(this.relayRefused);
-    for (const s of this.sessions.values()) known.add(s.peerId);
+    const known = this.linkedOrRefused();
     const seen = new Set<string>(known);
     for (const id of view.seen) seen.add(id);
     return Math.max(0, Math.max(view.peers, 1 + seen.size) - 1 - known.size);
@@ -342,7 +339,7 @@ export class Swarm implements TrackerSubscriber {
       tracker.send({ ...base, numwant: 0, offers: [] });
       return;
     }
-    base["skip_peer_ids"] = this.skipPeerIds();
+    base["skip_peer_ids"] = [...this.linkedOrRefused()].slice(0, MAX_SKIP_PEER_IDS);
     const ready: Array<{ offer: SignalData; offer_id: string }> = [];
     let pending = count;
     let sent = false;

@@ -4,6 +4,7 @@
  * what the tracker sends back (the announce reply, an offer relayed to another peer, an answer
  * relayed to the peer that made the offer). How a tracker picks the peers is its own business.
  */
+import { SKIP_PEER_IDS } from "../p2p/tracker-client.js";
 
 /** A client's announce, as much of it as a relaying tracker reads. */
 export interface RelayAnnounce {
@@ -24,7 +25,7 @@ export interface RelayAnnounce {
 }
 
 /** Protocol extensions a relaying tracker that honours `skip_peer_ids` names in its replies. */
-export const SKIP_EXTENSIONS: readonly string[] = ["skip_peer_ids"];
+export const SKIP_EXTENSIONS: readonly string[] = [SKIP_PEER_IDS];
 
 /** `data` parsed as a JSON object, or null when it is not one. */
 export function parseTrackerMessage(data: string): Record<string, unknown> | null {
