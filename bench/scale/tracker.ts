@@ -1,11 +1,10 @@
 /**
  * The scale simulation's tracker: the WebTorrent announce/offer/answer relay over in-memory
  * sockets on the virtual clock, sending each offer to a *random* other peer of the swarm, as
- * bittorrent-tracker and our signaling server do (and, like our server, never to a peer the
- * announce lists in `skip_peer_ids`) (the core's MemoryTracker, built for
- * deterministic unit tests, rotates through peers in join order, which at scale sends most
- * offers to the first, already full, viewers). Sampling is O(1) per offer, so 10,000 peers
- * stay cheap.
+ * bittorrent-tracker and our signaling server do — and, like our server, never to a peer the
+ * announce lists in `skip_peer_ids`. (The core's MemoryTracker, built for deterministic unit
+ * tests, rotates through peers in join order, which at scale sends most offers to the first,
+ * already full, viewers.) Sampling is O(1) per offer, so 10,000 peers stay cheap.
  */
 import type { Clock } from "../../packages/core/src/clock.js";
 import type {

@@ -74,6 +74,12 @@ describe("client addresses", () => {
   });
 });
 
+/** A seeded Lehmer (MINSTD) generator: the same picks on every run. `seed` in 1 … 2³¹ − 2. */
+function lehmer(seed: number): () => number {
+  let x = seed;
+  return () => ((x = (x * 48271) % 2147483647) - 1) / 2147483646;
+}
+
 describe("Swarm.pickRandom spreads offers over addresses", () => {
   const conn = (ip: string): SwarmConnection => ({ ip, send: () => true });
 
@@ -128,8 +134,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
       "198.51.100.4",
     ]);
     const self = swarm.add(binId("self"), conn("192.0.2.1"), false);
-    let seed = 1;
-    const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    const random = lehmer(1);
     const got = new Map<string, number>();
     const out: Array<SwarmPeer | undefined> = [];
     for (let i = 0; i < 2000; i++) {
@@ -146,8 +151,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
 
   it("r22 keeps its address groups right through joins and leaves (random walk)", () => {
     const swarm = new Swarm(binId("walk"));
-    let seed = 7;
-    const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    const random = lehmer(7);
     const live: SwarmPeer[] = [];
     for (let step = 0; step < 3000; step++) {
       if (live.length > 0 && random() < 0.45) {
@@ -193,8 +197,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
             i % 40 < peers.length ? peers[i % 40]!.peerId : binId(`gone${i}`),
           );
           const skipped = new Set(skip);
-          let seed = seed0;
-          const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+          const random = lehmer(seed0);
           const out: Array<SwarmPeer | undefined> = [];
           const k = swarm.pickRandom(count, self, random, out, skip);
           const picks = out.slice(0, k);
@@ -222,8 +225,7 @@ describe("Swarm.pickRandom spreads offers over addresses", () => {
     ]);
     const self = swarm.add(binId("self"), conn("192.0.2.1"), false);
     const skip = peers.slice(0, 4).map((p) => p.peerId);
-    let seed = 3;
-    const random = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    const random = lehmer(3);
     let shared = 0;
     const out: Array<SwarmPeer | undefined> = [];
     for (let i = 0; i < 2000; i++) {
