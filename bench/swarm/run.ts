@@ -21,6 +21,12 @@ import { chromium, type Browser, type BrowserContext, type Page } from "@playwri
 import { chromiumArgs, chromiumPath } from "../../e2e/chromium.js";
 import { percentile } from "../lib/stats.js";
 import { warmLateComparison, type WarmLateComparison } from "./startup.js";
+import {
+  summarizePageTrace,
+  TRACE_CATEGORIES,
+  type TraceEvent,
+  type TraceSummary,
+} from "./trace.js";
 import { cpuBetween, cpuMark, type MachineCpu } from "../lib/proc-cpu.js";
 import {
   ARMS,
@@ -67,6 +73,11 @@ interface Options {
   hivecastHls: Record<string, number | boolean | string> | undefined;
   /** Record a CPU profile of this viewer's page (its top functions go into the run). */
   profileViewer: number | undefined;
+  /**
+   * Record a Chromium trace of this viewer's page (`--trace-viewer i`): its main thread's self
+   * time per trace event name goes into the run, naming what a CPU profile calls "(program)".
+   */
+  traceViewer: number | undefined;
   /** Another `hivecast.iife.js` for the `hivecast-b` arm (A/B of two builds in one run). */
   hivecastB: string | undefined;
   /**
@@ -121,6 +132,7 @@ function parseArgs(argv: readonly string[]): Options {
     hivecastHls: parseFlatJson(value("--hivecast-hls"), "--hivecast-hls"),
     profileViewer:
       value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
+    traceViewer: value("--trace-viewer") === undefined ? undefined : int("--trace-viewer", 0, 0),
     hivecastB,
     lateOwnCore: argv.includes("--late-own-core"),
     lateJoiners: lateJoiners(viewers, value("--late-joiners")),
@@ -406,6 +418,8 @@ interface ArmRun {
   machineCpuLateJoin?: MachineCpu;
   /** Top functions by self time of the profiled viewer (`--profile-viewer`). */
   profile?: ProfileRow[];
+  /** Main-thread self time by trace event of the traced viewer (`--trace-viewer`). */
+  trace?: TraceSummary;
 }
 
 interface ViewerTiming {
@@ -433,6 +447,7 @@ async function runArm(
   const swarmId = `bench-swarm-${arm}-${rep}`;
   let copies: number[] = [];
   let profile: ProfileRow[] | undefined;
+  let trace: TraceSummary | null = null;
   let machine: MachineCpu | undefined;
   let machineLate: MachineCpu | undefined;
   try {
@@ -474,6 +489,12 @@ async function runArm(
             await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
             await cdp.send("Profiler.start");
           }
+          const traced = opts.traceViewer === i;
+          let frameId = "";
+          if (traced) {
+            frameId = (await cdp.send("Page.getFrameTree")).frameTree.frame.id;
+            await browsers[b]!.startTracing(page, { categories: TRACE_CATEGORIES });
+          }
           const cfg: PageConfig = {
             arm,
             src: `${proxy.baseFor(i, 0)}live/master.m3u8`,
@@ -501,6 +522,12 @@ async function runArm(
               pm.metrics.find((m) => m.name === name)?.value ?? Number.NaN;
             cpu = { taskS: of("TaskDuration"), scriptS: of("ScriptDuration") };
             if (profiled) profile = topFunctions((await cdp.send("Profiler.stop")).profile, 30);
+            if (traced) {
+              const raw = JSON.parse((await browsers[b]!.stopTracing()).toString()) as
+                { traceEvents?: TraceEvent[] } | TraceEvent[];
+              const events = Array.isArray(raw) ? raw : (raw.traceEvents ?? []);
+              trace = summarizePageTrace(events, frameId, 40) ?? null;
+            }
           } catch {
             cpu = null;
           }
@@ -543,6 +570,7 @@ async function runArm(
     : Number.NaN;
   run.topLevelShare = topLevelShare(results);
   if (profile) run.profile = profile;
+  if (trace) run.trace = trace;
   if (machine) run.machineCpu = machine;
   if (machineLate) run.machineCpuLateJoin = machineLate;
   return run;
