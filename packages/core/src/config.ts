@@ -166,6 +166,15 @@ export interface P2PConfig {
    * @default 2000
    */
   joinDelayMaxMs: number;
+  /**
+   * After the player stalls while playing (the media waits for data, not at start-up and not
+   * after a seek — the hls.js adapter calls `Engine.playbackStalled()`), uploads to peers pause
+   * this long: their requests are answered "busy" and they fetch elsewhere. A viewer whose CPU
+   * or uplink cannot keep up with its own playback stops giving them away until it recovers;
+   * each stall starts the pause again. Uploads already running finish. 0 never pauses, ms.
+   * @default 15000
+   */
+  uploadPauseAfterStallMs: number;
 }
 
 /**
@@ -431,6 +440,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
       jitter: 0.5,
     }),
     joinDelayMaxMs: 2000,
+    uploadPauseAfterStallMs: 15_000,
   }),
   requestSetup: undefined,
   fetch: undefined,
@@ -621,5 +631,6 @@ export function resolveConfig(user: UserConfig = {}): Config {
   if (typeof p.allowRelay !== "boolean") fail("p2p.allowRelay", "expected a boolean");
   checkRetry("p2p.connectRetry", p.connectRetry);
   checkNumber("p2p.joinDelayMaxMs", p.joinDelayMaxMs, 0, 60_000);
+  checkNumber("p2p.uploadPauseAfterStallMs", p.uploadPauseAfterStallMs, 0, 600_000);
   return c;
 }

@@ -268,6 +268,17 @@ export class Engine extends TypedEmitter<HivecastEvents> {
   }
 
   /**
+   * The player stalled while playing: the media waits for data after start-up, not because of a
+   * seek (the hls.js adapter calls this on the media's `waiting`). Uploads to peers pause for
+   * `p2p.uploadPauseAfterStallMs`, so P2P does not take CPU or uplink from a viewer whose own
+   * playback cannot keep up. Ignored before {@link Engine.playbackStarted}.
+   */
+  playbackStalled(): void {
+    if (this.isDestroyed || !this.started) return;
+    this.peers?.playbackStalled?.();
+  }
+
+  /**
    * Consent switch. Enabling creates the P2P layer (once, and only with trackers configured and a
    * factory given); disabling destroys it, closing every peer and tracker socket.
    */

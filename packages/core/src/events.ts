@@ -31,6 +31,8 @@ export const WarningKinds = [
   "steering-unavailable",
   /** An upload to a peer was refused (limits, download-only). */
   "upload-refused",
+  /** The player stalled: uploads to peers pause for `p2p.uploadPauseAfterStallMs`. */
+  "uploads-paused",
   /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */
   "p2p-internal",
   /**

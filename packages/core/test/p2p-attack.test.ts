@@ -323,6 +323,30 @@ describe("r21 upload fair share", () => {
     expect(giverBytes).toBeGreaterThan(leechBytes);
   });
 
+  it("UploadPolicy: a pause refuses new uploads until it ends; a shorter pause does not cut a longer one", () => {
+    const p = new UploadPolicy(testClock, {
+      maxUploads: 4,
+      totalBytesPerSec: 0,
+      perPeerBytesPerSec: 0,
+      giveBackWeight: 2,
+      maxServesPerSegment: 100,
+      windowMs: 60_000,
+    });
+    const peer = { peerId: "p", bytesIn: 0 };
+    expect(p.tryAcquire(peer, "a")).toBe(true);
+    const t0 = Date.now();
+    p.pause(10_000);
+    p.pause(1_000);
+    expect(p.paused).toBe(true);
+    expect(p.tryAcquire(peer, "b")).toBe(false);
+    expect(p.inUse).toBe(1); // the upload admitted before the pause goes on
+    vi.setSystemTime(t0 + 9_999);
+    expect(p.tryAcquire(peer, "b")).toBe(false);
+    vi.setSystemTime(t0 + 10_000);
+    expect(p.paused).toBe(false);
+    expect(p.tryAcquire(peer, "b")).toBe(true);
+  });
+
   it("UploadPolicy: per-peer cap without a total, repeat serves refused", () => {
     const p = new UploadPolicy(testClock, {
       maxUploads: 4,

@@ -329,3 +329,32 @@ describe("playback start reaches the P2P layer", () => {
     expect(calls).toEqual(["p2p1", "p2p2"]);
   });
 });
+
+describe("a playback stall reaches the P2P layer", () => {
+  it("Engine.playbackStalled is passed on after start-up only, every time, and not after destroy", () => {
+    const stalls: string[] = [];
+    const source: PeerSegmentSource = {
+      download: () => Promise.resolve(null),
+      reportBad: () => undefined,
+      announce: () => undefined,
+      forget: () => undefined,
+      updatePlaylist: () => undefined,
+      playbackStalled: () => stalls.push("stall"),
+      peerCount: () => 0,
+      destroy: () => undefined,
+    };
+    const engine = new Engine(
+      { origins: [...ORIGINS], p2p: { enabled: true, trackers: [TRACKER_URL] } },
+      { clock: testClock, random: seeded(1), peerSourceFactory: () => source },
+    );
+    engine.playbackStalled(); // start-up: waiting for the first fragments is not a stall
+    expect(stalls).toEqual([]);
+    engine.playbackStarted();
+    engine.playbackStalled();
+    engine.playbackStalled();
+    expect(stalls).toEqual(["stall", "stall"]);
+    engine.destroy();
+    engine.playbackStalled();
+    expect(stalls).toHaveLength(2);
+  });
+});

@@ -24,6 +24,7 @@ import {
   keysOf,
   joinSwarm,
   giveSegment,
+  settle,
 } from "./p2p-helpers.js";
 
 const SWARM = "live/720p.m3u8";
@@ -81,6 +82,7 @@ describe("warning kinds", () => {
         "tracker-protocol",
         "peer-gone",
         "upload-refused",
+        "uploads-paused",
         "p2p-internal",
       ]),
     );
@@ -153,6 +155,61 @@ describe("warning kinds", () => {
     await Promise.allSettled([pb, pc]);
     expect(a.host.warnings.map((w) => w.kind)).toContain("upload-refused");
     for (const v of [a, b, c]) v.source.destroy();
+  });
+
+  it("uploads-paused once when playback stalls: the viewer refuses uploads for uploadPauseAfterStallMs and peers fetch elsewhere", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    const config = p2pConfig({ uploadPauseAfterStallMs: 10_000 });
+    const a = makeViewer(net, tracker, { config });
+    const b = makeViewer(net, tracker, { config });
+    const c = makeViewer(net, tracker, { config });
+    await join([a, b, c]);
+    for (const id of ["seg-0.ts", "seg-1.ts", "seg-2.ts"]) {
+      give(a, id, bytes(100_000));
+      give(c, id, bytes(100_000));
+    }
+    give(a, "seg-3.ts", bytes(100_000));
+    await vi.advanceTimersByTimeAsync(50);
+    a.source.playbackStalled?.();
+    a.source.playbackStalled?.(); // a second stall during the pause: no second warning
+    const giveUpAt = Date.now() + 3000;
+    for (const id of ["seg-0.ts", "seg-1.ts", "seg-2.ts"]) {
+      const { value: got } = await settle(
+        b.source.download(key(id), { signal: never(), giveUpAt }),
+      );
+      expect(got?.peerId).toBe(c.id);
+    }
+    // Held by the paused viewer alone: not served while the pause lasts.
+    const { value: early } = await settle(
+      b.source.download(key("seg-3.ts"), { signal: never(), giveUpAt: Date.now() + 2000 }),
+    );
+    expect(early).toBeNull();
+    const kinds = a.host.warnings.map((w) => w.kind);
+    expect(kinds.filter((k) => k === "uploads-paused")).toHaveLength(1);
+    expect(kinds).not.toContain("upload-refused");
+    await vi.advanceTimersByTimeAsync(10_000);
+    const { value: later } = await settle(
+      b.source.download(key("seg-3.ts"), { signal: never(), giveUpAt: Date.now() + 3000 }),
+    );
+    expect(later?.peerId).toBe(a.id);
+    for (const v of [a, b, c]) v.source.destroy();
+  });
+
+  it("uploadPauseAfterStallMs 0: a stall changes nothing", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    const config = p2pConfig({ uploadPauseAfterStallMs: 0 });
+    const a = makeViewer(net, tracker, { config });
+    const b = makeViewer(net, tracker, { config });
+    await join([a, b]);
+    give(a, "seg-0.ts", bytes(100_000));
+    await vi.advanceTimersByTimeAsync(50);
+    a.source.playbackStalled?.();
+    const { value: got } = await settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 3000 }),
+    );
+    expect(got?.peerId).toBe(a.id);
+    expect(a.host.warnings.map((w) => w.kind)).not.toContain("uploads-paused");
+    for (const v of [a, b]) v.source.destroy();
   });
 
   it("p2p-internal when a host callback throws; the P2P layer goes on", async () => {

@@ -121,10 +121,32 @@ export class Hivecast {
     // fragment): peer set-up may begin then (Engine.playbackStarted), not while the fragments
     // the first frame needs still load.
     let media: EventTarget | undefined;
+    // After start-up, a `waiting` while playing (not seeking) is a stall: the engine pauses
+    // uploads to peers for a while (`p2p.uploadPauseAfterStallMs`).
+    let watched: EventTarget | undefined;
+    const onWaiting = (): void => {
+      if (this.hls !== hls || isSeekingOrPaused(hls.media)) return;
+      this.engine.playbackStalled();
+    };
+    const watch = (): void => {
+      watched?.removeEventListener("waiting", onWaiting);
+      watched = undefined;
+      const m: unknown = hls.media;
+      if (!isEventTarget(m)) return;
+      watched = m;
+      m.addEventListener("waiting", onWaiting);
+    };
+    let started = false;
+    const onAttached = (): void => {
+      if (started) watch();
+    };
     const onPlaying = (): void => {
       media?.removeEventListener("playing", onPlaying);
       media = undefined;
-      if (this.hls === hls) this.engine.playbackStarted();
+      if (this.hls !== hls) return;
+      started = true;
+      watch();
+      this.engine.playbackStarted();
     };
     const onBuffered = (): void => {
       hls.off(events.FRAG_BUFFERED, onBuffered);
@@ -137,11 +159,15 @@ export class Hivecast {
     this.unlisten = () => {
       hls.off(events.DESTROYING, onDestroying);
       hls.off(events.FRAG_BUFFERED, onBuffered);
+      hls.off(events.MEDIA_ATTACHED, onAttached);
       media?.removeEventListener("playing", onPlaying);
       media = undefined;
+      watched?.removeEventListener("waiting", onWaiting);
+      watched = undefined;
     };
     hls.on(events.DESTROYING, onDestroying);
     hls.on(events.FRAG_BUFFERED, onBuffered);
+    hls.on(events.MEDIA_ATTACHED, onAttached);
     return this;
   }
 
@@ -199,6 +225,12 @@ function isPlayingMedia(m: unknown): boolean {
   if (typeof m !== "object" || m === null) return false;
   const v = m as { paused?: unknown; readyState?: unknown };
   return v.paused === false && typeof v.readyState === "number" && v.readyState >= HAVE_FUTURE_DATA;
+}
+
+function isSeekingOrPaused(m: unknown): boolean {
+  if (typeof m !== "object" || m === null) return true;
+  const v = m as { paused?: unknown; seeking?: unknown; ended?: unknown };
+  return v.seeking === true || v.paused === true || v.ended === true;
 }
 
 function isEventTarget(m: unknown): m is EventTarget {

@@ -179,6 +179,41 @@ describe("Hivecast.attach / detach / destroy", () => {
     expect(started).toHaveBeenCalledTimes(1);
   });
 
+  it("after the first frame, a 'waiting' while playing tells the engine playback stalled; not while seeking or paused, not before start, not after detach", () => {
+    const hivecast = make();
+    const stalled = vi.spyOn(hivecast.engine, "playbackStalled");
+    const hls = newHlsFor(hivecast);
+    const media = Object.assign(fakeMedia(true, 1), { seeking: false });
+    hls.media = media;
+    hivecast.attach(hls.asHls());
+    // Start-up: hls.js waits for its first fragments; that is not a stall.
+    media.paused = false;
+    media.dispatchEvent(new Event("waiting"));
+    hls.trigger("hlsFragBuffered");
+    media.dispatchEvent(new Event("waiting"));
+    expect(stalled).not.toHaveBeenCalled();
+    media.dispatchEvent(new Event("playing"));
+    media.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(1);
+    media.seeking = true;
+    media.dispatchEvent(new Event("waiting"));
+    media.seeking = false;
+    media.paused = true;
+    media.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(1);
+    // A media element attached later is watched instead.
+    const next = Object.assign(fakeMedia(false, 4), { seeking: false });
+    hls.media = next;
+    hls.trigger("hlsMediaAttached");
+    media.paused = false;
+    media.dispatchEvent(new Event("waiting"));
+    next.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(2);
+    hivecast.detach();
+    next.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(2);
+  });
+
   it("detaching before the first 'playing' stops listening to the media element", () => {
     const hivecast = make();
     const started = vi.spyOn(hivecast.engine, "playbackStarted");

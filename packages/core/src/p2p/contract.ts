@@ -127,6 +127,11 @@ export interface PeerSegmentSource {
    * `p2p.joinDelayMaxMs`) join now, and swarms created later join at once.
    */
   playbackStarted?(): void;
+  /**
+   * The player stalled while playing (not at start-up, not after a seek): uploads pause for
+   * `p2p.uploadPauseAfterStallMs`.
+   */
+  playbackStalled?(): void;
   /** Number of connected peers (all swarms). */
   peerCount(): number;
   /** Connected peers by link type, and links that failed to come up by cause. */

@@ -265,7 +265,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
           // A refused upload (limits, fair share) is the app's business too: warn, rate-limited.
           tryAcquire: (peer, segmentId) => {
             const ok = this.gate.tryAcquire(peer, segmentId);
-            if (!ok) {
+            // A pause after a stall is warned once when it begins (playbackStalled).
+            if (!ok && !this.gate.paused) {
               const id = peer ? displayPeerId(peer.peerId) : undefined;
               this.warn(
                 "upload-refused",
@@ -316,6 +317,18 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (this.playing || this.destroyed) return;
     this.playing = true;
     for (const swarmId of [...this.joinTimers.keys()]) this.join(swarmId);
+  }
+
+  playbackStalled(): void {
+    if (this.destroyed) return;
+    const ms = this.deps.config.p2p.uploadPauseAfterStallMs;
+    if (ms <= 0) return;
+    const was = this.gate.paused;
+    this.gate.pause(ms);
+    if (!was)
+      this.warn("uploads-paused", `playback stalled: uploads to peers pause for ${ms} ms`, {
+        pauseMs: ms,
+      });
   }
 
   /** Joins the trackers of a swarm still waiting to (once). */

@@ -43,6 +43,7 @@ interface PeerState {
 export class UploadPolicy implements UploadGate {
   private active = 0;
   private nextFreeAt = 0;
+  private pausedUntil = Number.NEGATIVE_INFINITY;
   private readonly peers = new Map<string, PeerState>();
 
   constructor(
@@ -69,8 +70,21 @@ export class UploadPolicy implements UploadGate {
     return s;
   }
 
+  /**
+   * Refuses every new upload for `ms` from now (the viewer's own playback stalled); a later
+   * call can only extend the pause. Uploads already admitted go on.
+   */
+  pause(ms: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, this.clock.now() + ms);
+  }
+
+  /** New uploads are refused now because of {@link pause}. */
+  get paused(): boolean {
+    return this.clock.now() < this.pausedUntil;
+  }
+
   tryAcquire(peer?: UploadPeer, segmentId?: string): boolean {
-    if (this.active >= this.limits.maxUploads) return false;
+    if (this.active >= this.limits.maxUploads || this.paused) return false;
     if (peer && segmentId !== undefined) {
       const s = this.state(peer);
       const now = this.clock.now();
