@@ -456,6 +456,49 @@ describe("announce offers", () => {
     for (const v of [a, b, c]) v.source.destroy();
   });
 
+  it("a banned viewer is skipped like a linked one: named in skip_peer_ids, and no offer is made for it", async () => {
+    const { net } = world();
+    const tracker = new MemoryTracker({ clock: testClock });
+    const a = countedViewer(net, tracker);
+    const b = countedViewer(net, tracker);
+    for (const { v } of [a, b]) {
+      v.source.updatePlaylist(playlist("live/ban.m3u8", true, 3));
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(a.v.source.peerCount()).toBe(1);
+    a.v.source.reportBad(b.v.id, { swarmId: "live/ban.m3u8", segmentId: "seg-0.ts" }, "test");
+    expect(a.v.source.peerCount()).toBe(0);
+    const mark = marks(tracker);
+    const made = a.made();
+    await vi.advanceTimersByTimeAsync(3 * 5000); // a refill and three announce intervals
+    const announces = tracker.sockets
+      .flatMap((s) => s.sent.slice(mark.get(s) ?? 0))
+      .filter((m) => m["peer_id"] === a.v.id && m["action"] === "announce");
+    expect(announces.length).toBeGreaterThanOrEqual(3);
+    // Only the banned viewer is left: nothing to offer to.
+    expect(offersSent(tracker, a.v.id, mark)).toBe(0);
+    expect(a.made() - made).toBe(0);
+    // A newcomer (that makes no offers itself): one offer, for it, with b skipped.
+    const c = makeViewer(net, tracker, { config: p2pConfig({ maxPeers: 0 }) });
+    c.source.updatePlaylist(playlist("live/ban.m3u8", true, 3));
+    await vi.advanceTimersByTimeAsync(200);
+    const mark2 = marks(tracker);
+    await vi.advanceTimersByTimeAsync(2 * 5000);
+    const withOffers = tracker.sockets
+      .flatMap((s) => s.sent.slice(mark2.get(s) ?? 0))
+      .filter(
+        (m) => m["peer_id"] === a.v.id && Array.isArray(m["offers"]) && m["offers"].length > 0,
+      );
+    expect(withOffers.length).toBeGreaterThanOrEqual(1);
+    for (const m of withOffers) {
+      expect(m["skip_peer_ids"]).toEqual([b.v.id]);
+      expect(m["offers"]).toHaveLength(1);
+    }
+    c.source.destroy();
+    for (const { v } of [a, b]) v.source.destroy();
+  });
+
   it("the swarm grew while every viewer we knew was linked: the reply brings offers at once", async () => {
     const { net, tracker } = world();
     // p2p.defense asks for no early announces: only the regular one, every 60 s.

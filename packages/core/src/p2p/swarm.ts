@@ -134,6 +134,8 @@ export class Swarm implements TrackerSubscriber {
   private readonly links = new WeakMap<PeerSession, LinkRecord>();
   /** Peers whose link was relayed while `allowRelay` is false: not tried again. */
   private readonly relayRefused = new Set<string>();
+  /** Banned peers seen in this swarm (raw ids, the most recent {@link MAX_SKIP_PEER_IDS}). */
+  private readonly bannedSeen = new Set<string>();
   /** Links that failed to come up since the last one that did (retry backoff). */
   private setupFailures = 0;
   private announceTimer: unknown;
@@ -258,13 +260,28 @@ export class Swarm implements TrackerSubscriber {
   }
 
   /**
-   * Peers our offers must not go to: those we hold a session with (ready or connecting) and
-   * those we will not link with (relayed while relays are off).
+   * Peers our offers must not go to: those we hold a session with (ready or connecting), then
+   * those we will not link with (relayed while relays are off, banned or cooling down).
    */
   private linkedOrRefused(): Set<string> {
-    const ids = new Set<string>(this.relayRefused);
+    const ids = new Set<string>();
     for (const s of this.sessions.values()) ids.add(s.peerId);
+    for (const id of this.relayRefused) ids.add(id);
+    for (const id of this.bannedSeen) {
+      if (this.ctx.isBanned(id)) ids.add(id);
+      else this.bannedSeen.delete(id);
+    }
     return ids;
+  }
+
+  /** Remembers a banned peer of this swarm, so that our offers skip it. */
+  private noteBanned(peerId: string): void {
+    this.bannedSeen.delete(peerId);
+    if (this.bannedSeen.size >= MAX_SKIP_PEER_IDS) {
+      const oldest = this.bannedSeen.values().next().value;
+      if (oldest !== undefined) this.bannedSeen.delete(oldest);
+    }
+    this.bannedSeen.add(peerId);
   }
 
   /**
@@ -400,7 +417,11 @@ export class Swarm implements TrackerSubscriber {
     offerId: string,
     offer: SignalData,
   ): void {
-    if (peerId === this.ctx.selfId || this.ctx.isBanned(peerId)) return;
+    if (peerId === this.ctx.selfId) return;
+    if (this.ctx.isBanned(peerId)) {
+      this.noteBanned(peerId);
+      return;
+    }
     if (this.wantedPeers() <= 0 || this.readySession(peerId)) return;
     if (this.relayRefused.has(peerId)) return;
     const key = `${peerId}/${offerId}`;
@@ -437,6 +458,7 @@ export class Swarm implements TrackerSubscriber {
     const pending = this.offers.get(offerId);
     if (!pending) return;
     this.offers.delete(offerId);
+    if (peerId !== this.ctx.selfId && this.ctx.isBanned(peerId)) this.noteBanned(peerId);
     if (
       peerId === this.ctx.selfId ||
       this.ctx.isBanned(peerId) ||
@@ -553,6 +575,7 @@ export class Swarm implements TrackerSubscriber {
     }
     this.setupFailures = 0;
     if (this.ctx.isBanned(s.peerId)) {
+      this.noteBanned(s.peerId);
       s.close("banned", undefined, true);
       this.sessions.delete(s.connectionKey);
       return;
@@ -662,6 +685,7 @@ export class Swarm implements TrackerSubscriber {
       lost ||= s.wasReady;
       s.close(reason, undefined, true);
     }
+    if (this.ctx.isBanned(peerId)) this.noteBanned(peerId);
     this.wakeAll();
     if (lost) this.scheduleRefill();
   }
