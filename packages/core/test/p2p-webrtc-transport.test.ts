@@ -355,6 +355,70 @@ describe("WebRtcTransport", () => {
   });
 });
 
+describe("the link of an open connection", () => {
+  async function openWith(extra: object): Promise<PeerConnection> {
+    const r = make(true);
+    Object.assign(r.pc, extra);
+    await settle();
+    r.pc.finishGathering();
+    await settle();
+    r.conn.signal({ type: "answer", sdp: "v=0 answer" });
+    await settle();
+    r.pc.channels[0]?.open();
+    await settle();
+    expect(r.events).toContain("connect");
+    return r.conn;
+  }
+  const pair = {
+    local: { type: "relay", protocol: "udp", relayProtocol: "tcp", address: "100.64.0.1" },
+    remote: { type: "srflx", address: "192.0.2.7", port: 5000, protocol: "udp" },
+  };
+
+  it("is read from the ICE transport's selected pair without a stats report where the browser has it", async () => {
+    const getStats = vi.fn(() => Promise.resolve(new Map()));
+    const sctp = { transport: { iceTransport: { getSelectedCandidatePair: () => pair } } };
+    const conn = await openWith({ sctp, getStats });
+    expect(conn.link).toEqual({
+      type: "relay",
+      localType: "relay",
+      remoteType: "srflx",
+      remoteAddress: "192.0.2.7:5000",
+      protocol: "tcp",
+    });
+    expect(getStats).not.toHaveBeenCalled();
+  });
+
+  it("comes from getStats() where the ICE transport has no pair (Firefox, or none selected)", async () => {
+    const report = new Map<string, object>([
+      [
+        "p",
+        {
+          id: "p",
+          type: "candidate-pair",
+          selected: true,
+          localCandidateId: "l",
+          remoteCandidateId: "r",
+        },
+      ],
+      ["l", { id: "l", type: "local-candidate", candidateType: "host", protocol: "udp" }],
+      [
+        "r",
+        { id: "r", type: "remote-candidate", candidateType: "host", address: "10.0.0.2", port: 9 },
+      ],
+    ]);
+    for (const sctp of [
+      null,
+      { transport: { iceTransport: { getSelectedCandidatePair: () => null } } },
+    ]) {
+      const getStats = vi.fn(() => Promise.resolve(report));
+      const conn = await openWith({ sctp, getStats });
+      expect(getStats).toHaveBeenCalledTimes(1);
+      expect(conn.link?.type).toBe("host");
+      expect(conn.link?.remoteAddress).toBe("10.0.0.2:9");
+    }
+  });
+});
+
 describe("linkFromStats (the selected candidate pair of a getStats() report)", () => {
   const local = (id: string, candidateType: string, extra = {}): object => ({
     id,

@@ -110,6 +110,49 @@ export function linkFromStats(values: readonly unknown[]): LinkInfo | undefined 
   return info;
 }
 
+/**
+ * The selected candidate pair from `RTCIceTransport.getSelectedCandidatePair()` (Chromium,
+ * Safari), in the shape of a `getStats()` report for {@link linkFromStats}: a synchronous read,
+ * where a stats report costs the main thread several ms per link. Undefined where the API is
+ * missing (Firefox) or there is no pair yet.
+ */
+export function selectedPairStats(pc: RTCPeerConnection): unknown[] | undefined {
+  try {
+    const ice: unknown = pc.sctp?.transport.iceTransport;
+    if (typeof ice !== "object" || ice === null) return undefined;
+    const get: unknown = Reflect.get(ice, "getSelectedCandidatePair");
+    if (typeof get !== "function") return undefined;
+    const pair: unknown = Reflect.apply(get, ice, []);
+    if (typeof pair !== "object" || pair === null) return undefined;
+    const candidate = (c: unknown, id: string): object | undefined =>
+      typeof c === "object" && c !== null
+        ? {
+            id,
+            candidateType: Reflect.get(c, "type"),
+            address: Reflect.get(c, "address"),
+            port: Reflect.get(c, "port"),
+            protocol: Reflect.get(c, "protocol"),
+            relayProtocol: Reflect.get(c, "relayProtocol"),
+          }
+        : undefined;
+    const local = candidate(Reflect.get(pair, "local"), "local");
+    const remote = candidate(Reflect.get(pair, "remote"), "remote");
+    if (!local && !remote) return undefined;
+    return [
+      {
+        type: "candidate-pair",
+        selected: true,
+        localCandidateId: "local",
+        remoteCandidateId: "remote",
+      },
+      ...(local ? [local] : []),
+      ...(remote ? [remote] : []),
+    ];
+  } catch {
+    return undefined;
+  }
+}
+
 class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
   readonly initiator: boolean;
   private readonly pc: RTCPeerConnection;
@@ -274,8 +317,9 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
   }
 
   /**
-   * Reads the selected candidate pair (bounded by {@link LINK_STATS_TIMEOUT_MS}), then emits
-   * `connect`. Data that arrives meanwhile is delivered (the session handles data first).
+   * Reads the selected candidate pair — at once where the ICE transport gives it, else from
+   * `getStats()` (bounded by {@link LINK_STATS_TIMEOUT_MS}) — then emits `connect`. Data that
+   * arrives meanwhile is delivered (the session handles data first).
    */
   private readLink(): void {
     let done = false;
@@ -287,6 +331,11 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
       if (values) this.link = linkFromStats(values);
       this.emit("connect");
     };
+    const direct = selectedPairStats(this.pc);
+    if (direct && linkFromStats(direct)) {
+      finish(direct);
+      return;
+    }
     this.statsTimer = this.clock.setTimeout(() => finish(undefined), LINK_STATS_TIMEOUT_MS);
     let stats: Promise<RTCStatsReport>;
     try {
