@@ -168,10 +168,12 @@ export interface P2PConfig {
   joinDelayMaxMs: number;
   /**
    * After the player stalls while playing (the media waits for data, not at start-up and not
-   * after a seek — the hls.js adapter calls `Engine.playbackStalled()`), uploads to peers pause
-   * this long: their requests are answered "busy" and they fetch elsewhere. A viewer whose CPU
-   * or uplink cannot keep up with its own playback stops giving them away until it recovers;
-   * each stall starts the pause again. Uploads already running finish. 0 never pauses, ms.
+   * after a seek — the hls.js adapter calls `Engine.playbackStalled()`; not either when every
+   * segment of the live playlist is buffered: then the stream is late for every viewer alike),
+   * uploads to peers pause this long: their requests are answered "busy" and they fetch
+   * elsewhere. A viewer whose CPU or uplink cannot keep up with its own playback stops giving
+   * them away until it recovers; each stall starts the pause again. Uploads already running
+   * finish. 0 never pauses, ms.
    * @default 15000
    */
   uploadPauseAfterStallMs: number;

@@ -269,9 +269,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
 
   /**
    * The player stalled while playing: the media waits for data after start-up, not because of a
-   * seek (the hls.js adapter calls this on the media's `waiting`). Uploads to peers pause for
-   * `p2p.uploadPauseAfterStallMs`, so P2P does not take CPU or uplink from a viewer whose own
-   * playback cannot keep up. Ignored before {@link Engine.playbackStarted}.
+   * seek (the hls.js adapter calls this on the media's `waiting`, unless every segment of the
+   * live playlist is already buffered: the stream is late then, not this viewer). Uploads to
+   * peers pause for `p2p.uploadPauseAfterStallMs`, so P2P does not take CPU or uplink from a
+   * viewer whose own playback cannot keep up. Ignored before {@link Engine.playbackStarted}.
    */
   playbackStalled(): void {
     if (this.isDestroyed || !this.started) return;

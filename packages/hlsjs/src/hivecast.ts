@@ -122,10 +122,19 @@ export class Hivecast {
     // the first frame needs still load.
     let media: EventTarget | undefined;
     // After start-up, a `waiting` while playing (not seeking) is a stall: the engine pauses
-    // uploads to peers for a while (`p2p.uploadPauseAfterStallMs`).
+    // uploads to peers for a while (`p2p.uploadPauseAfterStallMs`). Not when every segment the
+    // live playlist lists is buffered: the stream itself is late (an encoder or packager
+    // hiccup stalls every viewer at once), and pausing the whole swarm's uploads would send it
+    // to the CDN together.
     let watched: EventTarget | undefined;
+    let liveEdge: number | undefined;
+    const onLevelLoaded = (_e: unknown, data: unknown): void => {
+      liveEdge = liveEdgeOf(data);
+    };
     const onWaiting = (): void => {
-      if (this.hls !== hls || isSeekingOrPaused(hls.media)) return;
+      const m: unknown = hls.media;
+      if (this.hls !== hls || isSeekingOrPaused(m)) return;
+      if (liveEdge !== undefined && bufferedEnd(m) >= liveEdge - STREAM_STARVED_SLACK_S) return;
       this.engine.playbackStalled();
     };
     const watch = (): void => {
@@ -160,6 +169,7 @@ export class Hivecast {
       hls.off(events.DESTROYING, onDestroying);
       hls.off(events.FRAG_BUFFERED, onBuffered);
       hls.off(events.MEDIA_ATTACHED, onAttached);
+      hls.off(events.LEVEL_LOADED, onLevelLoaded);
       media?.removeEventListener("playing", onPlaying);
       media = undefined;
       watched?.removeEventListener("waiting", onWaiting);
@@ -168,6 +178,7 @@ export class Hivecast {
     hls.on(events.DESTROYING, onDestroying);
     hls.on(events.FRAG_BUFFERED, onBuffered);
     hls.on(events.MEDIA_ATTACHED, onAttached);
+    hls.on(events.LEVEL_LOADED, onLevelLoaded);
     return this;
   }
 
@@ -225,6 +236,34 @@ function isPlayingMedia(m: unknown): boolean {
   if (typeof m !== "object" || m === null) return false;
   const v = m as { paused?: unknown; readyState?: unknown };
   return v.paused === false && typeof v.readyState === "number" && v.readyState >= HAVE_FUTURE_DATA;
+}
+
+/**
+ * A stall with the buffer this close to the end of the live playlist's last segment, seconds,
+ * is the stream's lateness, not this viewer's.
+ */
+const STREAM_STARVED_SLACK_S = 0.5;
+
+/** The end of the last segment of a live playlist (`LEVEL_LOADED`), or undefined (VOD, unknown). */
+function liveEdgeOf(data: unknown): number | undefined {
+  if (typeof data !== "object" || data === null) return undefined;
+  const details: unknown = Reflect.get(data, "details");
+  if (typeof details !== "object" || details === null) return undefined;
+  if (Reflect.get(details, "live") !== true) return undefined;
+  const edge: unknown = Reflect.get(details, "edge");
+  return typeof edge === "number" && Number.isFinite(edge) ? edge : undefined;
+}
+
+/** The end of the media's last buffered range (0 when nothing is buffered). */
+function bufferedEnd(m: unknown): number {
+  if (typeof m !== "object" || m === null) return 0;
+  const b: unknown = Reflect.get(m, "buffered");
+  if (typeof b !== "object" || b === null) return 0;
+  const length: unknown = Reflect.get(b, "length");
+  const end: unknown = Reflect.get(b, "end");
+  if (typeof length !== "number" || length < 1 || typeof end !== "function") return 0;
+  const v: unknown = Reflect.apply(end, b, [length - 1]);
+  return typeof v === "number" ? v : 0;
 }
 
 function isSeekingOrPaused(m: unknown): boolean {

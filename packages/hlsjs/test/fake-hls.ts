@@ -13,6 +13,7 @@ export class FakeHls {
     DESTROYING: "hlsDestroying",
     MEDIA_ATTACHED: "hlsMediaAttached",
     FRAG_BUFFERED: "hlsFragBuffered",
+    LEVEL_LOADED: "hlsLevelLoaded",
   };
   static supported = true;
   static instances: FakeHls[] = [];
@@ -45,8 +46,8 @@ export class FakeHls {
     return this.listeners.get(event)?.size ?? 0;
   }
 
-  trigger(event: string): void {
-    for (const fn of [...(this.listeners.get(event) ?? [])]) fn(event, {});
+  trigger(event: string, data: unknown = {}): void {
+    for (const fn of [...(this.listeners.get(event) ?? [])]) fn(event, data);
   }
 
   loadSource(url: string): void {

@@ -214,6 +214,33 @@ describe("Hivecast.attach / detach / destroy", () => {
     expect(stalled).toHaveBeenCalledTimes(2);
   });
 
+  it("a stall with every segment of the live playlist buffered is the stream's lateness: uploads are not paused for it", () => {
+    const hivecast = make();
+    const stalled = vi.spyOn(hivecast.engine, "playbackStalled");
+    const hls = newHlsFor(hivecast);
+    let end = 10;
+    const buffered = { length: 1, start: () => 0, end: () => end };
+    const media = Object.assign(fakeMedia(false, 4), { seeking: false, buffered });
+    hls.media = media;
+    hivecast.attach(hls.asHls());
+    hls.trigger("hlsFragBuffered");
+    hls.trigger("hlsLevelLoaded", { details: { live: true, edge: 10.2 } });
+    media.dispatchEvent(new Event("waiting")); // the next segment is not listed yet
+    expect(stalled).not.toHaveBeenCalled();
+    end = 6; // segments up to 10.2 are listed but not buffered: this viewer is behind
+    media.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(1);
+    // VOD (or a playlist that ended): every stall counts.
+    end = 10;
+    hls.trigger("hlsLevelLoaded", { details: { live: false, edge: 10.2 } });
+    media.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(2);
+    // A malformed event is ignored like VOD.
+    hls.trigger("hlsLevelLoaded", { details: { live: true, edge: "x" } });
+    media.dispatchEvent(new Event("waiting"));
+    expect(stalled).toHaveBeenCalledTimes(3);
+  });
+
   it("detaching before the first 'playing' stops listening to the media element", () => {
     const hivecast = make();
     const started = vi.spyOn(hivecast.engine, "playbackStarted");
