@@ -323,17 +323,18 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
    */
   private readLink(): void {
     let done = false;
-    const finish = (values: unknown[] | undefined): void => {
+    const finish = (link: LinkInfo | undefined): void => {
       if (done || this.closed) return;
       done = true;
       if (this.statsTimer !== undefined) this.clock.clearTimeout(this.statsTimer);
       this.statsTimer = undefined;
-      if (values) this.link = linkFromStats(values);
+      if (link) this.link = link;
       this.emit("connect");
     };
     const direct = selectedPairStats(this.pc);
-    if (direct && linkFromStats(direct)) {
-      finish(direct);
+    const directLink = direct && linkFromStats(direct);
+    if (directLink) {
+      finish(directLink);
       return;
     }
     this.statsTimer = this.clock.setTimeout(() => finish(undefined), LINK_STATS_TIMEOUT_MS);
@@ -348,7 +349,7 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
       (report) => {
         const values: unknown[] = [];
         report.forEach((v: unknown) => values.push(v));
-        finish(values);
+        finish(linkFromStats(values));
       },
       () => finish(undefined),
     );
