@@ -214,13 +214,15 @@ async function killMidPlay(
   fault: Partial<FaultSettings>,
   opts: { breakerThreshold?: number } = {},
 ): Promise<void> {
-  await play(
-    page,
-    src,
-    opts.breakerThreshold === undefined
-      ? {}
-      : { http: { breakerThreshold: opts.breakerThreshold } },
-  );
+  // breakerMaxMs 3 s: an origin that lost a hedge race (or failed) sits out of the rotation for
+  // that long. With the default 30 s, origin 0 losing one race on a busy machine before the
+  // fault kept it out of the whole phase below, so the fault was never met (seen once in CI).
+  await play(page, src, {
+    http: {
+      breakerMaxMs: 3_000,
+      ...(opts.breakerThreshold === undefined ? {} : { breakerThreshold: opts.breakerThreshold }),
+    },
+  });
   const [o0, o1, o2] = origins.urls;
   if (!o0 || !o1 || !o2) throw new Error("three origins expected");
   // Steady state first: origin 0 (the measured, fastest one) is the one serving segments.
@@ -237,6 +239,14 @@ async function killMidPlay(
   const faultAt = mid.state.faultAt;
 
   await playsOn(page, faultAt, PLAY_AFTER_FAULT_S);
+  // Play on (still held to "no waiting") until origin 0's turn has come at least once since.
+  await expect
+    .poll(
+      async () =>
+        (await snapshot(page)).state.requests.some((r) => r.phase === 2 && r.url.startsWith(o0)),
+      { timeout: 20_000, message: "origin 0 was never asked after the fault" },
+    )
+    .toBe(true);
   const after = await snapshot(page);
   const s = after.state;
 
