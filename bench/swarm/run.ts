@@ -22,8 +22,12 @@ import { chromiumArgs, chromiumPath } from "../../e2e/chromium.js";
 import { percentile } from "../lib/stats.js";
 import { warmLateComparison, type WarmLateComparison } from "./startup.js";
 import {
+  selfByScript,
   summarizePageTrace,
+  topFunctions,
   TRACE_CATEGORIES,
+  type ProfileRow,
+  type ScriptTimes,
   type TraceEvent,
   type TraceSummary,
 } from "./trace.js";
@@ -73,6 +77,11 @@ interface Options {
   hivecastHls: Record<string, number | boolean | string> | undefined;
   /** Record a CPU profile of this viewer's page (its top functions go into the run). */
   profileViewer: number | undefined;
+  /**
+   * Where to write the raw profile of `--profile-viewer` (`--profile-out FILE`, one file per
+   * arm and repetition: `FILE` with `-<arm>-<rep>.cpuprofile` appended; DevTools opens it).
+   */
+  profileOut: string | undefined;
   /**
    * Record a Chromium trace of this viewer's page (`--trace-viewer i`): its main thread's self
    * time per trace event name goes into the run, naming what a CPU profile calls "(program)".
@@ -132,6 +141,7 @@ function parseArgs(argv: readonly string[]): Options {
     hivecastHls: parseFlatJson(value("--hivecast-hls"), "--hivecast-hls"),
     profileViewer:
       value("--profile-viewer") === undefined ? undefined : int("--profile-viewer", 0, 0),
+    profileOut: value("--profile-out"),
     traceViewer: value("--trace-viewer") === undefined ? undefined : int("--trace-viewer", 0, 0),
     hivecastB,
     lateOwnCore: argv.includes("--late-own-core"),
@@ -323,41 +333,6 @@ interface ViewerCpu {
   scriptS: number;
 }
 
-/** One function of a CPU profile: where the main thread spent its own time. */
-interface ProfileRow {
-  fn: string;
-  selfMs: number;
-}
-
-/** Minimal shape of a DevTools `Profiler.Profile`. */
-interface CpuProfile {
-  nodes: Array<{
-    id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
-  }>;
-  samples?: number[];
-  timeDeltas?: number[];
-}
-
-/** The `n` functions with the most self time in `p`. */
-function topFunctions(p: CpuProfile, n: number): ProfileRow[] {
-  const byId = new Map(p.nodes.map((x) => [x.id, x.callFrame]));
-  const self = new Map<string, number>();
-  const samples = p.samples ?? [];
-  const deltas = p.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) {
-    const f = byId.get(samples[i] ?? -1);
-    if (!f) continue;
-    const file = f.url.slice(f.url.lastIndexOf("/") + 1).split("?")[0] ?? "";
-    const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + (deltas[i + 1] ?? deltas[i] ?? 0) / 1000);
-  }
-  return [...self]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([fn, selfMs]) => ({ fn, selfMs: Math.round(selfMs) }));
-}
-
 interface ArmRun {
   arm: ArmName;
   rep: number;
@@ -418,6 +393,8 @@ interface ArmRun {
   machineCpuLateJoin?: MachineCpu;
   /** Top functions by self time of the profiled viewer (`--profile-viewer`). */
   profile?: ProfileRow[];
+  /** The profiled viewer's busy time and its self time per script (`--profile-viewer`). */
+  profileByScript?: ScriptTimes;
   /** Main-thread self time by trace event of the traced viewer (`--trace-viewer`). */
   trace?: TraceSummary;
 }
@@ -447,6 +424,7 @@ async function runArm(
   const swarmId = `bench-swarm-${arm}-${rep}`;
   let copies: number[] = [];
   let profile: ProfileRow[] | undefined;
+  let profileByScript: ScriptTimes | undefined;
   let trace: TraceSummary | null = null;
   let machine: MachineCpu | undefined;
   let machineLate: MachineCpu | undefined;
@@ -521,7 +499,13 @@ async function runArm(
             const of = (name: string): number =>
               pm.metrics.find((m) => m.name === name)?.value ?? Number.NaN;
             cpu = { taskS: of("TaskDuration"), scriptS: of("ScriptDuration") };
-            if (profiled) profile = topFunctions((await cdp.send("Profiler.stop")).profile, 30);
+            if (profiled) {
+              const raw = (await cdp.send("Profiler.stop")).profile;
+              profile = topFunctions(raw, 30);
+              profileByScript = selfByScript(raw);
+              if (opts.profileOut)
+                writeFileSync(`${opts.profileOut}-${arm}-${rep}.cpuprofile`, JSON.stringify(raw));
+            }
             if (traced) {
               const raw = JSON.parse((await browsers[b]!.stopTracing()).toString()) as
                 { traceEvents?: TraceEvent[] } | TraceEvent[];
@@ -570,6 +554,7 @@ async function runArm(
     : Number.NaN;
   run.topLevelShare = topLevelShare(results);
   if (profile) run.profile = profile;
+  if (profileByScript) run.profileByScript = profileByScript;
   if (trace) run.trace = trace;
   if (machine) run.machineCpu = machine;
   if (machineLate) run.machineCpuLateJoin = machineLate;

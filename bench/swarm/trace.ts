@@ -2,7 +2,8 @@
  * Where a page's main thread spends its time, from a Chromium trace (DevTools tracing, JSON
  * "traceEvents"): self time per event name on the page's renderer main thread. A JS CPU profile
  * lumps everything outside JavaScript into "(program)"; the trace names it (media pipeline,
- * WebRTC, layout, paint, IPC, garbage collection…).
+ * WebRTC, layout, paint, IPC, garbage collection…). Also the JS CPU profile's own readings: its
+ * top functions and its self time per script.
  */
 
 /** The categories a `--trace-viewer` run records (the timeline, V8, media and WebRTC). */
@@ -160,4 +161,83 @@ export function summarizePageTrace(
   const tid = mainThreadOf(events, pid);
   if (tid === undefined) return undefined;
   return selfTimes(events, pid, tid, n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JS CPU profiles (`--profile-viewer`): DevTools `Profiler.Profile`
+
+/** One function of a CPU profile: where the main thread spent its own time. */
+export interface ProfileRow {
+  fn: string;
+  selfMs: number;
+}
+
+/** Minimal shape of a DevTools `Profiler.Profile`. */
+export interface CpuProfile {
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }>;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** A profile's busy time (idle left out) and the self time of each script in it, ms. */
+export interface ScriptTimes {
+  busyMs: number;
+  /**
+   * Self time by script file name (query left out); time outside any script goes under the
+   * profiler's own names: "(program)" (native work), "(garbage collector)", or a built-in.
+   */
+  byScript: Record<string, number>;
+}
+
+/** Calls `visit` with each sample's call frame and the time it stands for, ms. */
+function eachSample(
+  p: CpuProfile,
+  visit: (frame: CpuProfile["nodes"][number]["callFrame"], ms: number) => void,
+): void {
+  const byId = new Map(p.nodes.map((x) => [x.id, x.callFrame]));
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const f = byId.get(samples[i] ?? -1);
+    // A sample stands for the time until the next one.
+    if (f) visit(f, (deltas[i + 1] ?? deltas[i] ?? 0) / 1000);
+  }
+}
+
+function fileOf(url: string): string {
+  return url.slice(url.lastIndexOf("/") + 1).split("?")[0] ?? "";
+}
+
+/** The `n` functions with the most self time in `p`. */
+export function topFunctions(p: CpuProfile, n: number): ProfileRow[] {
+  const self = new Map<string, number>();
+  eachSample(p, (f, ms) => {
+    const key = `${f.functionName || "(anonymous)"} ${fileOf(f.url)}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + ms);
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([fn, selfMs]) => ({ fn, selfMs: Math.round(selfMs) }));
+}
+
+/**
+ * Busy time and self time per script: how much of a page's main thread ran the player's own
+ * code (hls.js, the Hivecast bundle), the page's, or native work called from either.
+ */
+export function selfByScript(p: CpuProfile): ScriptTimes {
+  const by = new Map<string, number>();
+  let busy = 0;
+  eachSample(p, (f, ms) => {
+    if (f.functionName === "(idle)") return;
+    busy += ms;
+    const key = fileOf(f.url) || f.functionName || "(anonymous)";
+    by.set(key, (by.get(key) ?? 0) + ms);
+  });
+  const byScript: Record<string, number> = {};
+  for (const [k, v] of [...by].sort((a, b) => b[1] - a[1])) byScript[k] = Math.round(v);
+  return { busyMs: Math.round(busy), byScript };
 }

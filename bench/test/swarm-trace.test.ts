@@ -2,8 +2,11 @@ import { describe, expect, it } from "vitest";
 import {
   mainThreadOf,
   pidOfFrame,
+  selfByScript,
   selfTimes,
   summarizePageTrace,
+  topFunctions,
+  type CpuProfile,
   type TraceEvent,
 } from "../swarm/trace.js";
 
@@ -94,5 +97,45 @@ describe("swarm bench: main-thread self time from a Chromium trace", () => {
     expect(pidOfFrame([browserEvent, rendererEvent, thread], "F")).toBe(9);
     const named = { ...browserEvent, args: { data: { frame: "F", processId: 12 } } };
     expect(pidOfFrame([named], "F")).toBe(12);
+  });
+});
+
+describe("swarm bench: a JS CPU profile by function and by script", () => {
+  // Nodes: idle, native, hls.js's tick, the Hivecast bundle's send (url with a query string).
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: { functionName: "(idle)", url: "", lineNumber: -1 } },
+      { id: 2, callFrame: { functionName: "(program)", url: "", lineNumber: -1 } },
+      { id: 3, callFrame: { functionName: "tick", url: "http://h/hls.js", lineNumber: 2 } },
+      {
+        id: 4,
+        callFrame: { functionName: "send", url: "http://h/hivecast.iife.js?v=1", lineNumber: 9 },
+      },
+    ],
+    // Each sample stands for the time to the next one (µs): 1 → 5 ms idle, 3 → 2 ms, …
+    samples: [1, 3, 4, 2, 3],
+    timeDeltas: [0, 5000, 2000, 3000, 1000, 4000],
+  };
+
+  it("leaves idle out of the busy time and adds self time per script file", () => {
+    expect(selfByScript(profile)).toEqual({
+      busyMs: 2 + 3 + 1 + 4,
+      byScript: { "hls.js": 6, "hivecast.iife.js": 3, "(program)": 1 },
+    });
+  });
+
+  it("names the top functions with file and 1-based line", () => {
+    expect(topFunctions(profile, 2)).toEqual([
+      { fn: "tick hls.js:3", selfMs: 6 },
+      { fn: "(idle) :0", selfMs: 5 },
+    ]);
+  });
+
+  it("reads an empty or partial profile as nothing", () => {
+    expect(selfByScript({ nodes: [] })).toEqual({ busyMs: 0, byScript: {} });
+    expect(selfByScript({ nodes: profile.nodes, samples: [99], timeDeltas: [0, 7] })).toEqual({
+      busyMs: 0,
+      byScript: {},
+    });
   });
 });
