@@ -404,6 +404,11 @@ interface ViewerTiming {
   late: boolean;
   startupMs: number | null;
   firstFrameMs: number | null;
+  /**
+   * When the page's scripts had run and its player was built (the start-up trace's "boot"), ms
+   * since navigation: start-up − boot is the player's own part, boot the page's loading.
+   */
+  bootMs: number | null;
   latencyS: number | null;
 }
 
@@ -607,6 +612,7 @@ function summarizeRun(
       late: v.late,
       startupMs: m?.startupMs ?? null,
       firstFrameMs: m?.firstFrameMs ?? null,
+      bootMs: m?.trace.find(([what]) => what === "boot")?.[1] ?? null,
       latencyS: m && m.latency.length > 0 ? median(m.latency) : null,
     });
     if (!m) continue;
@@ -971,7 +977,8 @@ async function main(): Promise<void> {
         "start-up p95 over the viewers of all repetitions together; lateStartupP95VsPlainP95 (the goal's figure) = late joiners' pooled p95 ÷ plain hls.js's pooled p95 over all its viewers; warm: the same over repetitions 2… (the first is a warm-up), late joiners ÷ plain hls.js's late joiners (lateVsPlainLate)",
       lateLatencyVsPlainS:
         "late joiners' median latency − plain hls.js's median latency, same repetition",
-      perViewer: "runs[].perViewer: start-up, first frame and median latency of each viewer",
+      perViewer:
+        "runs[].perViewer: start-up, first frame, boot (scripts run, player built) and median latency of each viewer",
       failedSegments:
         "hls.js fragLoadError/fragLoadTimeOut/fragParsingError events, summed over viewers",
     },
