@@ -160,10 +160,11 @@ export interface P2PConfig {
    * Joining a stream's swarm (tracker announce, building peer connections) waits until start-up
    * is over — `Engine.playbackStarted()` (the hls.js adapter calls it at the first frame: the
    * media's `playing` after the first buffered fragment) or a segment load with a playback
-   * deadline — so that start-up does not compete
-   * with peer set-up on the page's main thread; at the latest this long after the stream's
-   * playlist arrived, ms. 0 joins at once.
-   * @default 2000
+   * deadline — so that start-up does not compete with peer set-up on the page's main thread;
+   * at the latest this long after the stream's playlist arrived, ms (for a page that does not
+   * start playing: autoplay blocked, paused, or a start-up slower than this on a starved
+   * device). 0 joins at once.
+   * @default 10000
    */
   joinDelayMaxMs: number;
   /**
@@ -441,7 +442,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
       backoff: "exponential",
       jitter: 0.5,
     }),
-    joinDelayMaxMs: 2000,
+    joinDelayMaxMs: 10_000,
     uploadPauseAfterStallMs: 15_000,
   }),
   requestSetup: undefined,

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_CONFIG } from "../src/config.js";
 import type { SegmentKey } from "../src/p2p/contract.js";
 import { fetchRank, fetcherCount } from "../src/p2p/scheduler.js";
 import { MemoryNetwork } from "../src/testing/memory-transport.js";
@@ -260,6 +261,29 @@ describe("PeerSegmentSource over the in-memory transport", () => {
     await vi.advanceTimersByTimeAsync(20);
     expect(opened()).toBe(3);
     destroyAll(a, b, c);
+  });
+
+  it("by default a start-up slower than 2 s (a starved device) is not joined into: the cap is 10 s", async () => {
+    const { net, tracker } = world();
+    const { Spy, opened } = countingSockets(tracker);
+    const cfg = p2pConfig({ joinDelayMaxMs: DEFAULT_CONFIG.p2p.joinDelayMaxMs });
+    const a = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
+    a.source.updatePlaylist(playlist(SWARM, true, 3));
+    // Still starting at 5 s (start-up loads carry no deadline): no tracker, no peer connection.
+    await vi.advanceTimersByTimeAsync(5000);
+    expect([opened(), a.transport.created]).toEqual([0, 0]);
+    // The first frame joins at once.
+    a.source.playbackStarted();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(opened()).toBe(1);
+    // A page that never plays (autoplay blocked, paused) joins at 10 s.
+    const b = makeViewer(net, tracker, { config: cfg, deps: { WebSocket: Spy } });
+    b.source.updatePlaylist(playlist(SWARM, true, 3));
+    await vi.advanceTimersByTimeAsync(9990);
+    expect(opened()).toBe(1);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(opened()).toBe(2);
+    destroyAll(a, b);
   });
 
   it("playbackStarted (start-up over) joins waiting swarms at once, and later swarms without waiting", async () => {
