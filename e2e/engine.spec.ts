@@ -216,7 +216,8 @@ async function killMidPlay(
 ): Promise<void> {
   // breakerMaxMs 3 s: an origin that lost a hedge race (or failed) sits out of the rotation for
   // that long. With the default 30 s, origin 0 losing one race on a busy machine before the
-  // fault kept it out of the whole phase below, so the fault was never met (seen once in CI).
+  // fault can keep it out of the whole phase below, so the fault is never met (the likely cause
+  // of one CI failure).
   await play(page, src, {
     http: {
       breakerMaxMs: 3_000,
