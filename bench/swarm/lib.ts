@@ -219,12 +219,35 @@ const B = (window.__bench = {
   bytesPlayed: 0, fragsLoaded: 0, fragErrors: 0, fatalErrors: 0, errorDetails: {},
   latency: [], levels: {}, lib: { http: 0, p2p: 0, uploaded: 0, segErrors: 0, peers: 0 },
   libStats: null, snapshotAtMs: null, pageErrors: [], errorSamples: [], segLog: [], trace: [],
+  stallAtMs: [], peerAtMs: [],
 });
 // Start-up trace: what happened (hls.js events, library events) and when, until first playback.
 const T = (what) => { if (B.startupMs === null && B.trace.length < 80) B.trace.push([what, Math.round(performance.now())]); };
 window.addEventListener("error", (e) => B.pageErrors.push(String(e.message).slice(0, 200)));
 window.addEventListener("unhandledrejection", (e) => B.pageErrors.push(String(e.reason).slice(0, 200)));
 let waitingSince = null;
+// Main-thread lag: how late a 250 ms timer fires, sampled after start-up while the page is
+// visible (hidden pages' timers are throttled on purpose). At each stall, the worst lag of the
+// 3 s before it: whether a starved main thread announces the stall.
+B.lag = { samples: 0, over50: 0, over100: 0, over250: 0, maxMs: 0, beforeStall: [] };
+const lagRing = [];
+let lagDue = performance.now() + 250;
+(function lagTick() {
+  const now = performance.now();
+  const late = Math.max(0, now - lagDue);
+  if (B.startupMs !== null && document.visibilityState === "visible") {
+    const L = B.lag;
+    L.samples++;
+    if (late > 50) L.over50++;
+    if (late > 100) L.over100++;
+    if (late > 250) L.over250++;
+    L.maxMs = Math.max(L.maxMs, Math.round(late));
+    lagRing.push([now, late]);
+    while (lagRing.length > 0 && now - lagRing[0][0] > 3000) lagRing.shift();
+  }
+  lagDue = now + 250;
+  setTimeout(lagTick, 250);
+})();
 function instrument(hls, video) {
   T("boot");
   video.addEventListener("playing", () => {
@@ -234,7 +257,12 @@ function instrument(hls, video) {
     if (waitingSince !== null) { B.stalls++; B.stallMs += now - waitingSince; waitingSince = null; }
   });
   video.addEventListener("waiting", () => {
-    if (B.startupMs !== null && waitingSince === null) waitingSince = performance.now();
+    if (B.startupMs !== null && waitingSince === null) {
+      waitingSince = performance.now();
+      if (B.stallAtMs.length < 20) B.stallAtMs.push(Math.round(waitingSince));
+      if (B.lag.beforeStall.length < 20)
+        B.lag.beforeStall.push(Math.round(lagRing.reduce((m, [, l]) => Math.max(m, l), 0)));
+    }
   });
   if (video.requestVideoFrameCallback) {
     video.requestVideoFrameCallback(() => { B.firstFrameMs = performance.now(); });
@@ -375,6 +403,8 @@ hivecast.on("segmentLoaded", (e) => {
   if (e.url.includes("/seg/"))
     B.segLog.push([e.url.slice(e.url.lastIndexOf("/seg/") + 5), e.source[0], Math.round(performance.timeOrigin + performance.now())]);
 });
+// When each peer link came up (at most 20), ms since navigation.
+hivecast.on("peerConnected", () => { if (B.peerAtMs.length < 20) B.peerAtMs.push(Math.round(performance.now())); });
 instrument(hls, document.getElementById("v"));
 </script>`,
   );
@@ -505,6 +535,44 @@ export interface PageMetrics {
   trace: Array<[string, number]>;
   /** The page's first requests: [file, start, response start, response end], ms since navigation. */
   resources: Array<[string, number, number, number]>;
+  /** Main-thread lag after start-up while visible: a 250 ms timer's lateness. */
+  lag: PageLag;
+  /** When each stall began (at most 20), ms since navigation. */
+  stallAtMs: number[];
+  /** Hivecast only: when each peer link came up (at most 20), ms since navigation. */
+  peerAtMs: number[];
+}
+
+/** How late a page's 250 ms timer fired, sampled after start-up while the page was visible. */
+export interface PageLag {
+  samples: number;
+  /** Samples later than 50 / 100 / 250 ms. */
+  over50: number;
+  over100: number;
+  over250: number;
+  maxMs: number;
+  /** At each stall (at most 20): the worst lag of the 3 s before it, ms. */
+  beforeStall: number[];
+}
+
+/** The `lag` object of a page snapshot; zeros when the page has none. */
+export function parseLag(x: unknown): PageLag {
+  const o = isRecord(x) ? x : {};
+  return {
+    samples: numOrNull(o, "samples") ?? 0,
+    over50: numOrNull(o, "over50") ?? 0,
+    over100: numOrNull(o, "over100") ?? 0,
+    over250: numOrNull(o, "over250") ?? 0,
+    maxMs: numOrNull(o, "maxMs") ?? 0,
+    beforeStall: finiteNumbers(o.beforeStall),
+  };
+}
+
+/** The finite numbers of what may be an array. */
+function finiteNumbers(x: unknown): number[] {
+  return Array.isArray(x)
+    ? x.filter((v): v is number => typeof v === "number" && Number.isFinite(v))
+    : [];
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -625,5 +693,8 @@ export function parsePageMetrics(x: unknown): PageMetrics {
             v.slice(1).every((n) => typeof n === "number"),
         )
       : [],
+    lag: parseLag(x.lag),
+    stallAtMs: finiteNumbers(x.stallAtMs),
+    peerAtMs: finiteNumbers(x.peerAtMs),
   };
 }

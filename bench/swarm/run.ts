@@ -45,6 +45,7 @@ import {
   type ArmName,
   type PageConfig,
   type PageMetrics,
+  type PageLag,
   type Spread,
   type ViewerOriginBytes,
 } from "./lib.js";
@@ -410,6 +411,13 @@ interface ViewerTiming {
    */
   bootMs: number | null;
   latencyS: number | null;
+  stalls: number | null;
+  /** When each stall began, ms since navigation. */
+  stallAtMs: number[];
+  /** Hivecast: when each peer link came up, ms since navigation. */
+  peerAtMs: number[];
+  /** Main-thread lag after start-up (a 250 ms timer's lateness while visible). */
+  lag: PageLag | null;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -614,6 +622,10 @@ function summarizeRun(
       firstFrameMs: m?.firstFrameMs ?? null,
       bootMs: m?.trace.find(([what]) => what === "boot")?.[1] ?? null,
       latencyS: m && m.latency.length > 0 ? median(m.latency) : null,
+      stalls: m?.stalls ?? null,
+      stallAtMs: m?.stallAtMs ?? [],
+      peerAtMs: m?.peerAtMs ?? [],
+      lag: m?.lag ?? null,
     });
     if (!m) continue;
     bytesPlayed += m.bytesPlayed;
@@ -978,7 +990,7 @@ async function main(): Promise<void> {
       lateLatencyVsPlainS:
         "late joiners' median latency − plain hls.js's median latency, same repetition",
       perViewer:
-        "runs[].perViewer: start-up, first frame, boot (scripts run, player built) and median latency of each viewer",
+        "runs[].perViewer: start-up, first frame, boot (scripts run, player built), median latency, stalls (and when each began, ms since navigation), when each peer link came up (Hivecast) and main-thread lag (a 250 ms timer's lateness after start-up while visible; worst lag in the 3 s before each stall) of each viewer",
       failedSegments:
         "hls.js fragLoadError/fragLoadTimeOut/fragParsingError events, summed over viewers",
     },
