@@ -178,6 +178,17 @@ export interface P2PConfig {
    * @default 15000
    */
   uploadPauseAfterStallMs: number;
+  /**
+   * Putting off peer set-up on a starved page. While the page is visible, a timer set every
+   * 250 ms that fires more than this late in 3 of its last 8 runs means the page's main thread
+   * cannot keep up (a slow device, a busy machine, too many tabs): joining the swarm (tracker
+   * announce, peer connections — the costliest work P2P adds) then waits until the thread keeps
+   * up again, and segments come from the origins meanwhile (warning `join-deferred`). A page that
+   * keeps up fires its timers a few ms late; pages starved to the point of stalling in the swarm
+   * bench, 500–1500 ms. Once joined, a swarm stays joined. 0 never waits, ms.
+   * @default 250
+   */
+  mainThreadLagMs: number;
 }
 
 /**
@@ -444,6 +455,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     }),
     joinDelayMaxMs: 10_000,
     uploadPauseAfterStallMs: 15_000,
+    mainThreadLagMs: 250,
   }),
   requestSetup: undefined,
   fetch: undefined,
@@ -635,5 +647,6 @@ export function resolveConfig(user: UserConfig = {}): Config {
   checkRetry("p2p.connectRetry", p.connectRetry);
   checkNumber("p2p.joinDelayMaxMs", p.joinDelayMaxMs, 0, 60_000);
   checkNumber("p2p.uploadPauseAfterStallMs", p.uploadPauseAfterStallMs, 0, 600_000);
+  checkNumber("p2p.mainThreadLagMs", p.mainThreadLagMs, 0, 60_000);
   return c;
 }

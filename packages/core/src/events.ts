@@ -33,6 +33,11 @@ export const WarningKinds = [
   "upload-refused",
   /** The player stalled: uploads to peers pause for `p2p.uploadPauseAfterStallMs`. */
   "uploads-paused",
+  /**
+   * The page's main thread is starved (`p2p.mainThreadLagMs`): joining the swarm waits until it
+   * keeps up; segments come from the origins meanwhile.
+   */
+  "join-deferred",
   /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */
   "p2p-internal",
   /**

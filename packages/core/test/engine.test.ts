@@ -49,6 +49,8 @@ describe("config", () => {
       [{ storeMaxBytes: -1 }, "storeMaxBytes"],
       [{ p2p: { iceGatherTimeoutMs: 0 } }, "p2p.iceGatherTimeoutMs"],
       [{ p2p: { iceGatherTimeoutMs: Number.POSITIVE_INFINITY } }, "p2p.iceGatherTimeoutMs"],
+      [{ p2p: { mainThreadLagMs: -1 } }, "p2p.mainThreadLagMs"],
+      [{ p2p: { mainThreadLagMs: Number.NaN } }, "p2p.mainThreadLagMs"],
     ];
     for (const [config, field] of cases) {
       let caught: unknown;

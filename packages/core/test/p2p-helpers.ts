@@ -3,7 +3,7 @@ import { afterEach, beforeEach, vi } from "vitest";
 import { FAKE_TIMERS, seededRandom } from "./fake-net.js";
 import { resolveConfig, type Config, type P2PConfig } from "../src/config.js";
 import type { Clock } from "../src/clock.js";
-import type { WarningKind } from "../src/events.js";
+import type { HivecastWarning, WarningKind } from "../src/events.js";
 import type { PeerLinkType } from "../src/types.js";
 import type {
   PeerHost,
@@ -83,7 +83,11 @@ export class FakeHost implements PeerHost, PeerStore {
   readonly disconnected: Array<[string, string]> = [];
   readonly banned: Array<[string, string]> = [];
   readonly uploaded: Array<[string, number]> = [];
-  readonly warnings: Array<{ kind: WarningKind; message: string }> = [];
+  readonly warnings: Array<{
+    kind: WarningKind;
+    message: string;
+    details?: HivecastWarning["details"] | undefined;
+  }> = [];
   /** Every callback, in order (for "nothing after destroy" checks). */
   readonly calls: string[] = [];
 
@@ -135,9 +139,9 @@ export class FakeHost implements PeerHost, PeerStore {
     this.calls.push("onUploaded");
     this.uploaded.push([peerId, bytes]);
   }
-  onWarning(kind: WarningKind, message: string): void {
+  onWarning(kind: WarningKind, message: string, details?: HivecastWarning["details"]): void {
     this.calls.push("onWarning");
-    this.warnings.push({ kind, message });
+    this.warnings.push({ kind, message, details });
   }
 }
 

@@ -25,7 +25,9 @@ import {
   joinSwarm,
   giveSegment,
   settle,
+  playlist,
 } from "./p2p-helpers.js";
+import type { MemoryTracker } from "../src/testing/memory-tracker.js";
 
 const SWARM = "live/720p.m3u8";
 const key = keysOf(SWARM);
@@ -83,6 +85,7 @@ describe("warning kinds", () => {
         "peer-gone",
         "upload-refused",
         "uploads-paused",
+        "join-deferred",
         "p2p-internal",
       ]),
     );
@@ -193,6 +196,106 @@ describe("warning kinds", () => {
     );
     expect(later?.peerId).toBe(a.id);
     for (const v of [a, b, c]) v.source.destroy();
+  });
+
+  /** Announces `v` sent to the tracker. */
+  const announcesBy = (tracker: MemoryTracker, v: Viewer): number =>
+    tracker.sockets
+      .flatMap((x) => x.sent)
+      .filter((m) => m.action === "announce" && m.peer_id === v.id).length;
+
+  /** A clock whose timers fire `lagMs` late for the next `n` runs of a 250 ms timer. */
+  function laggingClock(): {
+    clock: typeof testClock;
+    lag(lagMs: number, n: number): Promise<void>;
+  } {
+    let skew = 0;
+    return {
+      clock: { ...testClock, now: () => Date.now() + skew },
+      async lag(lagMs, n) {
+        for (let i = 0; i < n; i++) {
+          skew += lagMs;
+          await vi.advanceTimersByTimeAsync(250);
+        }
+      },
+    };
+  }
+
+  it("join-deferred once while the main thread is starved (timers 300 ms late, 3 of 8): no tracker, no link, until it keeps up again", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    // The default join: at start-up's end, at the latest joinDelayMaxMs after the playlist.
+    const config = p2pConfig({ joinDelayMaxMs: 10_000 });
+    const starved = laggingClock();
+    const b = makeViewer(net, tracker, { config: p2pConfig() });
+    await join([b]);
+    const a = makeViewer(net, tracker, { config, deps: { clock: starved.clock } });
+    a.source.updatePlaylist(playlist(SWARM, false, 10));
+    await starved.lag(300, 4); // start-up on a starved page
+    a.source.playbackStarted?.();
+    await starved.lag(300, 8);
+    expect(announcesBy(tracker, a)).toBe(0);
+    expect(a.host.warnings.filter((w) => w.kind === "join-deferred")).toHaveLength(1);
+    expect(a.host.warnings.find((w) => w.kind === "join-deferred")?.details).toEqual({
+      swarmId: SWARM,
+    });
+    // A segment load with a deadline would join at once on a page that keeps up: not here.
+    give(b, "seg-1.ts", bytes(100_000));
+    const { value: none, ms: noneMs } = await settle(
+      // a's clock runs ahead by the lag it saw: its deadlines are on its clock.
+      a.source.download(key("seg-1.ts"), {
+        signal: never(),
+        giveUpAt: starved.clock.now() + 2000,
+      }),
+    );
+    expect(none).toBeNull();
+    expect(noneMs).toBeLessThan(100); // nothing to wait for: HTTP at once
+    expect(announcesBy(tracker, a)).toBe(0);
+    // On time again: once fewer than 3 of the last 8 runs were late (6 runs), it joins.
+    await starved.lag(0, 5);
+    expect(announcesBy(tracker, a)).toBe(0);
+    await starved.lag(0, 1);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(announcesBy(tracker, a)).toBeGreaterThan(0);
+    const { value: got } = await settle(
+      a.source.download(key("seg-1.ts"), {
+        signal: never(),
+        giveUpAt: starved.clock.now() + 3000,
+      }),
+    );
+    expect(got?.peerId).toBe(b.id);
+    expect(a.host.warnings.filter((w) => w.kind === "join-deferred")).toHaveLength(1);
+    for (const v of [a, b]) v.source.destroy();
+  });
+
+  it("a page that keeps up, a hidden page, or mainThreadLagMs 0 joins at the first frame as before", async () => {
+    const { net, tracker } = world({ bytesPerSec: 1_000_000 });
+    const config = p2pConfig({ joinDelayMaxMs: 10_000 });
+    const onTime = laggingClock();
+    const hidden = laggingClock();
+    const off = laggingClock();
+    const a = makeViewer(net, tracker, { config, deps: { clock: onTime.clock } });
+    const h = makeViewer(net, tracker, {
+      config,
+      deps: { clock: hidden.clock, document: { visibilityState: "hidden" } },
+    });
+    const o = makeViewer(net, tracker, {
+      config: p2pConfig({ joinDelayMaxMs: 10_000, mainThreadLagMs: 0 }),
+      deps: { clock: off.clock },
+    });
+    for (const v of [a, h, o]) v.source.updatePlaylist(playlist(SWARM, false, 10));
+    await onTime.lag(40, 8);
+    await hidden.lag(900, 8); // hidden pages' timers are slowed on purpose
+    await off.lag(900, 8);
+    for (const v of [a, h, o]) {
+      expect(announcesBy(tracker, v)).toBe(0);
+      v.source.playbackStarted?.();
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    for (const v of [a, h, o]) {
+      expect(announcesBy(tracker, v)).toBeGreaterThan(0);
+      expect(v.host.warnings.map((w) => w.kind)).not.toContain("join-deferred");
+    }
+    for (const v of [a, h, o]) v.source.destroy();
   });
 
   it("uploadPauseAfterStallMs 0: a stall changes nothing", async () => {

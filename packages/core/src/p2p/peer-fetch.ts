@@ -56,14 +56,15 @@ type TransferResult =
  * Until when a segment nobody announced may wait while joining ({@link JOIN_WAIT_MS}): the
  * tracker has not answered yet or reported others in the swarm, and no serving peer is
  * connected yet or one of them is still settling ({@link HAVE_SETTLE_MS}). Undefined when
- * there is nothing to wait for (alone in the swarm, or settled peers).
+ * there is nothing to wait for (alone in the swarm, not joined, or settled peers).
  */
 function joinWaitUntil(
   swarm: Swarm,
   serving: readonly PeerSession[],
   now: number,
 ): number | undefined {
-  if (swarm.trackerPeers === 1) return undefined;
+  // Alone in the swarm, or not joined (a join put off on a starved page): nothing to wait for.
+  if (swarm.trackerPeers === 1 || Number.isNaN(swarm.startedAt)) return undefined;
   const joinEnd = swarm.startedAt + JOIN_WAIT_MS;
   if (serving.length === 0) return joinEnd;
   let settled = Number.NEGATIVE_INFINITY;

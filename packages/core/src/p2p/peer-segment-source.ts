@@ -29,6 +29,7 @@ import { PeerFetcher } from "./peer-fetch.js";
 import { Swarm } from "./swarm.js";
 import { PeerDefense } from "./peer-defense.js";
 import { UploadPolicy } from "./upload-policy.js";
+import { watchMainThread, type MainThreadWatch } from "./main-thread-watch.js";
 import { TrackerClient, type WebSocketConstructor } from "./tracker-client.js";
 
 type WarningDetails = HivecastWarning["details"];
@@ -53,20 +54,26 @@ export interface PeerSegmentSourceDeps {
   WebSocket?: WebSocketConstructor;
   /** Where `navigator.connection` is read for `downloadOnly: "auto"`. @default globalThis.navigator */
   navigator?: unknown;
+  /**
+   * Where `visibilityState` is read: the main-thread watch samples only a visible page.
+   * @default globalThis.document (none: always visible)
+   */
+  document?: unknown;
   /** Our 20-character tracker peer id. @default "-HC0001-" + 12 random characters */
   peerId?: string;
   /** Fetches `p2p.iceServersUrl`. @default globalThis.fetch */
   fetch?: typeof fetch | undefined;
 }
 
-const FAILURE_FIELD: Record<LinkFailureCause, keyof PeerLinkFailures> = {
-  "ice-failed": "iceFailed",
-  "connect-timeout": "connectTimeout",
-  "no-candidates": "noCandidates",
-  "offer-unanswered": "offerUnanswered",
-  "relay-refused": "relayRefused",
-  other: "other",
-};
+/** `"ice-failed"` → `"iceFailed"`, at the type level. */
+type CamelCase<S extends string> = S extends `${infer H}-${infer T}`
+  ? `${H}${Capitalize<CamelCase<T>>}`
+  : S;
+
+/** The {@link PeerLinkFailures} counter of a cause (the compiler checks that each has one). */
+function failureField(cause: LinkFailureCause): keyof PeerLinkFailures {
+  return cause.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as CamelCase<LinkFailureCause>;
+}
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -117,6 +124,10 @@ export class P2PSegmentSource implements PeerSegmentSource {
   private readonly gate: UploadPolicy;
   private readonly defense: PeerDefense;
   private readonly ice: IceServerProvider;
+  /** Tells a starved main thread (`p2p.mainThreadLagMs`); runs from the first swarm on. */
+  private mainThread: MainThreadWatch | undefined;
+  /** Swarms whose join waits for the main thread to keep up. */
+  private readonly deferred = new Set<string>();
   /** Swarms created but not joined yet, with their fallback join timers. */
   private readonly joinTimers = new Map<string, unknown>();
   /** Start-up is over ({@link playbackStarted}): new swarms join at once. */
@@ -185,7 +196,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
   /** Counts a link that did not come up and says so (an unanswered offer is only counted). */
   private linkFailed(cause: LinkFailureCause, peerId: string | undefined, message: string): void {
     if (this.destroyed) return;
-    this.failures[FAILURE_FIELD[cause]]++;
+    this.failures[failureField(cause)]++;
     if (cause === "offer-unanswered") return;
     const peer = peerId === undefined ? undefined : displayPeerId(peerId);
     this.warn(
@@ -301,10 +312,29 @@ export class P2PSegmentSource implements PeerSegmentSource {
     );
     this.swarms.set(swarmId, s);
     this.defense.start();
+    const lagMs = this.deps.config.p2p.mainThreadLagMs;
+    if (lagMs > 0)
+      this.mainThread ??= watchMainThread(
+        this.deps.clock,
+        lagMs,
+        () => {
+          const doc: unknown = this.deps.document ?? globalThis.document;
+          return (doc as { visibilityState?: unknown } | undefined)?.visibilityState !== "hidden";
+        },
+        (starved) => {
+          if (starved || this.destroyed) return;
+          // The main thread keeps up: swarms whose join was put off join now.
+          for (const id of this.deferred) {
+            const sw = this.swarms.get(id);
+            if (sw) this.start(id, sw);
+          }
+          this.deferred.clear();
+        },
+      );
     // Joining (tracker announce, peer connections) waits until start-up is over, at most
     // `p2p.joinDelayMaxMs`: start-up does not compete with peer set-up.
     const delay = this.deps.config.p2p.joinDelayMaxMs;
-    if (delay <= 0 || this.playing) this.start(swarmId, s);
+    if (delay <= 0 || this.playing) this.startOrDefer(swarmId, s);
     else
       this.joinTimers.set(
         swarmId,
@@ -338,7 +368,20 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (timer === undefined || !sw || this.destroyed) return;
     this.deps.clock.clearTimeout(timer);
     this.joinTimers.delete(swarmId);
-    this.start(swarmId, sw);
+    this.startOrDefer(swarmId, sw);
+  }
+
+  /**
+   * Starts a swarm, unless the page's main thread is starved (`p2p.mainThreadLagMs`): then the
+   * join waits until it keeps up again, for as long as that takes (said once per wait).
+   */
+  private startOrDefer(swarmId: string, sw: Swarm): void {
+    if (!this.mainThread?.starved()) return this.start(swarmId, sw);
+    if (this.deferred.size === 0)
+      this.warn("join-deferred", "main thread starved: joining waits", {
+        swarmId,
+      });
+    this.deferred.add(swarmId);
   }
 
   /** Starts a swarm: the first offers wait (briefly) for the first ICE servers fetch. */
@@ -627,6 +670,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
     if (this.destroyed) return;
     this.destroyed = true;
     this.lifetime.abort();
+    this.mainThread?.stop();
     this.ice.destroy();
     for (const t of this.joinTimers.values()) this.deps.clock.clearTimeout(t);
     this.joinTimers.clear();
@@ -643,8 +687,8 @@ export class P2PSegmentSource implements PeerSegmentSource {
 
 /**
  * Builds the P2P layer. Matches the contract's `PeerSegmentSourceFactory`; the optional
- * `transport`, `WebSocket`, `navigator`, `peerId` and `onWarning` deps are for tests, the
- * simulator and Node.
+ * `transport`, `WebSocket`, `navigator`, `document`, `peerId` and `onWarning` deps are for
+ * tests, the simulator and Node.
  */
 export function createPeerSegmentSource(deps: PeerSegmentSourceDeps): P2PSegmentSource {
   return new P2PSegmentSource(deps);
