@@ -185,8 +185,10 @@ export interface P2PConfig {
    * announce, peer connections — the costliest work P2P adds) then waits until the thread keeps
    * up again, and segments come from the origins meanwhile (warning `join-deferred`). A page that
    * keeps up fires its timers a few ms late; pages starved to the point of stalling in the swarm
-   * bench, 500–1500 ms. Once joined, a swarm stays joined. 0 never waits, ms.
-   * @default 250
+   * bench, 500–1500 ms. Once joined, a swarm stays joined. 0 never waits, ms. Off by default
+   * for now: on a heavily loaded machine (the project's own CI) it put off joins that tests
+   * expect; 250 is the value measured in the swarm bench.
+   * @default 0
    */
   mainThreadLagMs: number;
 }
@@ -455,7 +457,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     }),
     joinDelayMaxMs: 10_000,
     uploadPauseAfterStallMs: 15_000,
-    mainThreadLagMs: 250,
+    mainThreadLagMs: 0,
   }),
   requestSetup: undefined,
   fetch: undefined,

@@ -224,7 +224,7 @@ describe("warning kinds", () => {
   it("join-deferred once while the main thread is starved (timers 300 ms late, 3 of 8): no tracker, no link, until it keeps up again", async () => {
     const { net, tracker } = world({ bytesPerSec: 1_000_000 });
     // The default join: at start-up's end, at the latest joinDelayMaxMs after the playlist.
-    const config = p2pConfig({ joinDelayMaxMs: 10_000 });
+    const config = p2pConfig({ joinDelayMaxMs: 10_000, mainThreadLagMs: 250 });
     const starved = laggingClock();
     const b = makeViewer(net, tracker, { config: p2pConfig() });
     await join([b]);
@@ -269,7 +269,7 @@ describe("warning kinds", () => {
 
   it("a page that keeps up, a hidden page, or mainThreadLagMs 0 joins at the first frame as before", async () => {
     const { net, tracker } = world({ bytesPerSec: 1_000_000 });
-    const config = p2pConfig({ joinDelayMaxMs: 10_000 });
+    const config = p2pConfig({ joinDelayMaxMs: 10_000, mainThreadLagMs: 250 });
     const onTime = laggingClock();
     const hidden = laggingClock();
     const off = laggingClock();
