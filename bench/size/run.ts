@@ -2,7 +2,8 @@
  * Size benchmark (BENCHMARKS.md item 6): min+gzip bytes of @hivecast/core + @hivecast/hlsjs
  * (hls.js excluded) against p2p-media-loader-core + p2p-media-loader-hlsjs.
  *
- *   npx tsx bench/size/run.ts [--quick] [--no-build] [--budget-kib 42] [--out file]
+ *   npx tsx bench/size/run.ts [--quick] [--no-build] [--budget-kib 30] [--total-budget-kib 49]
+ *                             [--out file]
  *
  * Builds both packages (`pnpm --filter … build`; `--quick` reuses an existing dist), then
  * measures, with gzip level 9 (and brotli 11 for reference):
@@ -32,6 +33,7 @@ interface Options {
   quick: boolean;
   build: boolean;
   budgetBytes: number;
+  totalBudgetBytes: number;
   out: string;
 }
 
@@ -41,7 +43,8 @@ function parseOptions(): Options {
   return {
     quick,
     build: !a.flag("--no-build"),
-    budgetBytes: Math.round(a.number("--budget-kib", 42, 1) * 1024),
+    budgetBytes: Math.round(a.number("--budget-kib", 30, 1) * 1024),
+    totalBudgetBytes: Math.round(a.number("--total-budget-kib", 49, 1) * 1024),
     out: a.value("--out") ?? defaultOut("size", quick),
   };
 }
@@ -361,15 +364,21 @@ async function main(): Promise<void> {
     builds,
     distBuiltAt: iifeStat ? iifeStat.mtime.toISOString() : null,
     budget: {
+      /** Budget of the entry chunk: what every page loads before its first frame. */
       bytes: opts.budgetBytes,
+      /** Budget of every chunk together: what a page with P2P and every option loads. */
+      totalBytes: opts.totalBudgetBytes,
       artifact: ours?.name ?? null,
       gzipBytes: ours?.gzipBytes ?? null,
       /**
-       * What every page loads: the entry chunk. Lazy chunks (the pure-JS SHA-256, fetched only
-       * on a page without WebCrypto) are in `gzipBytes`, not in the budget.
+       * The entry chunk (and chunks it imports statically). Lazy chunks (the P2P layer, loaded
+       * once P2P starts; the pure-JS SHA-256, fetched only on a page without WebCrypto; content
+       * steering) count in `gzipBytes` only.
        */
       entryGzipBytes: ours ? entryGzip(ours) : null,
-      met: ours ? entryGzip(ours) <= opts.budgetBytes : null,
+      met: ours
+        ? entryGzip(ours) <= opts.budgetBytes && ours.gzipBytes <= opts.totalBudgetBytes
+        : null,
       /** Opting into `@hivecast/core/simple-peer` instead of the built-in WebRTC transport. */
       withSimplePeerGzipBytes: by("hivecast-esm-simple-peer")?.gzipBytes ?? null,
     },
@@ -397,7 +406,8 @@ async function main(): Promise<void> {
   }
   if (ours)
     console.log(
-      `\nBudget ${kib(opts.budgetBytes)} KiB min+gzip (${ours.name}, entry chunk): ${kib(entryGzip(ours))} KiB → ${entryGzip(ours) <= opts.budgetBytes ? "within" : "OVER"} (${kib(ours.gzipBytes)} KiB with lazy chunks)` +
+      `\nBudget ${kib(opts.budgetBytes)} KiB min+gzip (${ours.name}, entry chunk): ${kib(entryGzip(ours))} KiB → ${entryGzip(ours) <= opts.budgetBytes ? "within" : "OVER"}; ` +
+        `${kib(opts.totalBudgetBytes)} KiB with lazy chunks: ${kib(ours.gzipBytes)} KiB → ${ours.gzipBytes <= opts.totalBudgetBytes ? "within" : "OVER"}` +
         (theirs
           ? `; ${((ours.gzipBytes / theirs.gzipBytes) * 100).toFixed(0)} % of ${theirs.name}`
           : ""),

@@ -1,7 +1,8 @@
 /**
  * Smoke run of the size benchmark: quick mode (builds only when dist is missing) as a child
- * process, then a check of the JSON shape and of the size budget, which must hold: the entry
- * chunk of `hivecast-esm` (what every page loads) within the default `--budget-kib`.
+ * process, then a check of the JSON shape and of the size budgets, which must hold: the entry
+ * chunk of `hivecast-esm` (what every page loads) within the default `--budget-kib`, and all
+ * its chunks together within `--total-budget-kib`.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,7 +43,13 @@ describe("size benchmark smoke", () => {
       expect(Array.isArray(at(a, "inside"))).toBe(true);
     }
     expect(isNum(at(r, "budget", "bytes"))).toBe(true);
+    expect(isNum(at(r, "budget", "totalBytes"))).toBe(true);
     expect(isNum(at(r, "budget", "gzipBytes"))).toBe(true);
+    expect(isNum(at(r, "budget", "entryGzipBytes"))).toBe(true);
+    // The P2P layer is its own chunk: the entry is well under the whole.
+    expect(Number(at(r, "budget", "entryGzipBytes"))).toBeLessThan(
+      0.7 * Number(at(r, "budget", "gzipBytes")),
+    );
     // The budget is a failing check, not a report: a change that grows the bundle past it is red.
     expect(at(r, "budget", "met"), JSON.stringify(at(r, "budget"))).toBe(true);
   }, 90_000);

@@ -163,7 +163,8 @@ export interface P2PConfig {
    * deadline — so that start-up does not compete with peer set-up on the page's main thread;
    * at the latest this long after the stream's playlist arrived, ms (for a page that does not
    * start playing: autoplay blocked, paused, or a start-up slower than this on a starved
-   * device). 0 joins at once.
+   * device). 0 joins at once. The P2P layer's code is loaded at that moment too (a chunk of
+   * its own with a bundler).
    * @default 10000
    */
   joinDelayMaxMs: number;

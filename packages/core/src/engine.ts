@@ -7,7 +7,7 @@ import { WarningLimiter } from "./warning-limiter.js";
 import { IntegrityIndex } from "./integrity-index.js";
 import { OriginPool } from "./origin-pool.js";
 import type { PeerHost, PeerSegmentSource, PeerSegmentSourceFactory } from "./p2p/contract.js";
-import { createPeerSegmentSource } from "./p2p/peer-segment-source.js";
+import { lazyPeerSource } from "./p2p/lazy-source.js";
 import { hasWebCrypto, sha256Hex } from "./sha256.js";
 import { SegmentStore } from "./segment-store.js";
 import { SegmentPath, segmentOf } from "./segment-load.js";
@@ -487,15 +487,23 @@ export class Engine extends TypedEmitter<HivecastEvents> {
 /** Top-level config fields {@link Engine.updateConfig} may change. */
 const RUNTIME_KEYS = new Set(["origins", "requestSetup", "pathways", "p2p"]);
 
-/** The built-in P2P layer, on the transport the config names (`p2p.transport`). */
-const defaultPeerSourceFactory: PeerSegmentSourceFactory = (deps) => {
-  const t = deps.config.p2p.transport;
-  return createPeerSegmentSource(
-    typeof t === "function"
-      ? { ...deps, transport: t({ iceGatherTimeoutMs: deps.config.p2p.iceGatherTimeoutMs }) }
-      : deps,
-  );
-};
+/**
+ * The built-in P2P layer, on the transport the config names (`p2p.transport`). It is a chunk of
+ * its own, loaded when P2P starts (see `p2p/lazy-source.ts`): pages load it after their own
+ * start-up work has begun, and pages without P2P never load it.
+ */
+const defaultPeerSourceFactory: PeerSegmentSourceFactory = (deps) =>
+  lazyPeerSource(deps, async () => {
+    const { createPeerSegmentSource } = await import("./p2p/peer-segment-source.js");
+    return (d) => {
+      const t = d.config.p2p.transport;
+      return createPeerSegmentSource(
+        typeof t === "function"
+          ? { ...d, transport: t({ iceGatherTimeoutMs: d.config.p2p.iceGatherTimeoutMs }) }
+          : d,
+      );
+    };
+  });
 
 /** A blocking playlist reload (HLS §6.2.5.2): the query asks for a media sequence number. */
 function isBlockingReload(url: string): boolean {

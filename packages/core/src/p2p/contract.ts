@@ -134,8 +134,8 @@ export interface PeerSegmentSource {
   playbackStalled?(): void;
   /** Number of connected peers (all swarms). */
   peerCount(): number;
-  /** Connected peers by link type, and links that failed to come up by cause. */
-  linkStats?(): { links: PeerLinkCounts; failures: PeerLinkFailures };
+  /** Connected peers by link type, and links that failed to come up by cause (none yet: undefined). */
+  linkStats?(): { links: PeerLinkCounts; failures: PeerLinkFailures } | undefined;
   /** Closes every peer, socket and timer. Idempotent. */
   destroy(): void;
 }

@@ -1,0 +1,107 @@
+/**
+ * The P2P layer on demand. Most of Hivecast's code is the P2P layer (tracker client, peer
+ * protocol, scheduler, WebRTC); a page needs none of it before its first frame, since the swarm
+ * joins only after start-up (`p2p.joinDelayMaxMs`). So the Engine's default factory hands out
+ * this stand-in, which loads the layer as a chunk of its own when the swarm would join, and
+ * forwards to it once loaded. Until then every download goes to HTTP (`null`), exactly as a
+ * layer that has not joined yet would answer, and what the Engine tells it (playlists, verified
+ * segments, start-up) is kept and replayed.
+ */
+import type { Clock } from "../clock.js";
+import { storeId } from "../segment-store.js";
+import type {
+  PeerSegmentSource,
+  PeerSegmentSourceFactory,
+  PlaylistInfo,
+  SegmentKey,
+} from "./contract.js";
+
+type Deps = Parameters<PeerSegmentSourceFactory>[0];
+
+/**
+ * A {@link PeerSegmentSource} that builds the real one with `load()`'s factory when the swarm
+ * would join: at the first frame (`playbackStarted`), at a segment load with a playback
+ * deadline, or `p2p.joinDelayMaxMs` after the first playlist or segment (at once when that is
+ * 0, or when `p2p.mainThreadLagMs` watches start-up). Start-up thus neither fetches nor parses
+ * the P2P layer.
+ */
+export function lazyPeerSource(
+  deps: Deps,
+  load: () => Promise<PeerSegmentSourceFactory>,
+): PeerSegmentSource {
+  const { clock, config, host } = deps;
+  let real: PeerSegmentSource | undefined;
+  let loading = false;
+  let destroyed = false;
+  let started = false;
+  let timer: ReturnType<Clock["setTimeout"]> | undefined;
+  const playlists = new Map<string, PlaylistInfo>();
+  const held = new Map<string, { key: SegmentKey; size: number }>();
+  /** Loads and builds the layer; `joinNow`: the join's wait is over, its swarms join at once. */
+  const begin = (joinNow: boolean): void => {
+    if (loading || destroyed) return;
+    loading = true;
+    if (timer !== undefined) clock.clearTimeout(timer);
+    load()
+      .then((factory) => {
+        if (destroyed) return;
+        real = factory(
+          joinNow
+            ? { ...deps, config: { ...config, p2p: { ...config.p2p, joinDelayMaxMs: 0 } } }
+            : deps,
+        );
+        for (const info of playlists.values()) real.updatePlaylist(info);
+        for (const { key, size } of held.values()) real.announce(key, size);
+        if (started) real.playbackStarted?.();
+        playlists.clear();
+        held.clear();
+      })
+      .catch((e: unknown) => {
+        if (!destroyed) host.onWarning("p2p-internal", `P2P layer not started: ${String(e)}`, {});
+      });
+  };
+  /** The first playlist or segment starts the join's longest wait. */
+  const arm = (): void => {
+    if (!loading && timer === undefined)
+      timer = clock.setTimeout(() => begin(true), config.p2p.joinDelayMaxMs);
+  };
+  // The main-thread watch (`p2p.mainThreadLagMs`) needs its samples from before the first frame.
+  if (config.p2p.joinDelayMaxMs <= 0 || config.p2p.mainThreadLagMs > 0) begin(false);
+  return {
+    download(key, opts) {
+      if (real) return real.download(key, opts);
+      // A load with a deadline: the player is playing, so the swarm would join now.
+      if (opts.mayWait !== false) begin(true);
+      return Promise.resolve(null);
+    },
+    // Nothing came from a peer before the layer existed, so there is no one to report.
+    reportBad: (peerId, key, reason) => real?.reportBad(peerId, key, reason),
+    announce(key, size) {
+      if (real) return real.announce(key, size);
+      held.set(storeId(key), { key, size });
+      arm();
+    },
+    forget(key) {
+      if (real) real.forget(key);
+      else held.delete(storeId(key));
+    },
+    updatePlaylist(info) {
+      if (real) return real.updatePlaylist(info);
+      playlists.set(info.swarmId, info);
+      arm();
+    },
+    playbackStarted() {
+      started = true;
+      if (real) real.playbackStarted?.();
+      else begin(false);
+    },
+    playbackStalled: () => real?.playbackStalled?.(),
+    peerCount: () => real?.peerCount() ?? 0,
+    linkStats: () => real?.linkStats?.(),
+    destroy() {
+      destroyed = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+      real?.destroy();
+    },
+  };
+}
