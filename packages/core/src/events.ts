@@ -38,7 +38,10 @@ export const WarningKinds = [
    * keeps up; segments come from the origins meanwhile.
    */
   "join-deferred",
-  /** Anything else the P2P layer could not do (a callback threw, no WebSocket…). */
+  /**
+   * Anything else the P2P layer could not do (a callback threw, no WebSocket…). When our own
+   * code fails on a peer's valid frame, that link closes and the peer is not banned.
+   */
   "p2p-internal",
   /**
    * The page is not a secure context (plain `http://`, not localhost): WebCrypto is missing,

@@ -529,9 +529,41 @@ describe("r01 a peer sends wrong bytes", () => {
     await vi.advanceTimersByTimeAsync(50);
     const victim = conn.remote && [a, b].find((v) => v.host.banned.length > 0);
     expect(victim).toBeDefined();
-    expect(victim?.host.banned[0]?.[1]).toBe("protocol violation: UNKNOWN_TYPE");
+    expect(victim?.host.banned[0]?.[1]).toBe(
+      "protocol violation: UNKNOWN_TYPE (unknown frame type 153)",
+    );
     expect(a.source.peerCount()).toBe(0);
     expect(b.source.peerCount()).toBe(0);
+    destroyAll(a, b);
+  });
+
+  it("our own code failing on a good frame closes the link, bans no one and warns p2p-internal", async () => {
+    const { net, tracker } = world();
+    const a = makeViewer(net, tracker);
+    const b = makeViewer(net, tracker);
+    await join([a, b]);
+    const data = bytes(50_000, 1);
+    a.host.put(key("seg-0.ts"), data);
+    a.source.announce(key("seg-0.ts"), data.byteLength);
+    a.host.serveOverride = () => {
+      throw new TypeError("store broke");
+    };
+    await vi.advanceTimersByTimeAsync(50);
+    const p = settle(
+      b.source.download(key("seg-0.ts"), { signal: never(), giveUpAt: Date.now() + 2000 }),
+    );
+    await vi.advanceTimersByTimeAsync(2500);
+    const { value: got } = await p;
+    expect(got).toBeNull(); // b's request made a's own code throw: a closed the link
+    expect(a.host.banned).toEqual([]);
+    expect(b.host.banned).toEqual([]);
+    expect(a.source.isBanned(b.id)).toBe(false);
+    const internal = a.host.warnings.filter((w) => w.kind === "p2p-internal");
+    expect(internal).toHaveLength(1);
+    expect(internal[0]?.message).toContain("internal error: TypeError: store broke");
+    expect(internal[0]?.details).toEqual({ peerId: b.id });
+    expect(a.host.warnings.some((w) => w.kind === "peer-abuse")).toBe(false);
+    expect(a.source.peerCount()).toBe(0);
     destroyAll(a, b);
   });
 });
@@ -593,7 +625,10 @@ describe("foreign and hostile peers", () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(raw.closed).toBe(true);
     expect(b.host.banned).toEqual([
-      ["-XX0100-garbage00000", "protocol violation: UNEXPECTED_MESSAGE"],
+      [
+        "-XX0100-garbage00000",
+        "protocol violation: UNEXPECTED_MESSAGE (request before handshake)",
+      ],
     ]);
     expect(b.host.disconnected).toEqual([]); // it never counted as connected
     destroyAll(b);

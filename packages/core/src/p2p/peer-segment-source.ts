@@ -19,7 +19,7 @@ import type {
 import { storeId } from "../segment-store.js";
 import { actionFor, type FailureKind } from "../failure-policy.js";
 import { isShareableSegmentId } from "./peer-protocol.js";
-import type { PeerSession } from "./peer-session.js";
+import { INTERNAL_ERROR, type PeerSession } from "./peer-session.js";
 import type { PeerLinkCounts, PeerLinkFailures, PeerLinkType } from "../types.js";
 import { IceServerProvider } from "./ice-servers.js";
 import type { LinkFailureCause, PeerTransport } from "./peer-transport.js";
@@ -432,13 +432,12 @@ export class P2PSegmentSource implements PeerSegmentSource {
           ? "peer-unsupported-version"
           : "peer-protocol-violation";
     if (kind !== undefined && actionFor(kind).peer === "ban") {
-      this.warn("peer-abuse", `peer ${id} banned: protocol violation ${violation}`, {
-        peerId: id,
-        reason: violation,
-      });
-      this.ban(id, `protocol violation: ${violation}`, s.remoteAddress);
+      this.warn("peer-abuse", `peer ${id} banned: ${reason}`, { peerId: id, reason: violation });
+      this.ban(id, reason, s.remoteAddress);
       return;
     }
+    if (reason.startsWith(INTERNAL_ERROR))
+      this.warn("p2p-internal", `link to peer ${id} closed: ${reason}`, { peerId: id });
     if (!this.counted.has(s)) return;
     this.counted.delete(s);
     this.decConnected(id, reason);

@@ -41,6 +41,8 @@ export const BACKPRESSURE_POLL_MS = 20;
 const RECENT_CANCELS = 32;
 /** `detail` of a request refused locally because too many are in flight to the peer. */
 export const LOCAL_BUSY_DETAIL = "too many requests to this peer";
+/** Close reason (prefix) when our own code failed on a peer's frame: not the peer's fault. */
+export const INTERNAL_ERROR = "internal error";
 /** Smallest throughput sample, bytes/second: 0 means "never measured" to the scheduler. */
 export const MIN_THROUGHPUT_SAMPLE_BPS = 1;
 
@@ -237,17 +239,19 @@ export class PeerSession {
 
   private handleData(frame: Uint8Array): void {
     if (this.state === "closed") return;
-    let msg: PeerMessage;
     try {
-      msg = decodeFrame(frame);
-      this.handleMessage(msg);
+      this.handleMessage(decodeFrame(frame));
     } catch (e) {
-      const err =
-        e instanceof PeerProtocolError
-          ? e
-          : new PeerProtocolError("UNEXPECTED_MESSAGE", `failed handling a frame: ${String(e)}`);
-      this.close(`protocol violation: ${err.reason}`, err);
+      if (e instanceof PeerProtocolError) this.violated(e);
+      // Our own code threw on a frame the peer had every right to send: drop the link, do not
+      // punish the peer for our bug (the source reports it as `p2p-internal`).
+      else this.close(`${INTERNAL_ERROR}: ${String(e)}`);
     }
+  }
+
+  /** Closes the session for a protocol violation; the reason keeps what exactly was broken. */
+  private violated(err: PeerProtocolError): void {
+    this.close(`protocol violation: ${err.reason} (${err.message})`, err);
   }
 
   /**
@@ -257,8 +261,7 @@ export class PeerSession {
   private handleText(): void {
     if (this.state === "closed" || !this.budget) return;
     if (this.budget.text(this.opts.clock.now()) === "ok") return;
-    const err = new PeerProtocolError("FLOOD", "peer exceeded its budget (text-flood)");
-    this.close(`protocol violation: ${err.reason}`, err);
+    this.violated(new PeerProtocolError("FLOOD", "peer exceeded its budget (text-flood)"));
   }
 
   /** Charges a frame to the peer's budget; over budget is a `FLOOD` violation. */
