@@ -187,8 +187,9 @@ export interface P2PConfig {
    * up again, and segments come from the origins meanwhile (warning `join-deferred`). A page that
    * keeps up fires its timers a few ms late; pages starved to the point of stalling in the swarm
    * bench, 500–1500 ms. Once joined, a swarm stays joined. 0 never waits, ms. Off by default
-   * for now: on a heavily loaded machine (the project's own CI) it put off joins that tests
-   * expect; 250 is the value measured in the swarm bench.
+   * for now: with 250 (the value measured in the swarm bench) the bench's throttled runs
+   * stalled less, but not in every run, and two failures of P2P tests on a heavily loaded CI
+   * machine could not be ruled out as joins it put off.
    * @default 0
    */
   mainThreadLagMs: number;
