@@ -625,10 +625,7 @@ describe("foreign and hostile peers", () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(raw.closed).toBe(true);
     expect(b.host.banned).toEqual([
-      [
-        "-XX0100-garbage00000",
-        "protocol violation: UNEXPECTED_MESSAGE (request before handshake)",
-      ],
+      ["-XX0100-garbage00000", "protocol violation: UNEXPECTED_MESSAGE (request before handshake)"],
     ]);
     expect(b.host.disconnected).toEqual([]); // it never counted as connected
     destroyAll(b);
