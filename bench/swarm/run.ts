@@ -20,7 +20,12 @@ import { cpus, tmpdir } from "node:os";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { chromiumArgs, chromiumPath } from "../../e2e/chromium.js";
 import { percentile } from "../lib/stats.js";
-import { warmLateComparison, type WarmLateComparison } from "./startup.js";
+import {
+  startupPhases,
+  warmLateComparison,
+  type StartupPhases,
+  type WarmLateComparison,
+} from "./startup.js";
 import {
   selfByScript,
   summarizePageTrace,
@@ -410,6 +415,11 @@ interface ViewerTiming {
    * since navigation: start-up − boot is the player's own part, boot the page's loading.
    */
   bootMs: number | null;
+  /**
+   * Start-up phases, ms since navigation (null when not reached): the multivariant playlist,
+   * the first media playlist, and the first fragment's request, arrival and append.
+   */
+  phases: StartupPhases;
   latencyS: number | null;
   stalls: number | null;
   /** When each stall began, ms since navigation. */
@@ -621,6 +631,7 @@ function summarizeRun(
       startupMs: m?.startupMs ?? null,
       firstFrameMs: m?.firstFrameMs ?? null,
       bootMs: m?.trace.find(([what]) => what === "boot")?.[1] ?? null,
+      phases: startupPhases(m?.trace ?? []),
       latencyS: m && m.latency.length > 0 ? median(m.latency) : null,
       stalls: m?.stalls ?? null,
       stallAtMs: m?.stallAtMs ?? [],

@@ -51,3 +51,29 @@ export function warmLateComparison(
     lateVsPlainLate: lateStartupP95Ms / plainLateStartupP95Ms,
   };
 }
+
+/** When a page reached each start-up step, ms since navigation; null: not reached. */
+export interface StartupPhases {
+  manifest: number | null;
+  level: number | null;
+  fragLoading: number | null;
+  fragLoaded: number | null;
+  fragBuffered: number | null;
+}
+
+/**
+ * The first time each start-up step shows in a page's start-up trace (`[what, ms]` pairs as
+ * the in-page instrumentation records them: "manifest", "level 0", "loading m5", "loaded m5",
+ * "buffered m5"…). Fragment steps count the main (video) track's fragments only.
+ */
+export function startupPhases(trace: ReadonlyArray<readonly [string, number]>): StartupPhases {
+  const first = (test: (what: string) => boolean): number | null =>
+    trace.find(([what]) => test(what))?.[1] ?? null;
+  return {
+    manifest: first((w) => w === "manifest"),
+    level: first((w) => w.startsWith("level ")),
+    fragLoading: first((w) => /^loading m\d/.test(w)),
+    fragLoaded: first((w) => /^loaded m\d/.test(w)),
+    fragBuffered: first((w) => /^buffered m\d/.test(w)),
+  };
+}

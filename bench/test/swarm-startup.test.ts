@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { lateStartups, warmLateComparison, type StartupRun } from "../swarm/startup.js";
+import {
+  lateStartups,
+  startupPhases,
+  warmLateComparison,
+  type StartupRun,
+} from "../swarm/startup.js";
 
 const run = (rep: number, early: number[], late: Array<number | null>): StartupRun => ({
   rep,
@@ -36,5 +41,36 @@ describe("swarm bench: late joiners' warm start-up against plain hls.js's late j
   it("is null with one repetition or without plain hls.js", () => {
     expect(warmLateComparison([run(0, [1], [2])], [run(0, [1], [2])])).toBeNull();
     expect(warmLateComparison([run(0, [1], [2]), run(1, [1], [2])], [])).toBeNull();
+  });
+});
+
+describe("start-up phases from a page's start-up trace", () => {
+  it("takes the first of each step, main-track fragments only; steps not reached are null", () => {
+    expect(
+      startupPhases([
+        ["boot", 120],
+        ["manifest", 180],
+        ["level 0", 240],
+        ["loading a3", 250],
+        ["loading m3", 260],
+        ["loaded a3", 300],
+        ["loaded m3", 410],
+        ["loading m4", 415],
+        ["loaded m4", 500],
+        ["buffered m3", 520],
+      ]),
+    ).toEqual({ manifest: 180, level: 240, fragLoading: 260, fragLoaded: 410, fragBuffered: 520 });
+    expect(
+      startupPhases([
+        ["boot", 100],
+        ["manifest", 150],
+      ]),
+    ).toEqual({
+      manifest: 150,
+      level: null,
+      fragLoading: null,
+      fragLoaded: null,
+      fragBuffered: null,
+    });
   });
 });
