@@ -49,7 +49,7 @@ ${malicious ? maliciousScript : ""}
 <script>
   const q = new URL(location.href).searchParams;
   const rec = (window.rec = {
-    fatal: [], peers: [], links: [], firstPeerAt: null, banned: [], disconnected: [], integrity: [], loaded: [], frags: [], stalls: 0, playing: false,
+    fatal: [], peers: [], links: [], firstPeerAt: null, banned: [], disconnected: [], integrity: [], loaded: [], frags: [], stalls: 0, playing: false, warnings: [],
   });
   const hivecast = new Hivecast({
     origins: [q.get("origin")],
@@ -69,6 +69,7 @@ ${malicious ? maliciousScript : ""}
   hivecast.on("peerDisconnected", (e) =>
     rec.disconnected.push({ peerId: e.peerId, reason: e.reason, at: performance.now() }));
   hivecast.on("peerBanned", (e) => rec.banned.push({ peerId: e.peerId, reason: e.reason }));
+  hivecast.on("warning", (w) => rec.warnings.push({ kind: w.kind, message: w.message }));
   hivecast.on("integrityFailure", (e) =>
     rec.integrity.push({ url: e.url, source: e.source, peerId: e.peerId ?? null }));
   hivecast.on("segmentLoaded", (e) =>
@@ -128,6 +129,8 @@ interface Recorded {
   frags: { url: string; sha256: string }[];
   stalls: number;
   playing: boolean;
+  /** Every `warning` event (kind and message). */
+  warnings: { kind: string; message: string }[];
 }
 
 interface Stats {
@@ -262,10 +265,12 @@ test("4 pages form a swarm: late joiners get most segments from peers and all ke
     const fromPeers = media.filter((l) => l.source === "p2p").length;
     console.log(
       `page ${i}: offload ${s.offload.toFixed(2)} http ${s.bytes.http} p2p ${s.bytes.p2p} ` +
-        `segments ${fromPeers}/${media.length} from peers after joining, peers ${new Set(r.peers).size}, ${media.map((l) => l.url.replace(/.*\/seg\//, "") + l.source[0]).join(" ")}, stalls ${r.stalls}`,
+        `segments ${fromPeers}/${media.length} from peers after joining, peers ${new Set(r.peers).size}, ${media.map((l) => l.url.replace(/.*\/seg\//, "") + l.source[0]).join(" ")}, stalls ${r.stalls}, warnings ${[...new Set(r.warnings.map((w) => w.kind))].join(",")}`,
     );
     expect(r.fatal).toEqual([]);
     expect(r.banned).toEqual([]);
+    // An honest swarm: no page breaks the protocol, and none of our own code fails on a frame.
+    expect(r.warnings.filter((w) => /^(p2p-internal|peer-abuse)$/.test(w.kind))).toEqual([]);
     expect(r.integrity).toEqual([]);
     expect(r.stalls).toBe(0);
     expect(new Set(r.peers).size).toBeGreaterThan(0);
