@@ -70,6 +70,15 @@ async function withScenario(
       page.on("console", (m) => {
         if (m.type() === "error") console.log(`[viewer ${i}] ${m.text()}`);
       });
+      // An uncaught exception (say, the player page's script stopping before it built its
+      // player) is not a console message: log it too, or a failed start says nothing.
+      page.on("pageerror", (e) => console.log(`[viewer ${i}] uncaught: ${e.message}`));
+      page.on("requestfailed", (r) => {
+        const why = r.failure()?.errorText ?? "";
+        // Aborts are the players' own doing (hedging, a switch, a seek), not a failure.
+        if (why !== "net::ERR_ABORTED")
+          console.log(`[viewer ${i}] request failed: ${r.url()} ${why}`);
+      });
       await observePeerConnections(page);
       const cfg = {
         src: `${servers.origins[0]}live/master.m3u8`,
