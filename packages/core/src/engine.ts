@@ -489,8 +489,8 @@ const RUNTIME_KEYS = new Set(["origins", "requestSetup", "pathways", "p2p"]);
 
 /**
  * The built-in P2P layer, on the transport the config names (`p2p.transport`). It is a chunk of
- * its own, loaded when P2P starts (see `p2p/lazy-source.ts`): pages load it after their own
- * start-up work has begun, and pages without P2P never load it.
+ * its own, loaded when the swarm would join (see `p2p/lazy-source.ts`): start-up does not load
+ * it, and pages without P2P never do.
  */
 const defaultPeerSourceFactory: PeerSegmentSourceFactory = (deps) =>
   lazyPeerSource(deps, async () => {

@@ -1,6 +1,6 @@
 /**
- * The P2P layer on demand. Most of Hivecast's code is the P2P layer (tracker client, peer
- * protocol, scheduler, WebRTC); a page needs none of it before its first frame, since the swarm
+ * The P2P layer on demand. The P2P layer (tracker client, peer protocol, scheduler, WebRTC) is
+ * about 40 % of Hivecast's code; a page needs none of it before its first frame, since the swarm
  * joins only after start-up (`p2p.joinDelayMaxMs`). So the Engine's default factory hands out
  * this stand-in, which loads the layer as a chunk of its own when the swarm would join, and
  * forwards to it once loaded. Until then every download goes to HTTP (`null`), exactly as a
