@@ -281,7 +281,9 @@ export class Engine extends TypedEmitter<HivecastEvents> {
 
   /**
    * Consent switch. Enabling creates the P2P layer (once, and only with trackers configured and a
-   * factory given); disabling destroys it, closing every peer and tracker socket.
+   * factory given), which learns the playlists and verified segments seen so far, so consent
+   * given while playing shares what is already held; disabling destroys it, closing every peer
+   * and tracker socket.
    */
   setP2PEnabled(enabled: boolean): void {
     if (this.isDestroyed) return;
@@ -312,7 +314,10 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       );
       return;
     }
+    // A layer created later (consent given while playing) learns what it missed: the
+    // playlists, the verified segments already held (peers may fetch them), and start-up.
     for (const info of this.intake.known()) this.peers.updatePlaylist(info);
+    for (const { key, size } of this.store.shareable()) this.peers.announce(key, size);
     if (this.started) this.peers.playbackStarted?.();
   }
 

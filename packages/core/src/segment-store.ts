@@ -78,6 +78,12 @@ export class SegmentStore implements PeerStore {
     return e && (e.verified || this.opts.shareUnverified) ? e.data : undefined;
   }
 
+  /** Every kept entry peers may download ({@link getShareable}), least recently used first. */
+  *shareable(): Generator<{ key: SegmentKey; size: number }> {
+    for (const e of this.entries.values())
+      if (e.verified || this.opts.shareUnverified) yield { key: e.key, size: e.data.length };
+  }
+
   /** Whether either tier holds `key`. */
   has(key: SegmentKey): boolean {
     const id = storeId(key);

@@ -252,6 +252,19 @@ describe("Engine segment flow", () => {
     expect(swarm.peers?.host).toBeDefined(); // enabled at construction
   });
 
+  it("consent given after segments were verified: the new P2P layer is told about the ones still held", async () => {
+    const peers = new FakePeers();
+    const { engine, net } = setup({ p2p: { trackers: ["ws://t.test"] } }, { peers });
+    const req = await oneSegment(net);
+    expect((await engine.loadSegment(req)).verified).toBe(true);
+    net.files.set("v/seg1.ts", bytes(5_000, 2));
+    // No hash for this one: kept for local retries only, never offered to peers.
+    await engine.loadSegment({ url: seg(1), kind: "segment", playlistUrl: PLAYLIST });
+    expect(peers.host).toBeUndefined();
+    engine.setP2PEnabled(true);
+    expect(peers.announced).toEqual([{ key: KEY0, size: 20_000 }]);
+  });
+
   it("PeerHost relays peer events and counts uploads", async () => {
     const peers = new FakePeers();
     const { engine, events } = setup({ p2p: P2P_ON }, { peers });
@@ -418,6 +431,8 @@ describe("SegmentStore", () => {
     store.put({ key: key("s3"), data: new Uint8Array(10), verified: false });
     expect(store.get(key("s3"))).toBeDefined();
     expect(store.getShareable(key("s3"))).toBeUndefined();
+    // What a P2P layer created later is told about: the shareable kept entries only.
+    expect([...store.shareable()]).toEqual([{ key: key("s1"), size: 30 }]);
     expect(store.putPending(pending("s4", 20, "liar"))).toBe(true);
     expect(store.putPending(pending("s5", 20, "honest"))).toBe(true);
     store.dropPending((e) => e.peerId === "liar");
@@ -436,6 +451,7 @@ describe("SegmentStore", () => {
     const key = { swarmId: "s", segmentId: "a" };
     store.put({ key, data: new Uint8Array(10), verified: false });
     expect(store.getShareable(key)?.length).toBe(10);
+    expect([...store.shareable()]).toEqual([{ key, size: 10 }]);
   });
 });
 

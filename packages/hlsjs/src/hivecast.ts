@@ -213,7 +213,10 @@ export class Hivecast {
     return this;
   }
 
-  /** Consent switch for P2P: off closes every peer connection and tracker socket. */
+  /**
+   * Consent switch for P2P: off closes every peer connection and tracker socket; on (also while
+   * playing) offers peers the verified segments already held.
+   */
   setP2PEnabled(enabled: boolean): void {
     this.engine.setP2PEnabled(enabled);
   }
