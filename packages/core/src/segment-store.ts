@@ -75,13 +75,18 @@ export class SegmentStore implements PeerStore {
   /** Bytes peers may download: a kept entry that is verified (or any, with policy `off`). */
   getShareable(key: SegmentKey): Uint8Array | undefined {
     const e = this.entries.get(storeId(key));
-    return e && (e.verified || this.opts.shareUnverified) ? e.data : undefined;
+    return e && this.isShareable(e) ? e.data : undefined;
   }
 
   /** Every kept entry peers may download ({@link getShareable}), least recently used first. */
   *shareable(): Generator<{ key: SegmentKey; size: number }> {
     for (const e of this.entries.values())
-      if (e.verified || this.opts.shareUnverified) yield { key: e.key, size: e.data.length };
+      if (this.isShareable(e)) yield { key: e.key, size: e.data.length };
+  }
+
+  /** Whether peers may download a kept entry: verified, or any under integrity policy `off`. */
+  private isShareable(e: StoredSegment): boolean {
+    return e.verified || this.opts.shareUnverified;
   }
 
   /** Whether either tier holds `key`. */
