@@ -65,15 +65,15 @@ export interface PeerSegmentSourceDeps {
   fetch?: typeof fetch | undefined;
 }
 
-/** `"ice-failed"` → `"iceFailed"`, at the type level. */
-type CamelCase<S extends string> = S extends `${infer H}-${infer T}`
-  ? `${H}${Capitalize<CamelCase<T>>}`
-  : S;
-
-/** The {@link PeerLinkFailures} counter of a cause (the compiler checks that each has one). */
-function failureField(cause: LinkFailureCause): keyof PeerLinkFailures {
-  return cause.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as CamelCase<LinkFailureCause>;
-}
+/** The {@link PeerLinkFailures} counter of each cause. */
+const FAILURE_FIELD: Record<LinkFailureCause, keyof PeerLinkFailures> = {
+  "ice-failed": "iceFailed",
+  "connect-timeout": "connectTimeout",
+  "no-candidates": "noCandidates",
+  "offer-unanswered": "offerUnanswered",
+  "relay-refused": "relayRefused",
+  other: "other",
+};
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -196,7 +196,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
   /** Counts a link that did not come up and says so (an unanswered offer is only counted). */
   private linkFailed(cause: LinkFailureCause, peerId: string | undefined, message: string): void {
     if (this.destroyed) return;
-    this.failures[failureField(cause)]++;
+    this.failures[FAILURE_FIELD[cause]]++;
     if (cause === "offer-unanswered") return;
     const peer = peerId === undefined ? undefined : displayPeerId(peerId);
     this.warn(
@@ -313,14 +313,14 @@ export class P2PSegmentSource implements PeerSegmentSource {
     this.swarms.set(swarmId, s);
     this.defense.start();
     const lagMs = this.deps.config.p2p.mainThreadLagMs;
-    if (lagMs > 0)
-      this.mainThread ??= watchMainThread(
+    if (lagMs > 0 && !this.mainThread) {
+      // The page's document, looked up once: only whether it is hidden is read on each run.
+      const doc = (this.deps.document ?? globalThis.document) as
+        { visibilityState?: unknown } | undefined;
+      this.mainThread = watchMainThread(
         this.deps.clock,
         lagMs,
-        () => {
-          const doc: unknown = this.deps.document ?? globalThis.document;
-          return (doc as { visibilityState?: unknown } | undefined)?.visibilityState !== "hidden";
-        },
+        () => doc?.visibilityState !== "hidden",
         (starved) => {
           if (starved || this.destroyed) return;
           // The main thread keeps up: swarms whose join was put off join now.
@@ -331,6 +331,7 @@ export class P2PSegmentSource implements PeerSegmentSource {
           this.deferred.clear();
         },
       );
+    }
     // Joining (tracker announce, peer connections) waits until start-up is over, at most
     // `p2p.joinDelayMaxMs`: start-up does not compete with peer set-up.
     const delay = this.deps.config.p2p.joinDelayMaxMs;
