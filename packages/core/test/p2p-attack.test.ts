@@ -370,6 +370,29 @@ describe("r21 upload fair share", () => {
     expect(p.tryAcquire(leech, "s")).toBe(false);
     expect(p.tryAcquire(giver, "s")).toBe(true);
   });
+
+  it("UploadPolicy: the byte rate holds whatever the chunk size (16 KiB or 64 KiB frames)", () => {
+    const lastChunkLeavesAt = (chunk: number): number => {
+      const p = new UploadPolicy(testClock, {
+        maxUploads: 4,
+        totalBytesPerSec: 256_000,
+        perPeerBytesPerSec: 0,
+        giveBackWeight: 1,
+        maxServesPerSegment: 2,
+        windowMs: 60_000,
+      });
+      const t0 = Date.now();
+      let now = t0;
+      for (let sent = 0; sent < 1024 * 1024; sent += chunk) {
+        now += p.reserve(chunk, { peerId: "p", bytesIn: 0 });
+        vi.setSystemTime(now);
+      }
+      return now - t0;
+    };
+    // 1 MiB at 256 kB/s is 4096 ms; the last chunk may leave one burst (250 ms) early.
+    expect(lastChunkLeavesAt(16 * 1024)).toBeCloseTo(4096 - 250, 0);
+    expect(lastChunkLeavesAt(64 * 1024)).toBeCloseTo(4096 - 250, 0);
+  });
 });
 
 describe("r22 sybils", () => {

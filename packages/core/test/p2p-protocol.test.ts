@@ -7,6 +7,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_LIST_ENTRIES,
   MAX_SEGMENT_BYTES,
+  PROTOCOL_VERSION,
   PeerProtocolError,
   decodeFrame,
   encodeCancel,
@@ -47,7 +48,7 @@ describe("peer protocol: round trips", () => {
   it("handshake carries version and download-only flag", () => {
     expect(decodeFrame(encodeHandshake(false))).toEqual({
       type: "handshake",
-      version: 1,
+      version: PROTOCOL_VERSION,
       downloadOnly: false,
     });
     expect(decodeFrame(encodeHandshake(true))).toMatchObject({ downloadOnly: true });
@@ -131,9 +132,13 @@ describe("r02 peer frame attacks: the decoder rejects each with a typed error", 
       [frame(0x09, 1, 2, 3), "UNKNOWN_TYPE"],
       [frame(0xff), "UNKNOWN_TYPE"],
       [frame(FrameType.handshake, 0x48, 0x56), "TRUNCATED"],
-      [frame(FrameType.handshake, 0x47, 0x56, 0x43, 1, 0), "BAD_MAGIC"],
-      [frame(FrameType.handshake, 0x48, 0x56, 0x43, 2, 0), "UNSUPPORTED_VERSION"],
-      [frame(FrameType.handshake, 0x48, 0x56, 0x43, 1, 0, 0), "TRAILING_BYTES"],
+      [frame(FrameType.handshake, 0x47, 0x56, 0x43, PROTOCOL_VERSION, 0), "BAD_MAGIC"],
+      [frame(FrameType.handshake, 0x48, 0x56, 0x43, 1, 0), "UNSUPPORTED_VERSION"], // 16 KiB frames
+      [
+        frame(FrameType.handshake, 0x48, 0x56, 0x43, PROTOCOL_VERSION + 1, 0),
+        "UNSUPPORTED_VERSION",
+      ],
+      [frame(FrameType.handshake, 0x48, 0x56, 0x43, PROTOCOL_VERSION, 0, 0), "TRAILING_BYTES"],
       // huge length fields
       [frame(FrameType.have, u16(0xffff)), "BAD_COUNT"],
       [frame(FrameType.have, u16(0)), "BAD_COUNT"],

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { TypedEmitter } from "../src/events.js";
 import {
   FrameType,
+  PROTOCOL_VERSION,
   PeerProtocolError,
   decodeFrame,
   encodeCancel,
@@ -122,7 +123,11 @@ afterEach(() => {
 describe("peer session", () => {
   it("sends the handshake on connect and becomes ready on the peer's", () => {
     const r = rig();
-    expect(r.conn.sent[0]).toEqual({ type: "handshake", version: 1, downloadOnly: false });
+    expect(r.conn.sent[0]).toEqual({
+      type: "handshake",
+      version: PROTOCOL_VERSION,
+      downloadOnly: false,
+    });
     expect(r.session.state).toBe("ready");
     r.session.close("done", undefined, true);
   });
@@ -302,7 +307,11 @@ describe("peer session", () => {
     const early = r.session.request("a.ts");
     expect(r.conn.sent).toEqual([]);
     r.conn.open();
-    expect(r.conn.sent[0]).toEqual({ type: "handshake", version: 1, downloadOnly: false });
+    expect(r.conn.sent[0]).toEqual({
+      type: "handshake",
+      version: PROTOCOL_VERSION,
+      downloadOnly: false,
+    });
     expect(r.session.state).toBe("ready");
     expect(r.ready).toBe(1);
     expect(r.closed).toEqual([]);

@@ -605,14 +605,14 @@ describe("foreign and hostile peers", () => {
     const { net, tracker } = world();
     const b = makeViewer(net, tracker);
     await join([b]);
-    const raw = await rawPeer(net, tracker, SWARM, "-XX0200-future000000");
+    const raw = await rawPeer(net, tracker, SWARM, "-XX0100-older0000000");
     expect(raw.connected).toBe(true);
-    raw.send(Uint8Array.of(0x01, 0x48, 0x56, 0x43, 2, 0)); // handshake, version 2
+    raw.send(Uint8Array.of(0x01, 0x48, 0x56, 0x43, 1, 0)); // handshake, version 1 (16 KiB frames)
     await vi.advanceTimersByTimeAsync(50);
     expect(raw.closed).toBe(true);
     expect(b.host.banned).toEqual([]);
     expect(b.host.connected).toEqual([]);
-    expect(b.source.isBanned("-XX0200-future000000")).toBe(false);
+    expect(b.source.isBanned("-XX0100-older0000000")).toBe(false);
     destroyAll(b);
   });
 

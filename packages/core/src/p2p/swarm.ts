@@ -6,7 +6,7 @@ import { backoffDelay } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import type { P2PConfig } from "../config.js";
 import type { HivecastWarning, WarningKind } from "../events.js";
-import type { RejectReason } from "./peer-protocol.js";
+import { PROTOCOL_VERSION, type RejectReason } from "./peer-protocol.js";
 import { PeerSession, type UploadGate } from "./peer-session.js";
 import type { PeerLinkType } from "../types.js";
 import {
@@ -17,6 +17,7 @@ import {
   type SignalData,
 } from "./peer-transport.js";
 import { sha1 } from "./sha1.js";
+import { bookBytes } from "./upload-policy.js";
 import type { TrackerAnnounce, TrackerClient, TrackerSubscriber } from "./tracker-client.js";
 
 /** Most offers sent with one announce (bittorrent-tracker's limit too). */
@@ -108,7 +109,7 @@ interface Waiter {
 
 /** Derives the 20-byte tracker info hash (as a latin1 string) of a swarm id. */
 export function infoHashOf(swarmId: string): string {
-  const digest = sha1(new TextEncoder().encode(`hivecast:v1:${swarmId}`));
+  const digest = sha1(new TextEncoder().encode(`hivecast:v${PROTOCOL_VERSION}:${swarmId}`));
   return String.fromCharCode(...digest.subarray(0, 20));
 }
 
@@ -772,8 +773,6 @@ export class UploadLimiter implements UploadGate {
     private readonly clock: Clock,
     private readonly maxUploads: number,
     private readonly bytesPerSec: number,
-    /** Burst allowance, ms of the rate. */
-    private readonly burstMs = 250,
   ) {}
 
   /** Uploads in progress. */
@@ -793,9 +792,8 @@ export class UploadLimiter implements UploadGate {
 
   reserve(bytes: number): number {
     if (this.bytesPerSec <= 0) return 0;
-    const now = this.clock.now();
-    const start = Math.max(this.nextFreeAt, now - this.burstMs);
-    this.nextFreeAt = start + (bytes / this.bytesPerSec) * 1000;
-    return Math.max(0, start - now);
+    const b = bookBytes(this.nextFreeAt, this.clock.now(), bytes, this.bytesPerSec);
+    this.nextFreeAt = b.freeAt;
+    return b.wait;
   }
 }

@@ -28,6 +28,22 @@ export interface UploadPolicyLimits {
 export const SHARE_ACTIVE_MS = 2000;
 /** Burst allowance of every bucket, ms of its rate. */
 export const UPLOAD_BURST_MS = 250;
+/**
+ * Books `bytes` on a leaky bucket that drains at `rate` bytes/second and is empty at `freeAt`.
+ * A chunk may leave once no more than {@link UPLOAD_BURST_MS} of the rate would be waiting after
+ * it, so the rate holds whatever the chunk size (a 64 KiB chunk on a slow cap waits for its
+ * share, as four 16 KiB ones would). Returns the bucket's new `freeAt` and the wait in ms.
+ */
+export function bookBytes(
+  freeAt: number,
+  now: number,
+  bytes: number,
+  rate: number,
+): { freeAt: number; wait: number } {
+  const end = Math.max(freeAt, now) + (bytes / rate) * 1000;
+  return { freeAt: end, wait: Math.max(0, end - UPLOAD_BURST_MS - now) };
+}
+
 /** Peers remembered by the policy (oldest forgotten first). */
 const MAX_TRACKED_PEERS = 256;
 
@@ -122,18 +138,18 @@ export class UploadPolicy implements UploadGate {
     const now = this.clock.now();
     let wait = 0;
     if (this.limits.totalBytesPerSec > 0) {
-      const start = Math.max(this.nextFreeAt, now - UPLOAD_BURST_MS);
-      this.nextFreeAt = start + (bytes / this.limits.totalBytesPerSec) * 1000;
-      wait = Math.max(0, start - now);
+      const b = bookBytes(this.nextFreeAt, now, bytes, this.limits.totalBytesPerSec);
+      this.nextFreeAt = b.freeAt;
+      wait = b.wait;
     }
     if (peer) {
       const s = this.state(peer);
       s.lastActiveAt = now;
       const rate = this.peerRate(s, now);
       if (Number.isFinite(rate) && rate > 0) {
-        const start = Math.max(s.nextFreeAt, now - UPLOAD_BURST_MS);
-        s.nextFreeAt = start + (bytes / rate) * 1000;
-        wait = Math.max(wait, start - now);
+        const b = bookBytes(s.nextFreeAt, now, bytes, rate);
+        s.nextFreeAt = b.freeAt;
+        wait = Math.max(wait, b.wait);
       }
     }
     return wait;
