@@ -22,8 +22,7 @@ import {
 import { PeerSession, type RequestOutcome } from "../src/p2p/peer-session.js";
 import type { PeerConnection, PeerConnectionEvents } from "../src/p2p/peer-transport.js";
 import { parseTrackerMessage } from "../src/p2p/tracker-client.js";
-import { UploadLimiter } from "../src/p2p/swarm.js";
-import { FAKE, testClock } from "./p2p-helpers.js";
+import { FAKE, testClock, uploadGate } from "./p2p-helpers.js";
 
 const BASE = "https://cdn.test/live/index.m3u8";
 
@@ -242,7 +241,7 @@ function readySession(): { conn: FakeConn; session: PeerSession } {
     connectTimeoutMs: 5000,
     downloadOnly: false,
     localHaves: () => [],
-    gate: new UploadLimiter(testClock, 4, 0),
+    gate: uploadGate(4, 0),
     ewmaAlpha: 0.3,
     hooks: {
       onReady: () => undefined,

@@ -13,6 +13,7 @@ import type {
   SegmentKey,
 } from "../src/p2p/contract.js";
 import { SegmentStore } from "../src/segment-store.js";
+import { UploadPolicy } from "../src/p2p/upload-policy.js";
 import { MemoryNetwork, MemoryTransport } from "../src/testing/memory-transport.js";
 import { MemoryTracker } from "../src/testing/memory-tracker.js";
 import {
@@ -300,4 +301,16 @@ export async function settle<T>(p: Promise<T>, maxMs = 30_000): Promise<{ value:
   if (!done) throw new Error("promise did not settle");
   if (failed) throw error;
   return { value, ms: Date.now() - t0 };
+}
+
+/** The default upload policy with `maxUploads` slots and a total byte rate (0 = none), no other limit. */
+export function uploadGate(maxUploads: number, bytesPerSec: number): UploadPolicy {
+  return new UploadPolicy(testClock, {
+    maxUploads,
+    totalBytesPerSec: bytesPerSec,
+    perPeerBytesPerSec: 0,
+    giveBackWeight: 1,
+    maxServesPerSegment: Number.MAX_SAFE_INTEGER,
+    windowMs: 60_000,
+  });
 }

@@ -27,8 +27,7 @@ import type {
   PeerConnectionEvents,
   SignalData,
 } from "../src/p2p/peer-transport.js";
-import { UploadLimiter } from "../src/p2p/swarm.js";
-import { FAKE, bytes, sameBytes, testClock } from "./p2p-helpers.js";
+import { FAKE, bytes, sameBytes, testClock, uploadGate } from "./p2p-helpers.js";
 
 /** A synchronous fake connection: the test plays the remote peer. */
 class FakeConn extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
@@ -78,7 +77,7 @@ function rig(
     connectTimeoutMs: 5000,
     downloadOnly: false,
     localHaves: () => [],
-    gate: new UploadLimiter(testClock, opts.maxUploads ?? 4, opts.rate ?? 0),
+    gate: uploadGate(opts.maxUploads ?? 4, opts.rate ?? 0),
     ewmaAlpha: 0.3,
     hooks: {
       onReady: () => {

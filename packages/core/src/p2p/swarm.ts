@@ -17,7 +17,6 @@ import {
   type SignalData,
 } from "./peer-transport.js";
 import { sha1 } from "./sha1.js";
-import { bookBytes } from "./upload-policy.js";
 import type { TrackerAnnounce, TrackerClient, TrackerSubscriber } from "./tracker-client.js";
 
 /** Most offers sent with one announce (bittorrent-tracker's limit too). */
@@ -761,39 +760,5 @@ export class Swarm implements TrackerSubscriber {
     for (const s of this.sessions.values()) s.close("destroyed", undefined, true);
     this.sessions.clear();
     for (const w of [...this.waiters]) w.wake();
-  }
-}
-
-/** Upload admission shared by all swarms of a source: slots and a leaky-bucket byte rate. */
-export class UploadLimiter implements UploadGate {
-  private active = 0;
-  private nextFreeAt = 0;
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly maxUploads: number,
-    private readonly bytesPerSec: number,
-  ) {}
-
-  /** Uploads in progress. */
-  get inUse(): number {
-    return this.active;
-  }
-
-  tryAcquire(): boolean {
-    if (this.active >= this.maxUploads) return false;
-    this.active++;
-    return true;
-  }
-
-  release(): void {
-    this.active = Math.max(0, this.active - 1);
-  }
-
-  reserve(bytes: number): number {
-    if (this.bytesPerSec <= 0) return 0;
-    const b = bookBytes(this.nextFreeAt, this.clock.now(), bytes, this.bytesPerSec);
-    this.nextFreeAt = b.freeAt;
-    return b.wait;
   }
 }
