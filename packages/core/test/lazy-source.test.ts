@@ -23,7 +23,7 @@ const info = (swarmId: string, first: number): PlaylistInfo => ({
 const signal = new AbortController().signal;
 
 /** A lazy source whose chunk loads at once when asked (or fails); records what it built. */
-function rig(opts: { fail?: boolean; joinDelayMaxMs?: number; mainThreadLagMs?: number } = {}) {
+function rig(opts: { failTimes?: number; joinDelayMaxMs?: number; mainThreadLagMs?: number } = {}) {
   const host = new FakeHost();
   const real = new StartablePeers();
   const loads: number[] = [];
@@ -41,11 +41,11 @@ function rig(opts: { fail?: boolean; joinDelayMaxMs?: number; mainThreadLagMs?: 
     },
   };
   const source = lazyPeerSource(
-    { config, clock: testClock, random: Math.random, host, store: host },
+    { config, clock: testClock, random: () => 0.5, host, store: host },
     async () => {
       loads.push(Date.now());
       await Promise.resolve();
-      if (opts.fail) throw new Error("chunk 404");
+      if (loads.length <= (opts.failTimes ?? 0)) throw new Error("chunk 404");
       return factory;
     },
   );
@@ -176,16 +176,53 @@ describe("the P2P layer loads when the swarm would join", () => {
     expect(r.host.warnings).toEqual([]);
   });
 
-  it("a chunk that fails to load: one p2p-internal warning, and playback stays on HTTP", async () => {
-    const r = rig({ fail: true });
+  it("a chunk that fails to load: warned, retried after 10, 20 and 40 s, then given up; HTTP meanwhile", async () => {
+    const r = rig({ failTimes: 99 });
+    const t0 = Date.now();
     r.source.playbackStarted?.();
     await vi.advanceTimersByTimeAsync(0);
     expect(r.host.warnings.map((w) => [w.kind, w.message])).toEqual([
-      ["p2p-internal", "P2P layer not started: Error: chunk 404"],
+      ["p2p-internal", "P2P layer not started, retrying in 10 s: Error: chunk 404"],
     ]);
+    // Loads with a deadline before the retry neither load again nor wait.
     await expect(r.source.download(key("a.ts"), { signal, giveUpAt: 1e12 })).resolves.toBeNull();
-    expect(r.source.peerCount()).toBe(0);
+    r.source.playbackStarted?.();
     expect(r.loads).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200_000);
+    expect(r.loads.map((t) => t - t0)).toEqual([0, 10_000, 30_000, 70_000]);
+    expect(r.host.warnings.at(-1)?.message).toBe(
+      "P2P layer not started, giving up: Error: chunk 404",
+    );
+    expect(r.host.warnings).toHaveLength(4);
+    await expect(r.source.download(key("b.ts"), { signal, giveUpAt: 1e12 })).resolves.toBeNull();
+    expect(r.source.peerCount()).toBe(0);
+    expect(r.built).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
     r.source.destroy();
+  });
+
+  it("a load that fails once: the retry builds the layer and replays what it missed", async () => {
+    const r = rig({ failTimes: 1 });
+    r.source.updatePlaylist(info("v0", 1));
+    r.source.playbackStarted?.();
+    await vi.advanceTimersByTimeAsync(0);
+    r.source.announce(key("s1.ts"), 100);
+    expect(r.built).toEqual([]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(r.loads).toHaveLength(2);
+    expect(r.built).toHaveLength(1);
+    expect(r.real.playlists.map((p) => p.swarmId)).toEqual(["v0"]);
+    expect(r.real.announced).toEqual([{ key: key("s1.ts"), size: 100 }]);
+    expect(r.real.started).toBe(1);
+    r.source.destroy();
+  });
+
+  it("destroyed while a retry waits: no timer left", async () => {
+    const r = rig({ failTimes: 1 });
+    r.source.playbackStarted?.();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(1);
+    r.source.destroy();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -5,8 +5,10 @@
  * this stand-in, which loads the layer as a chunk of its own when the swarm would join, and
  * forwards to it once loaded. Until then every download goes to HTTP (`null`), exactly as a
  * layer that has not joined yet would answer, and what the Engine tells it (playlists, verified
- * segments, start-up) is kept and replayed.
+ * segments, start-up) is kept and replayed. A load that fails is retried a few times with a
+ * growing delay ({@link MAX_LAYER_LOADS}), each failure a `p2p-internal` warning.
  */
+import { backoffDelay } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import { storeId } from "../segment-store.js";
 import type {
@@ -17,6 +19,16 @@ import type {
 } from "./contract.js";
 
 type Deps = Parameters<PeerSegmentSourceFactory>[0];
+
+/** Loads of the P2P layer before the page gives up on it (the first and three retries). */
+export const MAX_LAYER_LOADS = 4;
+/** Retries of a failed load: 10 s, then doubling (±20 %), at most 2 min apart. */
+const LOAD_RETRY = {
+  retryDelayMs: 10_000,
+  maxRetryDelayMs: 120_000,
+  backoff: "exponential",
+  jitter: 0.2,
+} as const;
 
 /**
  * A {@link PeerSegmentSource} that builds the real one with `load()`'s factory when the swarm
@@ -32,6 +44,9 @@ export function lazyPeerSource(
   const { clock, config, host } = deps;
   let real: PeerSegmentSource | undefined;
   let loading = false;
+  let failures = 0;
+  /** A failed load is retried by its timer only; triggers before then do not load. */
+  let retryPending = false;
   let destroyed = false;
   let started = false;
   let timer: ReturnType<Clock["setTimeout"]> | undefined;
@@ -39,9 +54,10 @@ export function lazyPeerSource(
   const held = new Map<string, { key: SegmentKey; size: number }>();
   /** Loads and builds the layer; `joinNow`: the join's wait is over, its swarms join at once. */
   const begin = (joinNow: boolean): void => {
-    if (loading || destroyed) return;
+    if (loading || destroyed || retryPending || failures >= MAX_LAYER_LOADS) return;
     loading = true;
     if (timer !== undefined) clock.clearTimeout(timer);
+    timer = undefined;
     load()
       .then((factory) => {
         if (destroyed) return;
@@ -57,7 +73,25 @@ export function lazyPeerSource(
         held.clear();
       })
       .catch((e: unknown) => {
-        if (!destroyed) host.onWarning("p2p-internal", `P2P layer not started: ${String(e)}`, {});
+        if (destroyed) return;
+        // A network blip or a deploy in progress: try again later, a few times, then stay on HTTP.
+        loading = false;
+        failures++;
+        if (failures >= MAX_LAYER_LOADS) {
+          host.onWarning("p2p-internal", `P2P layer not started, giving up: ${String(e)}`, {});
+          return;
+        }
+        const delay = backoffDelay(LOAD_RETRY, failures - 1, deps.random);
+        host.onWarning(
+          "p2p-internal",
+          `P2P layer not started, retrying in ${Math.round(delay / 1000)} s: ${String(e)}`,
+          {},
+        );
+        retryPending = true;
+        timer = clock.setTimeout(() => {
+          retryPending = false;
+          begin(joinNow);
+        }, delay);
       });
   };
   /** The first playlist or segment starts the join's longest wait. */
