@@ -304,6 +304,7 @@ export class Engine extends TypedEmitter<HivecastEvents> {
         host: this.peerHost(),
         store: this.store,
         fetch: this.deps.fetch,
+        catchUp: (source) => this.catchUp(source),
       });
     } catch (e) {
       this.fire(
@@ -314,11 +315,19 @@ export class Engine extends TypedEmitter<HivecastEvents> {
       );
       return;
     }
-    // A layer created later (consent given while playing) learns what it missed: the
-    // playlists, the verified segments already held (peers may fetch them), and start-up.
-    for (const info of this.intake.known()) this.peers.updatePlaylist(info);
-    for (const { key, size } of this.store.shareable()) this.peers.announce(key, size);
-    if (this.started) this.peers.playbackStarted?.();
+    this.catchUp(this.peers);
+  }
+
+  /**
+   * Tells a P2P layer created after start (consent given while playing, or a layer loaded on
+   * demand) what it missed: the playlists, the verified segments already held (peers may fetch
+   * them), and start-up.
+   */
+  private catchUp(source: PeerSegmentSource): void {
+    if (this.isDestroyed) return;
+    for (const info of this.intake.known()) source.updatePlaylist(info);
+    for (const { key, size } of this.store.shareable()) source.announce(key, size);
+    if (this.started) source.playbackStarted?.();
   }
 
   /**

@@ -87,6 +87,14 @@ const EVENTS: Array<keyof HivecastEvents> = [
   "error",
 ];
 
+/** Fake peers that count `playbackStarted` calls. */
+export class StartablePeers extends FakePeers {
+  started = 0;
+  playbackStarted(): void {
+    this.started++;
+  }
+}
+
 /** An engine over a FakeNet (three origins) with optional fake peers; records every event. */
 export function setup(
   config: UserConfig = {},

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../src/engine.js";
 import { HivecastError } from "../src/errors.js";
-import type { PeerDownload } from "../src/p2p/contract.js";
+import type { PeerDownload, PeerSegmentSource } from "../src/p2p/contract.js";
 import { SegmentStore, type StoredSegment } from "../src/segment-store.js";
 import type { SegmentRequest } from "../src/types.js";
-import { FakePeers, P2P_ON, pick, PLAYLIST, seg, setup } from "./engine-harness.js";
+import { FakePeers, P2P_ON, pick, PLAYLIST, seg, setup, StartablePeers } from "./engine-harness.js";
 import { bytes, FAKE_TIMERS, ORIGINS, sameBytes, sha, rejection } from "./fake-net.js";
 
 const [A, B] = ORIGINS;
@@ -263,6 +263,35 @@ describe("Engine segment flow", () => {
     expect(peers.host).toBeUndefined();
     engine.setP2PEnabled(true);
     expect(peers.announced).toEqual([{ key: KEY0, size: 20_000 }]);
+  });
+
+  it("a factory that builds its layer later: the Engine's catch-up tells it playlists, held segments, start-up", async () => {
+    const standIn = new FakePeers();
+    const later = new StartablePeers();
+    let catchUp: ((source: PeerSegmentSource) => void) | undefined;
+    const { engine, net } = setup(
+      { p2p: P2P_ON },
+      {
+        deps: {
+          peerSourceFactory: (deps) => {
+            catchUp = deps.catchUp;
+            return standIn;
+          },
+        },
+      },
+    );
+    net.files.set("v/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg0.ts\n");
+    await engine.loadPlaylist(PLAYLIST);
+    const req = await oneSegment(net);
+    expect((await engine.loadSegment(req)).verified).toBe(true);
+    engine.playbackStarted();
+    expect(later.playlists).toEqual([]);
+    catchUp?.(later);
+    expect(later.playlists.map((p) => p.swarmId)).toEqual(["v/index.m3u8"]);
+    expect(later.announced).toEqual([{ key: KEY0, size: 20_000 }]);
+    expect(later.started).toBe(1);
+    engine.destroy();
+    catchUp?.(new StartablePeers()); // after destroy: nothing to tell, nothing thrown
   });
 
   it("PeerHost relays peer events and counts uploads", async () => {

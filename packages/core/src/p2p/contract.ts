@@ -150,4 +150,11 @@ export type PeerSegmentSourceFactory = (deps: {
   store: PeerStore;
   /** The Engine's fetch (for `p2p.iceServersUrl`). @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * Tells `source` what the Engine has told the P2P layer so far: each swarm's latest playlist,
+   * the shareable segments the store holds, and start-up if it is over. For a factory that
+   * builds its layer later (the default one loads it on demand); the Engine already does this
+   * for the layer the factory returns.
+   */
+  catchUp?: (source: PeerSegmentSource) => void;
 }) => PeerSegmentSource;

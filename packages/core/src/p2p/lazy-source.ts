@@ -4,19 +4,14 @@
  * joins only after start-up (`p2p.joinDelayMaxMs`). So the Engine's default factory hands out
  * this stand-in, which loads the layer as a chunk of its own when the swarm would join, and
  * forwards to it once loaded. Until then every download goes to HTTP (`null`), exactly as a
- * layer that has not joined yet would answer, and what the Engine tells it (playlists, verified
- * segments, start-up) is kept and replayed. A load that fails is retried a few times with a
- * growing delay ({@link MAX_LAYER_LOADS}), each failure a `p2p-internal` warning.
+ * layer that has not joined yet would answer. Once built, the layer learns from the Engine
+ * (`deps.catchUp`) the playlists, verified segments and start-up it missed. A load that fails
+ * is retried a few times with a growing delay ({@link MAX_LAYER_LOADS}), each failure a
+ * `p2p-internal` warning.
  */
 import { backoffDelay } from "../backoff.js";
 import type { Clock } from "../clock.js";
-import { storeId } from "../segment-store.js";
-import type {
-  PeerSegmentSource,
-  PeerSegmentSourceFactory,
-  PlaylistInfo,
-  SegmentKey,
-} from "./contract.js";
+import type { PeerSegmentSource, PeerSegmentSourceFactory } from "./contract.js";
 
 type Deps = Parameters<PeerSegmentSourceFactory>[0];
 
@@ -48,10 +43,7 @@ export function lazyPeerSource(
   /** A failed load is retried by its timer only; triggers before then do not load. */
   let retryPending = false;
   let destroyed = false;
-  let started = false;
   let timer: ReturnType<Clock["setTimeout"]> | undefined;
-  const playlists = new Map<string, PlaylistInfo>();
-  const held = new Map<string, { key: SegmentKey; size: number }>();
   /** Loads and builds the layer; `joinNow`: the join's wait is over, its swarms join at once. */
   const begin = (joinNow: boolean): void => {
     if (loading || destroyed || retryPending || failures >= MAX_LAYER_LOADS) return;
@@ -66,11 +58,7 @@ export function lazyPeerSource(
             ? { ...deps, config: { ...config, p2p: { ...config.p2p, joinDelayMaxMs: 0 } } }
             : deps,
         );
-        for (const info of playlists.values()) real.updatePlaylist(info);
-        for (const { key, size } of held.values()) real.announce(key, size);
-        if (started) real.playbackStarted?.();
-        playlists.clear();
-        held.clear();
+        deps.catchUp?.(real);
       })
       .catch((e: unknown) => {
         if (destroyed) return;
@@ -111,21 +99,15 @@ export function lazyPeerSource(
     // Nothing came from a peer before the layer existed, so there is no one to report.
     reportBad: (peerId, key, reason) => real?.reportBad(peerId, key, reason),
     announce(key, size) {
-      if (real) return real.announce(key, size);
-      held.set(storeId(key), { key, size });
-      arm();
+      if (real) real.announce(key, size);
+      else arm();
     },
-    forget(key) {
-      if (real) real.forget(key);
-      else held.delete(storeId(key));
-    },
+    forget: (key) => real?.forget(key),
     updatePlaylist(info) {
-      if (real) return real.updatePlaylist(info);
-      playlists.set(info.swarmId, info);
-      arm();
+      if (real) real.updatePlaylist(info);
+      else arm();
     },
     playbackStarted() {
-      started = true;
       if (real) real.playbackStarted?.();
       else begin(false);
     },
