@@ -33,6 +33,7 @@ import { FAKE, bytes, sameBytes, testClock, uploadGate } from "./p2p-helpers.js"
 class FakeConn extends TypedEmitter<PeerConnectionEvents> implements PeerConnection {
   readonly initiator = false;
   bufferedAmount = 0;
+  maxMessageBytes: number | undefined = undefined;
   destroyed = false;
   readonly sent: PeerMessage[] = [];
   signal(_d: SignalData): void {}
@@ -120,6 +121,27 @@ afterEach(() => {
 });
 
 describe("peer session", () => {
+  it("a peer that accepts messages under 64 KiB is left before the handshake, not banned", () => {
+    const r = rig({ connect: false, handshake: false });
+    r.conn.maxMessageBytes = 16 * 1024;
+    r.conn.open();
+    expect(r.conn.sent).toEqual([]);
+    expect(r.session.state).toBe("closed");
+    expect(r.closed).toEqual([
+      {
+        reason: "peer accepts messages of at most 16384 bytes, frames need 65536",
+        error: undefined,
+      },
+    ]);
+    // 64 KiB (the size every browser accepts when the SDP does not say) or more is fine.
+    for (const max of [64 * 1024, 256 * 1024, Number.POSITIVE_INFINITY]) {
+      const ok = rig({ connect: false });
+      ok.conn.maxMessageBytes = max;
+      ok.conn.open();
+      expect(ok.session.state).toBe("ready");
+    }
+  });
+
   it("sends the handshake on connect and becomes ready on the peer's", () => {
     const r = rig();
     expect(r.conn.sent[0]).toEqual({

@@ -6,6 +6,7 @@
 import { sleep, type Clock } from "../clock.js";
 import {
   MAX_CHUNK_PAYLOAD,
+  MAX_FRAME_BYTES,
   PeerProtocolError,
   decodeFrame,
   encodeCancel,
@@ -208,6 +209,13 @@ export class PeerSession {
 
   private handleConnect(): void {
     if (this.state === "closed" || this.handshakeSent) return;
+    // Every browser accepts 64 KiB messages; a peer whose SDP asks for less (not a browser we
+    // know, or one made to fail our sends) is left, not banned: it broke no rule of ours.
+    const max = this.conn.maxMessageBytes;
+    if (max !== undefined && max < MAX_FRAME_BYTES) {
+      this.close(`peer accepts messages of at most ${max} bytes, frames need ${MAX_FRAME_BYTES}`);
+      return;
+    }
     if (!this.sendFrame(encodeHandshake(this.opts.downloadOnly))) return;
     this.handshakeSent = true;
     if (!this.opts.downloadOnly) {

@@ -87,6 +87,11 @@ export interface PeerConnection {
   readonly remoteAddress?: string | undefined;
   /** The selected candidate pair, once `connect` was emitted, when the transport can tell. */
   readonly link?: LinkInfo | undefined;
+  /**
+   * The largest message the other side accepts (its SCTP `max-message-size`), once connected;
+   * undefined when the transport cannot tell.
+   */
+  readonly maxMessageBytes?: number | undefined;
   /** Applies the remote description. */
   signal(data: SignalData): void;
   /** Sends one binary message. Throws when the connection is closed. */

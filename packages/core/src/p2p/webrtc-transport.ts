@@ -175,6 +175,11 @@ class WebRtcConnection extends TypedEmitter<PeerConnectionEvents> implements Pee
     return addressOnly(this.link?.remoteAddress);
   }
 
+  get maxMessageBytes(): number | undefined {
+    const max = this.pc.sctp?.maxMessageSize;
+    return typeof max === "number" && max > 0 ? max : undefined;
+  }
+
   constructor(
     opts: CreatePeerOptions,
     PC: RTCPeerConnectionConstructor,
