@@ -34,7 +34,7 @@ export const UPLOAD_BURST_MS = 250;
  * it, so the rate holds whatever the chunk size (a 64 KiB chunk on a slow cap waits for its
  * share, as four 16 KiB ones would). Returns the bucket's new `freeAt` and the wait in ms.
  */
-export function bookBytes(
+function bookBytes(
   freeAt: number,
   now: number,
   bytes: number,
