@@ -291,7 +291,13 @@ describe("Engine segment flow", () => {
     expect(later.announced).toEqual([{ key: KEY0, size: 20_000 }]);
     expect(later.started).toBe(1);
     engine.destroy();
-    catchUp?.(new StartablePeers()); // after destroy: nothing to tell, nothing thrown
+    const afterDestroy = new StartablePeers();
+    catchUp?.(afterDestroy); // a layer that loads after destroy is told nothing
+    expect([afterDestroy.playlists, afterDestroy.announced, afterDestroy.started]).toEqual([
+      [],
+      [],
+      0,
+    ]);
   });
 
   it("PeerHost relays peer events and counts uploads", async () => {
